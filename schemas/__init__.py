@@ -1,0 +1,1 @@
+"""Typed records, output schemas, settings and the data files the stages apply."""

@@ -1,0 +1,121 @@
+"""The typed records that flow between stages.
+
+Feed item -> fetched page -> article; anything that fails becomes a Reject,
+anything dropped as a copy a Duplicate. Every record has a fixed schema.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of one feed: a link to an article, with what the feed says about it."""
+
+    url: str
+    feed_url: str
+    title: str | None = None
+    published_at: datetime | None = None
+    # (feed index in the feed list, entry index in the feed): decides "first seen".
+    first_seen: tuple[int, int] = (0, 0)
+    # The feed was read from a local file, so file:// links in it may be followed.
+    from_local_feed: bool = False
+    # Other entries (other feeds, same feed twice) that link to the same URL;
+    # they are fetched once and end as `url` duplicates of this article.
+    also_listed: tuple["FeedItem", ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A downloaded article page."""
+
+    item: FeedItem
+    final_url: str
+    status: int
+    content_type: str
+    body: bytes
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class Mention:
+    actor: str
+    count: int
+    in_title: bool
+
+
+@dataclass(frozen=True)
+class Article:
+    """A clean, classified article: one row of the `articles` table."""
+
+    article_id: str
+    url: str
+    canonical_url: str
+    source: str
+    feed_url: str
+    title: str
+    text: str
+    published_at: datetime
+    date_source: str
+    fetched_at: datetime
+    content_hash: str
+    word_count: int
+    authors: tuple[str, ...] = ()
+    section: str | None = None
+    clutter_removed: tuple[str, ...] = ()
+    language: str = "und"
+    language_confidence: float = 0.0
+    actors: tuple[str, ...] = ()
+    primary_actor: str = "none"
+    mentions: tuple[Mention, ...] = ()
+    event_types: tuple[str, ...] = ()
+    item: FeedItem | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A feed item dropped because another article already carries its story."""
+
+    article_id: str
+    url: str
+    source: str
+    feed_url: str
+    published_at: datetime | None
+    duplicate_of: str
+    method: str  # url | exact | near
+    similarity: float
+    detected_at: datetime
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A feed or feed item that failed, where and why."""
+
+    stage: str  # feed | item | fetch | clean
+    url: str
+    feed_url: str
+    error_type: str
+    message: str
+    http_status: int | None
+    rejected_at: datetime
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What an earlier run stored, as far as deduplication needs it."""
+
+    kind: str  # url | id | hash
+    key: str
+    article_id: str
+
+
+def rejects_for(item: FeedItem, stage: str, error_type: str, message: str,
+                http_status: int | None, at: datetime) -> list[Reject]:
+    """One reject per feed entry behind `item`: itself and its other listings."""
+    return [
+        Reject(stage=stage, url=entry.url, feed_url=entry.feed_url,
+               error_type=error_type, message=message,
+               http_status=http_status, rejected_at=at)
+        for entry in (item, *item.also_listed)
+    ]
