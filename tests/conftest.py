@@ -1,0 +1,44 @@
+"""Shared fixtures: the repository's demo pages, seed ground truth, a loopback site."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .loopback import LoopbackSite
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_PAGES = ROOT / "seeds" / "demo" / "pages"
+SEED_TEXTS = Path(__file__).resolve().parent / "data" / "seeds"
+
+# Seed text file -> the demo page built from it.
+SEED_PAGES = {
+    "000_d9df6ba20024fa5b.txt": "grasswire-coalition-ex-partner-weapons.html",
+    "001_967cd6e8aa18a310.txt": "defensepost-shq-relocating-aleppo.html",
+    "002_cbc5fa8c468d4c15.txt": "levantmonitor-us-strikes-tanf-militia.html",
+    "003_b0149e79d6ed8d6d.txt": "syriahr-factions-advance-rif-dimashq.html",
+    "004_101b7afe40c93a6a.txt": "arabtimes-rebels-probe-defection.html",
+}
+
+
+def normalise(text: str) -> str:
+    """Whitespace (including no-break spaces) folded to single spaces."""
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def seed_truth(name: str) -> tuple[str, list[str], list[str]]:
+    """(headline, body lines, clutter lines) of one seed text."""
+    clutter = json.loads((SEED_TEXTS / "clutter.json").read_text())[name]
+    headline = json.loads((SEED_TEXTS / "headlines.json").read_text())[name]
+    lines = [normalise(line) for line in (SEED_TEXTS / name).read_text().splitlines()]
+    body = [line for line in lines
+            if line and line not in clutter and line != normalise(headline)]
+    return normalise(headline), body, [normalise(line) for line in clutter]
+
+
+@pytest.fixture
+def site():
+    with LoopbackSite() as running:
+        yield running

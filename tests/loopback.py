@@ -1,0 +1,107 @@
+"""A real HTTP server on 127.0.0.1 for tests and benchmarks.
+
+Routes are plain data (status, headers, body, delay); the server records
+every request path, so tests can assert what was (not) fetched.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # wait this long before answering
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client hanging up (timeouts under test) is expected, not an error."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
+class LoopbackSite:
+    """Serves `routes` on an ephemeral port; use as a context manager."""
+
+    def __init__(self):
+        self.routes: dict[str, Route] = {}
+        self.hits: Counter[str] = Counter()
+        self.user_agents: set[str] = set()
+        self._lock = threading.Lock()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                with site._lock:
+                    site.hits[self.path] += 1
+                    site.user_agents.add(self.headers.get("User-Agent", ""))
+                route = site.routes.get(self.path)
+                if route is None:
+                    route = Route(b"not found", 404, "text/plain")
+                if route.delay_s:
+                    time.sleep(route.delay_s)
+                try:
+                    self.send_response(route.status)
+                    self.send_header("Content-Type", route.content_type)
+                    self.send_header("Content-Length", str(len(route.body)))
+                    for name, value in route.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test): nothing to do
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, path: str, body: bytes | str = b"", **route) -> str:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.routes[path] = Route(body, **route)
+        return self.url(path)
+
+    def __enter__(self) -> "LoopbackSite":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def rss(items: list[dict], title: str = "Test feed") -> str:
+    """An RSS 2.0 document; each item dict has link and optionally title/pubDate."""
+    entries = "".join(
+        "<item>"
+        + (f"<title>{item['title']}</title>" if item.get("title") else "")
+        + (f"<link>{item['link']}</link>" if item.get("link") else "")
+        + (f"<pubDate>{item['pubDate']}</pubDate>" if item.get("pubDate") else "")
+        + "</item>"
+        for item in items)
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>{title}</title><link>http://example.org/</link>"
+            f"<description>test</description>{entries}</channel></rss>")

@@ -1,0 +1,135 @@
+"""Fetch stage against a real loopback server: limits, failures, boundaries."""
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas.records import FeedItem
+from schemas.settings import FetchSettings
+from transforms.fetch import Fetcher, FetchError, FetchPages
+
+LOCAL = FetchSettings(allow_private_network=True, connect_timeout_s=2, read_timeout_s=1,
+                      total_timeout_s=3, max_page_bytes=10_000, max_redirects=3)
+
+
+@pytest.fixture
+def fetcher():
+    client = Fetcher(LOCAL)
+    yield client
+    client.close()
+
+
+def get(fetcher, url, **kwargs):
+    return fetcher.get(url, max_bytes=kwargs.pop("max_bytes", LOCAL.max_page_bytes),
+                       allow_file=kwargs.pop("allow_file", False))
+
+
+def failure(fetcher, url, **kwargs) -> FetchError:
+    with pytest.raises(FetchError) as raised:
+        get(fetcher, url, **kwargs)
+    return raised.value
+
+
+def test_page_is_fetched_with_our_user_agent(site, fetcher):
+    site.add("/a", "<html><body>hello</body></html>")
+    response = get(fetcher, site.url("/a"))
+    assert response.status == 200 and response.body.endswith(b"</html>")
+    assert response.content_type == "text/html"
+    assert site.user_agents == {LOCAL.user_agent}
+    assert LOCAL.user_agent.startswith("news-ingest/")
+
+
+def test_redirects_are_followed_up_to_the_limit(site, fetcher):
+    site.add("/old", status=301, headers={"Location": "/new"})
+    site.add("/new", "moved here")
+    assert get(fetcher, site.url("/old")).url == site.url("/new")
+    site.add("/loop", status=302, headers={"Location": "/loop"})
+    assert failure(fetcher, site.url("/loop")).error_type == "too-many-redirects"
+    assert site.hits["/loop"] == LOCAL.max_redirects + 1
+
+
+def test_http_errors_carry_the_status(site, fetcher):
+    error = failure(fetcher, site.url("/missing"))
+    assert (error.error_type, error.http_status) == ("http-status", 404)
+    site.add("/boom", "oops", status=503)
+    assert failure(fetcher, site.url("/boom")).http_status == 503
+
+
+def test_a_silent_server_times_out(site, fetcher):
+    site.add("/slow", "late", delay_s=2.5)
+    assert failure(fetcher, site.url("/slow")).error_type == "timeout"
+
+
+def test_size_cap_declared_and_streamed(site, fetcher):
+    site.add("/big", b"x" * 20_000)
+    error = failure(fetcher, site.url("/big"))
+    assert error.error_type == "too-large"
+    with pytest.raises(FetchError) as raised:
+        Fetcher._read_body(_Unsized(b"y" * 30_000), 10_000, deadline=float("inf"))
+    assert raised.value.error_type == "too-large"
+
+
+class _Unsized:
+    """A response without Content-Length whose body arrives in chunks."""
+
+    status_code = 200
+    headers: dict = {}
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def iter_content(self, size):
+        for start in range(0, len(self.body), 4096):
+            yield self.body[start:start + 4096]
+
+
+def test_private_addresses_are_refused_before_any_request(site):
+    site.add("/a", "hello")
+    strict = Fetcher(FetchSettings())
+    try:
+        with pytest.raises(FetchError) as raised:
+            get(strict, site.url("/a"))
+    finally:
+        strict.close()
+    assert raised.value.error_type == "blocked-address"
+    assert "--allow-private-network" in str(raised.value)
+    assert site.hits["/a"] == 0
+
+
+def test_host_names_are_checked_after_resolution(site):
+    """A name that resolves to loopback is refused like the address itself."""
+    site.add("/a", "secret")
+    strict = Fetcher(FetchSettings())
+    try:
+        with pytest.raises(FetchError) as raised:
+            get(strict, f"http://localhost:{site.server.server_address[1]}/a")
+    finally:
+        strict.close()
+    assert raised.value.error_type == "blocked-address"
+    assert site.hits["/a"] == 0
+
+
+def test_file_urls_only_when_allowed(tmp_path, fetcher):
+    page = tmp_path / "p.html"
+    page.write_text("<p>local</p>")
+    assert get(fetcher, page.as_uri(), allow_file=True).body == b"<p>local</p>"
+    assert failure(fetcher, page.as_uri()).error_type == "blocked-scheme"
+    assert failure(fetcher, (tmp_path / "none.html").as_uri(), allow_file=True).error_type == "not-found"
+    assert failure(fetcher, "javascript:alert(1)").error_type == "unsupported-scheme"
+
+
+def test_fetch_pages_routes_failures_to_rejects(site):
+    site.add("/ok", "<html><body><p>fine</p></body></html>")
+    site.add("/pdf", b"%PDF-1.4", content_type="application/pdf")
+    items = [FeedItem(url=site.url(path), feed_url="feed") for path in ("/ok", "/gone", "/pdf")]
+    items[1] = FeedItem(url=site.url("/gone"), feed_url="feed",
+                        also_listed=(FeedItem(url=site.url("/gone"), feed_url="other"),))
+    with TestPipeline(runner="FnApiRunner") as p:
+        fetched = p | beam.Create(items) | FetchPages(LOCAL)
+        assert_that(fetched.pages | beam.Map(lambda page: page.final_url),
+                    equal_to([site.url("/ok")]), label="Pages")
+        assert_that(fetched.rejects | beam.Map(lambda r: (r.feed_url, r.error_type, r.http_status)),
+                    equal_to([("feed", "http-status", 404), ("other", "http-status", 404),
+                              ("feed", "content-type", 200)]), label="Rejects")

@@ -1,0 +1,181 @@
+"""Feeds stage: read the feed list, poll every feed, emit one FeedItem per entry.
+
+A feed list is an OPML file, a text file of URLs (one a line, `#` comments)
+or a single feed URL/path; relative entries resolve against the list's own
+folder. A feed that cannot be loaded or parsed becomes a `feed` reject; an
+entry that cannot be followed (no link, javascript:, file:// from a remote
+feed) an `item` reject. Nothing here raises into the pipeline.
+"""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import apache_beam as beam
+import feedparser
+from apache_beam.metrics import Metrics
+from lxml import etree
+
+from schemas.records import FeedItem, Reject
+from schemas.settings import FetchSettings
+
+from .fetch import NAMESPACE, ConcurrentFetchFn, FetchError, link_error
+
+_URL_SCHEMES = ("http", "https", "file")
+
+
+class FeedListError(ValueError):
+    """The feed list as a whole is unusable: the run cannot start."""
+
+
+def read_feed_list(spec: str) -> list[str]:
+    """Feed URLs named by `spec`: a feed URL, an OPML file, a text list or a local feed file."""
+    if urlsplit(spec).scheme.lower() in _URL_SCHEMES and "://" in spec:
+        return [spec]
+    path = Path(spec)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FeedListError(f"cannot read feed list {spec}: {exc.strerror or exc}") from exc
+    head = raw[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<?xml") or head.startswith(b"<"):
+        if b"<opml" in head:
+            return _dedupe(_opml_urls(raw, path))
+        return [path.resolve().as_uri()]  # the file is itself a feed
+    return _dedupe(_text_list_urls(raw, path))
+
+
+def _resolve(entry: str, list_path: Path) -> str:
+    if "://" in entry:
+        return entry
+    return (list_path.parent / entry).resolve().as_uri()
+
+
+def _opml_urls(raw: bytes, list_path: Path) -> list[str]:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as exc:
+        raise FeedListError(f"{list_path}: not valid OPML: {exc}") from exc
+    urls = []
+    for outline in root.iter("outline"):
+        url = outline.get("xmlUrl") or outline.get("xmlurl")
+        if url and url.strip():
+            urls.append(_resolve(url.strip(), list_path))
+    if not urls:
+        raise FeedListError(f"{list_path}: OPML lists no feeds (no outline with xmlUrl)")
+    return urls
+
+
+def _text_list_urls(raw: bytes, list_path: Path) -> list[str]:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FeedListError(f"{list_path}: feed list is not UTF-8 text") from exc
+    urls = []
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        entry = entry.split(" #", 1)[0].strip()
+        if "://" in entry and urlsplit(entry).scheme.lower() not in _URL_SCHEMES:
+            raise FeedListError(f"{list_path}:{number}: unsupported URL scheme in {entry!r}")
+        urls.append(_resolve(entry, list_path))
+    if not urls:
+        raise FeedListError(f"{list_path}: feed list names no feeds")
+    return urls
+
+
+def _dedupe(urls: list[str]) -> list[str]:
+    return list(dict.fromkeys(urls))
+
+
+def _entry_time(entry) -> datetime | None:
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    if not parsed:
+        return None
+    return datetime(*parsed[:6], tzinfo=timezone.utc)
+
+
+def parse_feed(body: bytes, feed_url: str, feed_index: int,
+               now: datetime) -> tuple[list[FeedItem], list[Reject]]:
+    """Items of one feed document and rejects for entries that cannot be followed.
+
+    Raises FetchError("parse") when the document is not a feed at all.
+    """
+    # A stream, never bytes: feedparser opens bytes that look like a path as a file.
+    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False,
+                              resolve_relative_uris=False)
+    if parsed.bozo and not parsed.entries:
+        reason = str(parsed.get("bozo_exception") or "not a feed")
+        raise FetchError("parse", f"not a readable RSS/Atom feed: {reason[:200]}")
+    if not parsed.entries and not parsed.get("version"):
+        raise FetchError("parse", "not an RSS/Atom feed")
+    local = urlsplit(feed_url).scheme == "file"
+    items, rejects = [], []
+    for position, entry in enumerate(parsed.entries):
+        link = (entry.get("link") or "").strip()
+        if not link:
+            rejects.append(Reject("item", feed_url, feed_url, "no-link",
+                                  f"entry {position} has no link", None, now))
+            continue
+        url = urljoin(feed_url, link)
+        error = link_error(url, allow_file=local)
+        if error:
+            rejects.append(Reject("item", url[:2000], feed_url, error.error_type,
+                                  str(error), None, now))
+            continue
+        items.append(FeedItem(url=url, feed_url=feed_url, title=entry.get("title"),
+                              published_at=_entry_time(entry),
+                              first_seen=(feed_index, position),
+                              from_local_feed=local))
+    return items, rejects
+
+
+class _PollFeedFn(ConcurrentFetchFn):
+    def __init__(self, settings: FetchSettings):
+        super().__init__(settings)
+        self.polled = Metrics.counter(NAMESPACE, "feeds/polled")
+        self.failed = Metrics.counter(NAMESPACE, "feeds/rejected")
+        self.seen = Metrics.counter(NAMESPACE, "items/seen")
+
+    def fetch_one(self, element: tuple[int, str]):
+        index, feed_url = element
+        response = self.fetcher.get(feed_url, max_bytes=self.settings.max_feed_bytes,
+                                    allow_file=True)
+        return parse_feed(response.body, feed_url, index, response.fetched_at)
+
+    def emit(self, element, outcome):
+        _, feed_url = element
+        self.polled.inc()
+        if isinstance(outcome, FetchError):
+            self.failed.inc()
+            yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, Reject(
+                "feed", feed_url, feed_url, outcome.error_type, str(outcome),
+                outcome.http_status, datetime.now(timezone.utc)))
+            return
+        items, rejects = outcome
+        self.seen.inc(len(items) + len(rejects))
+        yield from items
+        for reject in rejects:
+            yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, reject)
+
+
+class PollFeeds(beam.PTransform):
+    """(feed index, feed URL) -> FeedItem, with failed feeds and entries on `rejects`."""
+
+    REJECTS = "rejects"
+
+    def __init__(self, settings: FetchSettings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, feeds):
+        return (
+            feeds
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.settings.concurrency)
+            | "Poll" >> beam.ParDo(_PollFeedFn(self.settings)).with_outputs(
+                self.REJECTS, main="items")
+        )

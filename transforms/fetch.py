@@ -1,0 +1,254 @@
+"""Fetch stage: download article pages over http(s) or from local files.
+
+`Fetcher` is the one place that talks to the network, for feeds and pages
+alike. It refuses non-public addresses (checked on every redirect hop),
+bounds time and size while streaming, and turns every failure into a
+`FetchError` carrying a short `error_type` for the rejects table.
+`FetchPages` runs it concurrently: network waits, not CPU, dominate.
+"""
+from __future__ import annotations
+
+import ipaddress
+import mimetypes
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
+
+import apache_beam as beam
+import requests
+from apache_beam.metrics import Metrics
+
+from schemas.records import FeedItem, Page, rejects_for
+from schemas.settings import FetchSettings
+
+NAMESPACE = "news_ingest"
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+_CHUNK = 64 * 1024
+
+
+class FetchError(Exception):
+    """A download that failed, classified for the rejects table."""
+
+    def __init__(self, error_type: str, message: str, http_status: int | None = None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str  # after redirects
+    status: int
+    content_type: str
+    body: bytes
+    fetched_at: datetime
+
+
+def check_public_address(host: str, port: int) -> None:
+    """Raise unless every address `host` resolves to is publicly routable."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchError("dns", f"cannot resolve {host}: {exc.strerror}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            raise FetchError(
+                "blocked-address",
+                f"{host} resolves to non-public address {address}; "
+                "use --allow-private-network to allow it")
+
+
+def link_error(url: str, allow_file: bool) -> FetchError | None:
+    """Why `url` may not be followed, or None. file:// only from local feeds."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return None
+    if scheme == "file":
+        return None if allow_file else FetchError(
+            "blocked-scheme", "file:// links are followed only from local feeds")
+    return FetchError("unsupported-scheme", f"cannot fetch {scheme or 'relative'} URL")
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+class Fetcher:
+    """Downloads one URL at a time; safe to share between threads."""
+
+    def __init__(self, settings: FetchSettings):
+        self.settings = settings
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=settings.concurrency, pool_maxsize=settings.concurrency)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({
+            "User-Agent": settings.user_agent,
+            "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        })
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get(self, url: str, *, max_bytes: int, allow_file: bool) -> Response:
+        error = link_error(url, allow_file)
+        if error:
+            raise error
+        if urlsplit(url).scheme.lower() == "file":
+            return self._read_file(url, max_bytes)
+        return self._get_http(url, max_bytes)
+
+    def _read_file(self, url: str, max_bytes: int) -> Response:
+        path = Path(url2pathname(urlsplit(url).path))
+        try:
+            with path.open("rb") as handle:
+                body = handle.read(max_bytes + 1)
+        except FileNotFoundError as exc:
+            raise FetchError("not-found", f"no such file: {path}", 404) from exc
+        except OSError as exc:
+            raise FetchError("io", f"{path}: {exc.strerror}") from exc
+        if len(body) > max_bytes:
+            raise FetchError("too-large", f"larger than {max_bytes} bytes")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return Response(url, 200, content_type, body, datetime.now(timezone.utc))
+
+    def _get_http(self, url: str, max_bytes: int) -> Response:
+        settings = self.settings
+        deadline = time.monotonic() + settings.total_timeout_s
+        for _hop in range(settings.max_redirects + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise FetchError("unsupported-scheme", f"cannot fetch {url[:200]}")
+            if not settings.allow_private_network:
+                check_public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+            try:
+                response = self.session.get(
+                    url, stream=True, allow_redirects=False,
+                    timeout=(settings.connect_timeout_s, settings.read_timeout_s))
+            except requests.Timeout as exc:
+                raise FetchError("timeout", f"no answer within limits: {type(exc).__name__}") from exc
+            except requests.RequestException as exc:
+                raise FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            with response:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status_code >= 400:
+                    raise FetchError("http-status", f"HTTP {response.status_code} {response.reason}",
+                                     response.status_code)
+                body = self._read_body(response, max_bytes, deadline)
+                return Response(url, response.status_code,
+                                _media_type(response.headers.get("Content-Type")),
+                                body, datetime.now(timezone.utc))
+        raise FetchError("too-many-redirects", f"more than {settings.max_redirects} redirects")
+
+    @staticmethod
+    def _read_body(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise FetchError("too-large", f"declares {declared} bytes, limit {max_bytes}",
+                             response.status_code)
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError("too-large", f"larger than {max_bytes} bytes",
+                                     response.status_code)
+                if time.monotonic() > deadline:
+                    raise FetchError("timeout", "response not complete within the total deadline",
+                                     response.status_code)
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise FetchError("connection", f"{type(exc).__name__} while reading body",
+                             response.status_code) from exc
+        return b"".join(chunks)
+
+
+class ConcurrentFetchFn(beam.DoFn):
+    """Base DoFn: takes a batch of elements and fetches them on a thread pool.
+
+    Subclasses say what to fetch (`fetch_one`) and what to emit (`emit`).
+    The Fetcher and pool are built once per worker in `setup`.
+    """
+
+    def __init__(self, settings: FetchSettings):
+        self.settings = settings
+
+    def setup(self):
+        self.fetcher = Fetcher(self.settings)
+        self.pool = ThreadPoolExecutor(self.settings.concurrency)
+
+    def teardown(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.fetcher.close()
+
+    def process(self, batch):
+        for element, outcome in zip(batch, self.pool.map(self._attempt, batch)):
+            yield from self.emit(element, outcome)
+
+    def _attempt(self, element):
+        try:
+            return self.fetch_one(element)
+        except FetchError as error:
+            return error
+
+    def fetch_one(self, element):
+        raise NotImplementedError
+
+    def emit(self, element, outcome):
+        raise NotImplementedError
+
+
+class _FetchPageFn(ConcurrentFetchFn):
+    def __init__(self, settings: FetchSettings):
+        super().__init__(settings)
+        self.fetched = Metrics.counter(NAMESPACE, "fetch/ok")
+
+    def fetch_one(self, item: FeedItem) -> Response:
+        response = self.fetcher.get(item.url, max_bytes=self.settings.max_page_bytes,
+                                    allow_file=item.from_local_feed)
+        if response.content_type and response.content_type not in HTML_TYPES:
+            raise FetchError("content-type", f"not an HTML page: {response.content_type}",
+                             response.status)
+        return response
+
+    def emit(self, item: FeedItem, outcome):
+        if isinstance(outcome, FetchError):
+            Metrics.counter(NAMESPACE, f"fetch/rejected/{outcome.error_type}").inc()
+            for reject in rejects_for(item, "fetch", outcome.error_type, str(outcome),
+                                      outcome.http_status, datetime.now(timezone.utc)):
+                yield beam.pvalue.TaggedOutput(FetchPages.REJECTS, reject)
+            return
+        self.fetched.inc()
+        yield Page(item=item, final_url=outcome.url, status=outcome.status,
+                   content_type=outcome.content_type, body=outcome.body,
+                   fetched_at=outcome.fetched_at)
+
+
+class FetchPages(beam.PTransform):
+    """FeedItem -> Page, with failures on the `rejects` output."""
+
+    REJECTS = "rejects"
+
+    def __init__(self, settings: FetchSettings, batch_size: int = 32):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.settings = settings
+        self.batch_size = batch_size
+
+    def expand(self, items):
+        return (
+            items
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "Fetch" >> beam.ParDo(_FetchPageFn(self.settings)).with_outputs(
+                self.REJECTS, main="pages")
+        )
