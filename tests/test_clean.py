@@ -1,0 +1,164 @@
+"""Clean stage: seed pages lose their clutter and keep every body line."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from schemas.records import FeedItem, Page
+from schemas.settings import CleanSettings
+from transforms.clean import (Cleaner, CleanError, choose_published, clean_title,
+                              clutter_family, load_clutter_families, remove_clutter)
+
+from .conftest import DEMO_PAGES, SEED_PAGES, normalise, seed_truth
+
+FAMILIES = load_clutter_families()
+SETTINGS = CleanSettings()
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def page_of(path, url=None, feed_time=None) -> Page:
+    url = url or path.resolve().as_uri()
+    return Page(item=FeedItem(url=url, feed_url="file:///feed.xml", published_at=feed_time),
+                final_url=url, status=200, content_type="text/html",
+                body=path.read_bytes(), fetched_at=NOW)
+
+
+@pytest.fixture(scope="module")
+def cleaner():
+    return Cleaner(SETTINGS)
+
+
+@pytest.mark.parametrize("seed", sorted(SEED_PAGES))
+def test_seed_keeps_every_body_line_and_drops_all_clutter(cleaner, seed):
+    headline, body, clutter = seed_truth(seed)
+    article = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES[seed]))
+    kept = [normalise(line) for line in article.text.split("\n\n")]
+    assert [line for line in body if line not in kept] == []
+    assert [line for line in clutter if line in kept] == []
+    assert normalise(article.title) == headline
+    assert headline not in kept, "the headline belongs in `title`, not in the text"
+
+
+def test_seed_clutter_is_recorded_for_audit(cleaner):
+    article = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES["004_101b7afe40c93a6a.txt"]))
+    assert article.clutter_removed.count("view-counter") == 2
+    assert {"related", "back-to-top", "ad-blocker", "plugin-credit"} <= set(article.clutter_removed)
+
+
+def test_breadcrumbs_become_the_section(cleaner):
+    grasswire = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES["000_d9df6ba20024fa5b.txt"]))
+    defense_post = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"]))
+    assert grasswire.section == "Middle East News"
+    assert defense_post.section == "Middle East › War"
+
+
+def test_metadata_from_the_page(cleaner):
+    article = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"]))
+    assert article.canonical_url.startswith("https://thedefensepost.com/")
+    assert article.source == "thedefensepost.com"
+    assert article.published_at.date().isoformat() == "2018-09-18"
+    assert article.date_source == "page"
+    assert article.word_count > 300
+
+
+def test_feed_time_is_preferred_to_the_page_day(cleaner):
+    feed_time = datetime(2018, 9, 18, 14, 12, tzinfo=timezone.utc)
+    article = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"],
+                                    feed_time=feed_time))
+    assert (article.published_at, article.date_source) == (feed_time, "feed")
+
+
+def test_cross_site_canonical_is_ignored(cleaner, tmp_path):
+    page = tmp_path / "p.html"
+    page.write_bytes((DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"]).read_bytes())
+    article = cleaner.clean(page_of(page, url="https://mirror.example.net/copy?utm_source=x"))
+    assert article.canonical_url == "https://mirror.example.net/copy"
+    assert article.source == "example.net"
+
+
+def test_page_without_text_is_a_clean_error(cleaner, tmp_path):
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>")
+    with pytest.raises(CleanError) as raised:
+        cleaner.clean(page_of(empty))
+    assert raised.value.error_type in ("no-content", "too-short")
+
+
+@pytest.mark.parametrize("line, family", [
+    ("Back to top button", "back-to-top"),
+    ("Related Articles", "related"),
+    ("Post navigation", "navigation"),
+    ("This news has been read 8,399 times!", "view-counter"),
+    ("1.2K views", "view-counter"),
+    ("12,345 views", "view-counter"),
+    ("Advt Blocker Detected", "ad-blocker"),
+    ("Kindly disable the Ad blocker", "ad-blocker"),
+    ("Verified by MonsterInsights", "plugin-credit"),
+    ("0 / 0", "counter"),
+    ("Share this:", "share"),
+    ("Comments are closed.", "comments"),
+    ("Subscribe to our newsletter", "subscribe"),
+    ("Join us in the newsroom?", "promo"),
+    ("© 2024 Example News. All rights reserved.", "copyright"),
+])
+def test_clutter_families(line, family):
+    found = clutter_family(line, FAMILIES)
+    assert (found.name if found else None) == family
+
+
+@pytest.mark.parametrize("prose", [
+    "The militia reached the top of the hill before the Coalition withdrew its support.",
+    "Officials said the views of the rebels were not shared by the Pentagon.",
+    "Back to the top of the agenda came the question of the At Tanf garrison.",
+    "Share prices in Damascus fell after the announcement.",
+    "Related articles in the local press claimed 3,000 people would leave.",
+    "Readers have viewed the footage 8,399 times, according to the site.",
+])
+def test_prose_that_mentions_clutter_words_is_kept(prose):
+    assert clutter_family(prose, FAMILIES) is None
+    assert remove_clutter(["Opening paragraph of the story.", prose], None, FAMILIES,
+                          SETTINGS).text.endswith(prose)
+
+
+def test_trailer_marker_never_cuts_a_long_remainder():
+    body = ["First paragraph of real news, long enough to count."] + \
+           ["Related articles were cited in the report."] + \
+           ["Related Articles"] + ["A real paragraph " * 20] * 10
+    cleaned = remove_clutter(body, None, FAMILIES, SETTINGS)
+    assert cleaned.text.count("A real paragraph") == 200
+    assert cleaned.removed == ("related",)
+
+
+def test_short_trailer_after_a_marker_is_removed():
+    body = ["Real news paragraph one.", "Real news paragraph two.",
+            "Join us in the newsroom?", "We are an open newsroom. Pitch us stories.", "0 / 0"]
+    cleaned = remove_clutter(body, None, FAMILIES, SETTINGS)
+    assert cleaned.text == "Real news paragraph one.\n\nReal news paragraph two."
+    assert cleaned.removed == ("promo", "trailer", "counter")
+
+
+def test_cleaning_clean_text_changes_nothing(cleaner):
+    article = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES["004_101b7afe40c93a6a.txt"]))
+    again = remove_clutter(article.text.split("\n\n"), article.title, FAMILIES, SETTINGS)
+    assert again.text == article.text
+    assert again.removed == ()
+
+
+def test_clean_title_drops_the_site_name():
+    assert clean_title("Big story – Grasswire", "Grasswire") == "Big story"
+    assert clean_title("Arab Times | Big story - with a dash", "Arab Times") == "Big story - with a dash"
+    assert clean_title("Big story – with a dash", "Grasswire") == "Big story – with a dash"
+
+
+@pytest.mark.parametrize("feed_time, page_date, expected_source", [
+    (datetime(2017, 8, 3, 9, 30, tzinfo=timezone.utc), "2017-08-02", "feed"),
+    (datetime(2099, 1, 1, tzinfo=timezone.utc), "2017-08-02", "page"),  # future feed date
+    (datetime(1970, 1, 1, tzinfo=timezone.utc), None, "fetched"),      # epoch placeholder
+    (None, "1985-05-01", "fetched"),                                    # before 1990
+    (None, "not a date", "fetched"),
+])
+def test_publication_date_sanity(feed_time, page_date, expected_source):
+    moment, source = choose_published(feed_time, page_date, NOW)
+    assert source == expected_source
+    assert datetime(1990, 1, 1, tzinfo=timezone.utc) <= moment <= NOW
