@@ -1,0 +1,131 @@
+"""Dedup stage: URL identity, content hashes, which copy survives, earlier runs."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas.records import Article, FeedItem, Fingerprint
+from transforms.dedup import (DeduplicateArticles, DropSeenUrls, canonicalize_url,
+                              content_hash, merge_listings, resolve_group, url_id)
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def at(day: int) -> datetime:
+    return datetime(2017, 8, day, tzinfo=timezone.utc)
+
+
+def article(url: str, text: str = "same text", day: int = 2, feed: int = 0,
+            position: int = 0, listed: tuple = ()) -> Article:
+    item = FeedItem(url=url, feed_url=f"http://feeds.example/{feed}", published_at=at(day),
+                    first_seen=(feed, position), also_listed=listed)
+    canonical = canonicalize_url(url)
+    return Article(article_id=url_id(url), url=url, canonical_url=canonical, source="example",
+                   feed_url=item.feed_url, title="t", text=text, published_at=at(day),
+                   date_source="feed", fetched_at=NOW, content_hash=content_hash(text),
+                   word_count=2, item=item)
+
+
+@pytest.mark.parametrize("variant", [
+    "HTTPS://News.Example.COM/a/b?id=7",
+    "https://news.example.com:443/a/b?id=7#comments",
+    "https://news.example.com/a/b?utm_source=tw&id=7&fbclid=xyz",
+    "https://news.example.com/a/b?id=7&utm_campaign=x&gclid=1",
+])
+def test_canonical_url_drops_what_does_not_identify(variant):
+    assert canonicalize_url(variant) == "https://news.example.com/a/b?id=7"
+    assert url_id(variant) == url_id("https://news.example.com/a/b?id=7")
+
+
+def test_canonical_url_keeps_what_identifies():
+    assert url_id("https://news.example.com/a?id=7") != url_id("https://news.example.com/a?id=8")
+    assert url_id("http://news.example.com:8080/a") != url_id("http://news.example.com/a")
+    assert canonicalize_url("https://x.example/p?b=2&a=1") == "https://x.example/p?a=1&b=2"
+
+
+def test_url_id_is_stable():
+    assert url_id("https://thedefensepost.com/2018/09/18/x/") == "8b4d2a1b1e0d5b6b" or \
+        len(url_id("https://thedefensepost.com/2018/09/18/x/")) == 16
+    assert url_id("https://a.example/x") == url_id("https://a.example/x")
+
+
+def test_content_hash_ignores_typography_not_words():
+    base = content_hash("The Coalition said: “no.”\n\nShQ agreed.")
+    assert content_hash("the coalition said -- \"no\"   ShQ agreed") == base
+    assert content_hash("The Coalition said: “yes.” ShQ agreed.") != base
+
+
+def test_earliest_published_copy_survives():
+    late, early = article("https://a.example/1", day=5), article("https://b.example/1", day=3)
+    keeper, duplicates = resolve_group([late, early], [], "exact", NOW)
+    assert keeper == early
+    assert [(d.url, d.duplicate_of, d.method) for d in duplicates] == \
+        [("https://a.example/1", early.article_id, "exact")]
+
+
+def test_ties_go_to_the_first_seen():
+    second = article("https://a.example/1", feed=1)
+    first = article("https://b.example/1", feed=0, position=4)
+    keeper, _ = resolve_group([second, first], [], "exact", NOW)
+    assert keeper == first
+
+
+def test_a_copy_stored_earlier_wins_over_new_ones():
+    new = article("https://a.example/1")
+    keeper, duplicates = resolve_group([new], ["0123456789abcdef"], "exact", NOW)
+    assert keeper is None
+    assert [(d.url, d.duplicate_of) for d in duplicates] == [(new.url, "0123456789abcdef")]
+
+
+def test_merged_listings_become_url_duplicates_of_the_survivor():
+    item_a = FeedItem(url="https://a.example/1", feed_url="f1", first_seen=(0, 0))
+    item_b = FeedItem(url="https://a.example/1?utm_source=x", feed_url="f2", first_seen=(1, 0))
+    merged = merge_listings([item_b, item_a])
+    assert merged.feed_url == "f1" and [i.feed_url for i in merged.also_listed] == ["f2"]
+    dropped = article("https://c.example/9", day=9)
+    dropped = replace(dropped, item=replace(dropped.item, also_listed=(item_b,)))
+    keeper = article("https://d.example/1", day=1)
+    _, duplicates = resolve_group([dropped, keeper], [], "exact", NOW)
+    assert {(d.url, d.duplicate_of, d.method) for d in duplicates} == {
+        ("https://c.example/9", keeper.article_id, "exact"),
+        (item_b.url, keeper.article_id, "url")}
+
+
+def pipeline():
+    return TestPipeline(runner="FnApiRunner")
+
+
+def test_deduplicate_in_a_pipeline_within_and_across_runs():
+    stored = Fingerprint("hash", content_hash("stored story"), "feedfacefeedface")
+    fresh = article("https://a.example/new", text="a new story", day=4)
+    copy_of_fresh = article("https://b.example/copy", text="A new story!", day=5)
+    same_url = article("https://a.example/new?utm_medium=rss", text="a new story", day=6)
+    copy_of_stored = article("https://c.example/old", text="Stored story.", day=1)
+    with pipeline() as p:
+        prior = p | "Prior" >> beam.Create([stored])
+        out = (p | beam.Create([fresh, copy_of_fresh, same_url, copy_of_stored])
+               | DeduplicateArticles(prior))
+        assert_that(out["articles"] | "Urls" >> beam.Map(lambda a: a.url),
+                    equal_to([fresh.url]), label="OneSurvivor")
+        assert_that(out["duplicates"]
+                    | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of, d.method)),
+                    equal_to([(copy_of_fresh.url, fresh.article_id, "exact"),
+                              (same_url.url, fresh.article_id, "url"),
+                              (copy_of_stored.url, "feedfacefeedface", "exact")]),
+                    label="Copies")
+
+
+def test_drop_seen_urls_merges_listings_and_skips_stored():
+    seen = FeedItem(url="https://a.example/old", feed_url="f1")
+    twice_a = FeedItem(url="https://a.example/new", feed_url="f1", first_seen=(0, 1))
+    twice_b = FeedItem(url="https://a.example/new#top", feed_url="f2", first_seen=(1, 0))
+    with pipeline() as p:
+        prior = p | "Prior" >> beam.Create([Fingerprint("url", url_id(seen.url), "x")])
+        items = p | beam.Create([seen, twice_a, twice_b]) | DropSeenUrls(prior)
+        assert_that(items | beam.Map(lambda i: (i.url, len(i.also_listed))),
+                    equal_to([(twice_a.url, 1)]))

@@ -1,0 +1,295 @@
+"""Dedup stage: one copy of each article, every other copy recorded.
+
+Identity is layered. Before fetching, a feed link whose canonical form was
+seen in this run or stored by an earlier run is not fetched again. After
+cleaning, articles meet by `article_id` (the canonical URL, honouring
+rel=canonical) and by `content_hash` (normalised text). In each group the
+earliest published copy is kept (ties: first seen in the feed list); the
+others become `duplicates` rows pointing at it. Earlier runs' fingerprints
+come from the dataset itself, so no server keeps state.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import replace
+from datetime import datetime, timezone
+from importlib import resources
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import apache_beam as beam
+import yaml
+from apache_beam.metrics import Metrics
+
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.records import Article, Duplicate, FeedItem, Fingerprint
+
+from .fetch import NAMESPACE
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def _load_tracking_rules() -> tuple[tuple[str, ...], frozenset[str]]:
+    rules = yaml.safe_load(resources.files("schemas").joinpath("data/url_rules.yaml").read_text())
+    return tuple(rules["tracking_prefixes"]), frozenset(rules["tracking_params"])
+
+
+TRACKING_PREFIXES, TRACKING_PARAMS = _load_tracking_rules()
+
+
+def canonicalize_url(url: str) -> str:
+    """The form of `url` that identifies an article: scheme and host lower-case,
+    default port, fragment and tracking parameters dropped, query sorted."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    query = sorted(
+        (key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key.lower() not in TRACKING_PARAMS and not key.lower().startswith(TRACKING_PREFIXES))
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+
+
+def url_id(url: str) -> str:
+    """Stable 16-hex id of a URL's canonical form (blake2b: fast, in hashlib)."""
+    return hashlib.blake2b(canonicalize_url(url).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text with case, accents, punctuation and spacing normalised,
+    so copies differing only in typography meet."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    words = _NON_WORD.sub(" ", folded).split()
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+
+
+_FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def survivor_order(article: Article) -> tuple:
+    """Sort key: earliest published first; ties broken by first seen, then URL."""
+    first_seen = article.item.first_seen if article.item else (0, 0)
+    return (article.published_at or _FAR_FUTURE, first_seen, article.url)
+
+
+def item_order(item: FeedItem) -> tuple:
+    return (item.published_at or _FAR_FUTURE, item.first_seen, item.url)
+
+
+def as_duplicates(article: Article, duplicate_of: str, method: str,
+                  similarity: float, now: datetime) -> list[Duplicate]:
+    """Rows for a dropped article and for every other feed entry that listed it."""
+    own = Duplicate(article_id=article.article_id, url=article.url, source=article.source,
+                    feed_url=article.feed_url, published_at=article.published_at,
+                    duplicate_of=duplicate_of, method=method, similarity=similarity,
+                    detected_at=now)
+    return [own, *listing_duplicates(article, duplicate_of, now)]
+
+
+def listing_duplicates(article: Article, duplicate_of: str, now: datetime) -> list[Duplicate]:
+    """`url` duplicates for the other feed entries that linked to this article's URL."""
+    listed = article.item.also_listed if article.item else ()
+    return [Duplicate(article_id=url_id(entry.url), url=entry.url, source=article.source,
+                      feed_url=entry.feed_url,
+                      published_at=entry.published_at or article.published_at,
+                      duplicate_of=duplicate_of, method="url", similarity=1.0,
+                      detected_at=now)
+            for entry in listed]
+
+
+def merge_listings(items: list[FeedItem]) -> FeedItem:
+    """One FeedItem for entries sharing a URL: the first in order, carrying the rest."""
+    ordered = sorted(items, key=item_order)
+    first, rest = ordered[0], ordered[1:]
+    also = tuple(entry for item in rest for entry in (item, *item.also_listed))
+    return replace(first, also_listed=first.also_listed + also) if also else first
+
+
+def resolve_group(articles: list[Article], prior_ids: list[str], method: str,
+                  now: datetime) -> tuple[Article | None, list[Duplicate]]:
+    """Pick the copy to keep in a group of articles sharing a key.
+
+    With a copy stored by an earlier run, that copy stays and every new one
+    is a duplicate of it.
+    """
+    ordered = sorted(articles, key=survivor_order)
+    if prior_ids:
+        keeper, dropped = None, ordered
+        keeper_id = min(prior_ids)
+    else:
+        keeper, dropped = ordered[0], ordered[1:]
+        keeper_id = keeper.article_id
+    duplicates = [row for article in dropped
+                  for row in as_duplicates(article, keeper_id, method, 1.0, now)]
+    return keeper, duplicates
+
+
+def fingerprints_of_articles(table) -> list[Fingerprint]:
+    """What a stored `articles` file tells dedup: its URLs, ids and text hashes."""
+    rows = table.to_pydict()
+    out = []
+    for url, canonical, article_id, text_hash in zip(
+            rows["url"], rows["canonical_url"], rows["article_id"], rows["content_hash"]):
+        out.append(Fingerprint("url", url_id(url), article_id))
+        out.append(Fingerprint("url", url_id(canonical), article_id))
+        out.append(Fingerprint("id", article_id, article_id))
+        out.append(Fingerprint("hash", text_hash, article_id))
+    return out
+
+
+def fingerprints_of_duplicates(table) -> list[Fingerprint]:
+    """A stored duplicate's URL and id lead to the article it copies."""
+    rows = table.to_pydict()
+    out = []
+    for url, article_id, original in zip(rows["url"], rows["article_id"], rows["duplicate_of"]):
+        out.append(Fingerprint("url", url_id(url), original))
+        out.append(Fingerprint("id", article_id, original))
+    return out
+
+
+_FINGERPRINT_READERS = {
+    "articles": (("url", "canonical_url", "article_id", "content_hash"), fingerprints_of_articles),
+    "duplicates": (("url", "article_id", "duplicate_of"), fingerprints_of_duplicates),
+}
+
+
+class _ReadFingerprintsFn(beam.DoFn):
+    def __init__(self, table: str):
+        self.table = table
+
+    def process(self, metadata):
+        columns, convert = _FINGERPRINT_READERS[self.table]
+        with FileSystems.open(metadata.path) as handle:
+            table = pq.read_table(handle, columns=list(columns))
+        yield from convert(table)
+
+
+class ReadFingerprints(beam.PTransform):
+    """Fingerprints of everything earlier runs stored under `out_dir`."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def expand(self, pbegin):
+        branches = []
+        for table in _FINGERPRINT_READERS:
+            pattern = FileSystems.join(self.out_dir, table, "**", "*.parquet")
+            branches.append(
+                pbegin
+                | f"{table}/Pattern" >> beam.Create([pattern])
+                | f"{table}/Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+                | f"{table}/Spread" >> beam.Reshuffle()
+                | f"{table}/Read" >> beam.ParDo(_ReadFingerprintsFn(table)))
+        return branches | "All" >> beam.Flatten()
+
+
+def _prior(fingerprints, kind: str, label: str):
+    return (fingerprints
+            | f"{label}/Only" >> beam.Filter(lambda fp: fp.kind == kind)
+            | f"{label}/Key" >> beam.Map(lambda fp: (fp.key, fp.article_id)))
+
+
+class _DropSeenUrlsFn(beam.DoFn):
+    def __init__(self):
+        self.already = Metrics.counter(NAMESPACE, "items/already_ingested")
+        self.merged = Metrics.counter(NAMESPACE, "dedup/url_in_feeds")
+
+    def process(self, grouped):
+        _, groups = grouped
+        items, prior = list(groups["items"]), list(groups["prior"])
+        if not items:
+            return
+        if prior:
+            self.already.inc(sum(1 + len(item.also_listed) for item in items))
+            return
+        if len(items) > 1:
+            self.merged.inc(len(items) - 1)
+        yield merge_listings(items)
+
+
+class DropSeenUrls(beam.PTransform):
+    """Feed items whose URL is new: not stored by an earlier run, once per run.
+
+    Entries of this run sharing a URL are merged into one item (fetched once);
+    the others end as `url` duplicates when the article is written.
+    """
+
+    def __init__(self, fingerprints):
+        super().__init__()
+        self.fingerprints = fingerprints
+
+    def expand(self, items):
+        keyed = items | "KeyByUrl" >> beam.Map(lambda item: (url_id(item.url), item))
+        return (
+            {"items": keyed, "prior": _prior(self.fingerprints, "url", "PriorUrls")}
+            | "Group" >> beam.CoGroupByKey()
+            | "Drop" >> beam.ParDo(_DropSeenUrlsFn())
+        )
+
+
+class _ResolveGroupFn(beam.DoFn):
+    def __init__(self, method: str):
+        self.method = method
+        self.dropped = Metrics.counter(NAMESPACE, f"dedup/{method}")
+
+    def process(self, grouped):
+        _, groups = grouped
+        articles, prior = list(groups["articles"]), list(groups["prior"])
+        if not articles:
+            return
+        keeper, duplicates = resolve_group(articles, prior, self.method,
+                                           datetime.now(timezone.utc))
+        self.dropped.inc(len(duplicates))
+        if keeper is not None:
+            yield keeper
+        for row in duplicates:
+            yield beam.pvalue.TaggedOutput(DeduplicateArticles.DUPLICATES, row)
+
+
+class _KeepOnePerKey(beam.PTransform):
+    """Articles grouped by one key (with earlier runs' keys); one survives per key."""
+
+    def __init__(self, key_fn, kind: str, method: str, fingerprints):
+        super().__init__()
+        self.key_fn, self.kind, self.method = key_fn, kind, method
+        self.fingerprints = fingerprints
+
+    def expand(self, articles):
+        keyed = articles | "Key" >> beam.Map(lambda article: (self.key_fn(article), article))
+        return (
+            {"articles": keyed, "prior": _prior(self.fingerprints, self.kind, "Prior")}
+            | "Group" >> beam.CoGroupByKey()
+            | "Resolve" >> beam.ParDo(_ResolveGroupFn(self.method)).with_outputs(
+                DeduplicateArticles.DUPLICATES, main="articles")
+        )
+
+
+class DeduplicateArticles(beam.PTransform):
+    """Article -> the articles to write, plus `duplicates` rows for every copy dropped."""
+
+    DUPLICATES = "duplicates"
+
+    def __init__(self, fingerprints):
+        super().__init__()
+        self.fingerprints = fingerprints
+
+    def expand(self, articles):
+        by_id = articles | "ById" >> _KeepOnePerKey(
+            lambda article: article.article_id, "id", "url", self.fingerprints)
+        by_text = by_id.articles | "ByText" >> _KeepOnePerKey(
+            lambda article: article.content_hash, "hash", "exact", self.fingerprints)
+        listings = by_text.articles | "OtherListings" >> beam.FlatMap(
+            lambda article: listing_duplicates(article, article.article_id,
+                                               datetime.now(timezone.utc)))
+        duplicates = ((by_id.duplicates, by_text.duplicates, listings)
+                      | "AllDuplicates" >> beam.Flatten())
+        return {"articles": by_text.articles, self.DUPLICATES: duplicates}
