@@ -1,0 +1,138 @@
+"""Classify stage: actors across spellings and scripts, primary actor, language, events."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from schemas.records import Article
+from schemas.settings import ClassifySettings
+from transforms.classify import (Classifier, Gazetteer, detect_language, event_types_of,
+                                 fold_word, load_event_types, tag_actors)
+
+from .conftest import SEED_TEXTS
+
+SETTINGS = ClassifySettings()
+
+
+@pytest.fixture(scope="module")
+def gazetteer():
+    return Gazetteer.load()
+
+
+def seed_text(name: str) -> str:
+    return (SEED_TEXTS / name).read_text()
+
+
+def test_seed_000_is_about_shq_and_the_coalition(gazetteer):
+    mentions, primary = tag_actors("", seed_text("000_d9df6ba20024fa5b.txt"), gazetteer, 3)
+    actors = {mention.actor for mention in mentions}
+    assert {"shq", "coalition"} <= actors
+    assert primary == "coalition"
+
+
+def test_seed_003_brigade_spelling_maps_to_shq(gazetteer):
+    assert gazetteer.find("Shuhada’a al-Qaryatayn Brigade") == ["shq"]
+    assert gazetteer.find("Shuhada’a’ Al-Qaryatayn Brigade") == ["shq"]
+    assert "shq" in gazetteer.find(seed_text("003_b0149e79d6ed8d6d.txt"))
+
+
+@pytest.mark.parametrize("text, actor", [
+    ("Liwa Shuhada al-Qaryatayn", "shq"),
+    ("Liwaa Shuhadaa el-Qaryatain", "shq"),
+    ("LIWA SHUHADA AL QARYATAYN", "shq"),
+    ("Jaysh Maghawir al-Thawra", "mat"),
+    ("Jaish Maghaweer al-Thawra", "mat"),
+    ("Jaysh Usud al-Sharqiyyah", "jaysh-usud-al-sharqiyya"),
+    ("Ahmad Al-Abdu Forces", "ahmad-al-abdo-forces"),
+    ("Hayat Tahrir ash-Sham", "al-qaeda"),
+    ("Daesh", "isis"),
+    ("the Islamic State group", "isis"),
+    ("Syria Democratic forces", "sdf"),
+    ("Assad’s forces", "syrian-regime"),
+    ("لواء شُهَداء القريتين", "shq"),
+    ("تنظيم الدولة الإسلامية", "isis"),
+    ("قوات سوريا الديمقراطية", "sdf"),
+    ("جيش اسود الشرقيه", "jaysh-usud-al-sharqiyya"),  # hamza dropped, taa marbuta as haa
+])
+def test_alias_variants(gazetteer, text, actor):
+    assert gazetteer.find(text) == [actor]
+
+
+def test_acronyms_match_only_as_written(gazetteer):
+    assert gazetteer.find("fighting IS in the east") == ["isis"]
+    assert gazetteer.find("this is it") == []
+    assert gazetteer.find("MaT fighters") == ["mat"]
+    assert gazetteer.find("a prayer mat") == []
+    assert gazetteer.find("U.S. forces and the US army") == ["united-states", "united-states"]
+
+
+def test_longest_alias_wins(gazetteer):
+    assert gazetteer.find("the US-led Coalition said") == ["coalition"]
+    assert gazetteer.find("Turkey-backed forces captured Jarablus") == ["turkey-backed-forces"]
+
+
+def test_lower_case_coalition_is_not_an_actor(gazetteer):
+    assert gazetteer.find("a coalition government in Berlin") == []
+
+
+def test_primary_actor_weights_the_title(gazetteer):
+    text = "Russia said. Russia said. Russia said. ShQ said."
+    _, primary = tag_actors("ShQ leaves Tanf", text, gazetteer, title_weight=3)
+    # russia 3, shq 1 + 1 in the title weighted 3 -> 4
+    assert primary == "shq"
+
+
+def test_primary_actor_ties_go_to_the_first_named(gazetteer):
+    _, first_jordan = tag_actors("", "Jordan and Russia met.", gazetteer, 3)
+    _, first_russia = tag_actors("", "Russia and Jordan met.", gazetteer, 3)
+    assert (first_jordan, first_russia) == ("jordan", "russia")
+
+
+def test_no_actor_is_none(gazetteer):
+    mentions, primary = tag_actors("Weather", "Rain is expected on Tuesday.", gazetteer, 3)
+    assert (mentions, primary) == ((), "none")
+
+
+def test_gazetteer_rejects_a_repeated_id():
+    with pytest.raises(ValueError):
+        Gazetteer({"actors": [{"id": "x", "name": "X", "type": "state"}] * 2})
+
+
+def test_fold_word_meets_transliterations():
+    assert fold_word("Qaryatayn") == fold_word("Qaryatain") == fold_word("QARYATAYN")
+    assert fold_word("Shuhada’a") == fold_word("Shuhadaa") == fold_word("Shuhada")
+    assert fold_word("أسود") == fold_word("اسود")
+
+
+def test_language_is_deterministic_and_und_when_too_short():
+    english = seed_text("004_101b7afe40c93a6a.txt")
+    runs = {detect_language(english, SETTINGS) for _ in range(5)}
+    assert len(runs) == 1 and next(iter(runs))[0] == "en"
+    assert detect_language("Ok.", SETTINGS) == ("und", 0.0)
+    arabic = "قال المرصد السوري لحقوق الإنسان إن اشتباكات عنيفة دارت بين قوات النظام والفصائل في البادية السورية"
+    assert detect_language(arabic, SETTINGS)[0] == "ar"
+
+
+def test_event_types_need_enough_evidence():
+    types = load_event_types()
+    assert event_types_of("", "Warplanes hit the city with barrel bombs.", types) == ("airstrike",)
+    assert "statement" not in event_types_of("", "He said it was late.", types)
+    assert event_types_of("Weather", "Rain is expected on Tuesday.", types) == ()
+
+
+def test_classifier_fills_the_article():
+    text = seed_text("001_967cd6e8aa18a310.txt")
+    article = Article(article_id="x", url="u", canonical_url="u", source="s", feed_url="f",
+                      title="Former US-backed Syrian opposition group Liwa Shuhada "
+                            "al-Qaryatayn relocating to Aleppo province",
+                      text=text, published_at=datetime(2018, 9, 18, tzinfo=timezone.utc),
+                      date_source="feed", fetched_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                      content_hash="h", word_count=len(text.split()))
+    classified = Classifier(SETTINGS).classify(article)
+    assert classified.primary_actor == "shq"
+    assert classified.language == "en"
+    assert set(classified.actors) >= {"shq", "mat", "coalition", "russia"}
+    assert list(classified.actors) == sorted(classified.actors)
+    assert "relocation-displacement" in classified.event_types
+    assert next(m for m in classified.mentions if m.actor == "shq").in_title
