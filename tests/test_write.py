@@ -1,0 +1,86 @@
+"""Write stage: hive folders, atomic files, safe partition values, read back with DuckDB."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import apache_beam as beam
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from schemas.records import Article, Duplicate, Mention, Reject
+from schemas.settings import WriteSettings
+from schemas.tables import ARTICLES
+from transforms.write import WriteDataset, safe_partition_value, write_partition
+
+NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("shq", "shq"),
+    ("syrian-regime", "syrian-regime"),
+    ("../../etc", "etc"),
+    ("..", "unknown"),
+    ("a/b\\c", "a_b_c"),
+    ("Ünïcödé ☃ actor", "unicode_actor"),
+    ("", "unknown"),
+    ("x" * 500, "x" * 64),
+])
+def test_partition_values_cannot_escape_the_dataset(value, expected):
+    assert safe_partition_value(value, 64) == expected
+
+
+def article(article_id: str, actor: str, day: int, mentions=()) -> Article:
+    return Article(article_id=article_id, url=f"https://a.example/{article_id}",
+                   canonical_url=f"https://a.example/{article_id}", source="a.example",
+                   feed_url="https://a.example/rss", title=f"Title {article_id}",
+                   text="Some text.", published_at=datetime(2017, 8, day, 9, tzinfo=timezone.utc),
+                   date_source="feed", fetched_at=NOW, content_hash=f"h{article_id}",
+                   word_count=2, language="en", language_confidence=0.99,
+                   actors=tuple(m.actor for m in mentions), primary_actor=actor,
+                   mentions=tuple(mentions), event_types=("statement",))
+
+
+def test_partition_file_is_renamed_into_place_and_rewritten_on_retry(tmp_path):
+    rows = [{"stage": "fetch", "url": f"https://a.example/{n}", "feed_url": "f",
+             "error_type": "timeout", "message": "slow", "http_status": None,
+             "rejected_at": NOW, "run_id": "r1"} for n in range(5)]
+    for _attempt in range(2):
+        paths = write_partition(str(tmp_path), "rejects/date=2026-01-01", rows, "r1", 3)
+    files = sorted(p.name for p in (tmp_path / "rejects" / "date=2026-01-01").iterdir())
+    assert files == ["part-r1-00000.parquet", "part-r1-00001.parquet"]
+    assert [len(pq.read_table(path)) for path in paths] == [3, 2]
+
+
+def test_write_dataset_lands_every_table_in_hive_folders(tmp_path):
+    records = {
+        "articles": [article("a1", "shq", 2, [Mention("shq", 3, True), Mention("coalition", 1, False)]),
+                     article("a2", "none", 3)],
+        "duplicates": [Duplicate("d1", "https://b.example/d1", "b.example", "f",
+                                 datetime(2017, 8, 2, tzinfo=timezone.utc), "a1", "exact", 1.0, NOW)],
+        "rejects": [Reject("fetch", "https://c.example/x", "f", "http-status", "HTTP 404", 404, NOW)],
+    }
+    with TestPipeline(runner="FnApiRunner") as p:
+        outputs = {name: p | f"Create{name}" >> beam.Create(rows) for name, rows in records.items()}
+        _ = outputs | WriteDataset(str(tmp_path), "run1", WriteSettings())
+
+    def read(table):
+        return duckdb.sql(f"select * from read_parquet('{tmp_path}/{table}/**/*.parquet', "
+                          "hive_partitioning=true) order by all")
+
+    articles = read("articles").fetchall()
+    columns = read("articles").columns
+    assert len(articles) == 2
+    by_id = {row[columns.index("article_id")]: dict(zip(columns, row)) for row in articles}
+    assert str(by_id["a1"]["date"]) == "2017-08-02" and by_id["a1"]["actor"] == "shq"
+    assert by_id["a2"]["actor"] == "none"
+    assert by_id["a1"]["run_id"] == "run1"
+    assert set(ARTICLES.names) <= set(columns)
+    mentions = duckdb.sql(f"select article_id, actor, count, in_title from read_parquet("
+                          f"'{tmp_path}/mentions/**/*.parquet', hive_partitioning=true) "
+                          "order by actor").fetchall()
+    assert mentions == [("a1", "coalition", 1, False), ("a1", "shq", 3, True)]
+    assert read("duplicates").fetchall()[0][:2] == ("d1", "https://b.example/d1")
+    assert len(read("rejects").fetchall()) == 1
+    assert not list(tmp_path.rglob(".*inprogress"))
