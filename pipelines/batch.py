@@ -1,0 +1,37 @@
+"""The batch pipeline: poll every feed once, ingest what is new, write.
+
+    feeds -> PollFeeds -> DropSeenUrls -> FetchPages -> CleanPages
+          -> DeduplicateArticles -> ClassifyArticles -> WriteDataset
+
+Earlier runs' fingerprints are read from the dataset itself (DropSeenUrls and
+DeduplicateArticles use them), so running again writes nothing twice.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from schemas.settings import Settings
+from transforms.classify import ClassifyArticles
+from transforms.clean import CleanPages
+from transforms.dedup import DeduplicateArticles, DropSeenUrls, ReadFingerprints
+from transforms.feeds import PollFeeds
+from transforms.fetch import FetchPages
+from transforms.write import WriteDataset
+
+
+def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
+                   run_id: str, settings: Settings) -> dict:
+    """Add the ingestion graph to `pipeline`; return its PCollections by name."""
+    fingerprints = pipeline | "ReadFingerprints" >> ReadFingerprints(out_dir)
+    feeds = pipeline | "FeedList" >> beam.Create(list(enumerate(feed_urls)))
+    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch)
+    new_items = polled.items | "DropSeenUrls" >> DropSeenUrls(fingerprints)
+    fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
+    cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean)
+    unique = cleaned.articles | "Deduplicate" >> DeduplicateArticles(fingerprints)
+    articles = unique["articles"] | "Classify" >> ClassifyArticles(settings.classify)
+    rejects = ((polled.rejects, fetched.rejects, cleaned.rejects)
+               | "AllRejects" >> beam.Flatten())
+    outputs = {"articles": articles, "duplicates": unique["duplicates"], "rejects": rejects}
+    written = outputs | "Write" >> WriteDataset(out_dir, run_id, settings.write)
+    return {**outputs, "written": written}

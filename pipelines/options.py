@@ -1,0 +1,123 @@
+"""Command-line options of `news-ingest run`, and the checks made before a
+pipeline is built (a bad feed list or output folder fails fast, in one line).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import replace
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from schemas.settings import PROJECT_URL, VERSION, FetchSettings, Settings
+from transforms.feeds import read_feed_list
+
+_DEFAULT_FETCH = FetchSettings()
+
+
+class PreflightError(Exception):
+    """The run cannot start; the message is shown to the user as is."""
+
+
+class IngestOptions(PipelineOptions):
+    """Options of an ingestion run; any Beam option may be given beside them."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--feeds", action="append", default=None, metavar="F",
+            help="feed list: an OPML file, a text file of feed URLs (one a line, "
+                 "# comments) or one feed URL/path; repeat for several")
+        parser.add_argument(
+            "--out", default="data", metavar="DIR",
+            help="dataset folder or gs:// / s3:// prefix (default: data)")
+        parser.add_argument(
+            "--allow-private-network", action="store_true", default=False,
+            help="allow loopback, private and link-local addresses (tests, intranets)")
+        parser.add_argument(
+            "--concurrency", type=int, default=_DEFAULT_FETCH.concurrency, metavar="N",
+            help=f"parallel downloads per worker (default: {_DEFAULT_FETCH.concurrency})")
+        parser.add_argument(
+            "--connect-timeout", type=float, default=_DEFAULT_FETCH.connect_timeout_s,
+            metavar="S", help=f"seconds to connect (default: {_DEFAULT_FETCH.connect_timeout_s:g})")
+        parser.add_argument(
+            "--read-timeout", type=float, default=_DEFAULT_FETCH.read_timeout_s, metavar="S",
+            help=f"seconds of silence while reading (default: {_DEFAULT_FETCH.read_timeout_s:g})")
+        parser.add_argument(
+            "--max-page-bytes", type=int, default=_DEFAULT_FETCH.max_page_bytes, metavar="B",
+            help=f"largest page accepted (default: {_DEFAULT_FETCH.max_page_bytes})")
+        parser.add_argument(
+            "--contact", default=PROJECT_URL, metavar="URL",
+            help="contact URL or e-mail sent in the User-Agent (default: the project URL)")
+
+
+def settings_from(options: IngestOptions) -> Settings:
+    """Stage settings from parsed options; the rest keep their defaults."""
+    for name in ("concurrency", "connect_timeout", "read_timeout", "max_page_bytes"):
+        if getattr(options, name) <= 0:
+            raise PreflightError(f"--{name.replace('_', '-')} must be positive")
+    fetch = replace(
+        _DEFAULT_FETCH,
+        concurrency=options.concurrency,
+        connect_timeout_s=options.connect_timeout,
+        read_timeout_s=options.read_timeout,
+        total_timeout_s=max(_DEFAULT_FETCH.total_timeout_s, options.read_timeout),
+        max_page_bytes=options.max_page_bytes,
+        allow_private_network=options.allow_private_network,
+        user_agent=f"news-ingest/{VERSION} (+{options.contact})")
+    return Settings(fetch=fetch)
+
+
+def unknown_options(options: PipelineOptions) -> list[str]:
+    """Flags that neither this program nor Beam knows."""
+    known = options.get_all_options()
+    everything = options.get_all_options(retain_unknown_options=True)
+    return sorted(f"--{name}" for name in everything.keys() - known.keys())
+
+
+def use_local_runner(options: PipelineOptions) -> None:
+    """Run the DirectRunner's in-process engine (FnApiRunner) directly.
+
+    The DirectRunner first tries to download the Prism runner binary, which
+    can stall a scheduled run on a machine without internet.
+    """
+    standard = options.view_as(StandardOptions)
+    if standard.runner in (None, "DirectRunner"):
+        standard.runner = "FnApiRunner"
+
+
+def feed_urls(specs: list[str] | None) -> list[str]:
+    """All feed URLs of the given feed lists, in order, each once."""
+    if not specs:
+        raise PreflightError("--feeds is required (an OPML file, a text list or a feed URL)")
+    urls: list[str] = []
+    for spec in specs:
+        try:
+            urls.extend(read_feed_list(spec))
+        except ValueError as error:
+            raise PreflightError(str(error)) from error
+    return list(dict.fromkeys(urls))
+
+
+def output_dir(out: str) -> str:
+    """The output location, absolute if local, after proving it is writable."""
+    if not urlsplit(out).scheme or len(urlsplit(out).scheme) == 1:  # a local path
+        out = os.path.abspath(out)
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise PreflightError(f"--out {out} exists and is not a folder")
+    probe = FileSystems.join(out, "_state", f".probe-{secrets.token_hex(4)}")
+    try:
+        with FileSystems.create(probe) as handle:
+            handle.write(b"ok")
+        FileSystems.delete([probe])
+    except Exception as error:  # any file system's failure means: not writable
+        raise PreflightError(f"cannot write to --out {out}: {error}") from error
+    return out
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC start time plus a random suffix."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"

@@ -1,0 +1,83 @@
+"""The command line: one-line errors for bad input, `extract` output contract."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.cli import main
+
+from .conftest import DEMO_PAGES, SEED_PAGES
+
+CONTRACT_KEYS = {"title", "text", "published", "language", "actors", "primary_actor", "event_types"}
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("news-ingest: error:") and "\n" not in err, err
+    return err
+
+
+def test_missing_feed_list_is_a_one_line_error(capsys, tmp_path):
+    assert main(["run", "--feeds", str(tmp_path / "nope.opml"), "--out", str(tmp_path)]) == 1
+    assert "cannot read feed list" in one_line_error(capsys)
+
+
+def test_feeds_option_is_required(capsys, tmp_path):
+    assert main(["run", "--out", str(tmp_path)]) == 1
+    assert "--feeds is required" in one_line_error(capsys)
+
+
+def test_unwritable_output_is_a_one_line_error(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["run", "--feeds", "https://a.example/rss", "--out", str(blocker)]) == 1
+    assert "not a folder" in one_line_error(capsys)
+
+
+def test_unknown_option_is_refused(capsys, tmp_path):
+    assert main(["run", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
+                 "--frobnicate", "3"]) == 2
+    assert "unknown option --frobnicate" in one_line_error(capsys)
+
+
+def test_bad_numbers_are_refused(capsys, tmp_path):
+    assert main(["run", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
+                 "--concurrency", "0"]) == 1
+    assert "--concurrency must be positive" in one_line_error(capsys)
+
+
+def test_extract_prints_the_contract_fields(capsys):
+    page = DEMO_PAGES / SEED_PAGES["000_d9df6ba20024fa5b.txt"]
+    assert main(["extract", str(page)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert CONTRACT_KEYS <= set(record)
+    assert record["published"] == "2017-08-03"
+    assert record["language"] == "en"
+    assert {"shq", "coalition"} <= set(record["actors"])
+    assert record["primary_actor"] == "coalition"
+    assert "Join us in the newsroom" not in record["text"]
+
+
+def test_extract_reports_bad_pages_and_goes_on(capsys, tmp_path):
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><body></body></html>")
+    page = DEMO_PAGES / SEED_PAGES["002_cbc5fa8c468d4c15.txt"]
+    assert main(["extract", str(tmp_path / "missing.html"), str(empty), str(page)]) == 1
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().splitlines()) == 1
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 2 and "missing.html" in errors[0] and "empty.html" in errors[1]
+
+
+def test_installed_command_reads_a_page_from_stdin():
+    command = Path(sys.executable).parent / "news-ingest"
+    page = (DEMO_PAGES / SEED_PAGES["004_101b7afe40c93a6a.txt"]).read_bytes()
+    done = subprocess.run([command, "extract", "-", "--url",
+                           "https://www.arabtimesonline.com/news/x/"],
+                          input=page, capture_output=True, timeout=120, check=True)
+    record = json.loads(done.stdout)
+    assert record["source"] == "arabtimesonline.com"
+    assert "new-syrian-forces" in record["actors"]
+    assert "8399" not in record["text"]

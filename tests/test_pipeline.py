@@ -1,0 +1,166 @@
+"""End to end: feeds on a loopback site -> `news-ingest run` -> Parquet read back with DuckDB."""
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import apache_beam as beam
+import duckdb
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.batch import build_pipeline
+from pipelines.cli import main
+from schemas.settings import FetchSettings, Settings
+
+from .conftest import DEMO_PAGES, ROOT
+from .loopback import rss
+
+PAGES = {  # served path -> demo page
+    "/p/grasswire": "grasswire-coalition-ex-partner-weapons.html",
+    "/p/defensepost": "defensepost-shq-relocating-aleppo.html",
+    "/p/levant": "levantmonitor-us-strikes-tanf-militia.html",
+    "/p/sohr": "syriahr-factions-advance-rif-dimashq.html",
+    "/p/arabtimes": "arabtimes-rebels-probe-defection.html",
+    "/p/gulfwire": "gulfwire-rebels-probe-defection.html",
+}
+
+
+@pytest.fixture
+def news_site(site, tmp_path):
+    """Four feeds: a good one with a 404 and a slow article, one repeating a
+    link and carrying a syndicated copy and a linkless entry, a broken one and
+    a missing one. Returns the feed list file."""
+    for path, name in PAGES.items():
+        site.add(path, (DEMO_PAGES / name).read_bytes())
+    site.add("/p/slow", "<html><body><p>late</p></body></html>", delay_s=2.5)
+    site.add("/feeds/main.xml", rss([
+        {"link": "/p/grasswire", "pubDate": "Thu, 03 Aug 2017 09:30:00 +0000"},
+        {"link": "/p/defensepost", "pubDate": "Tue, 18 Sep 2018 14:12:00 +0000"},
+        {"link": "/p/levant"}, {"link": "/p/missing"}, {"link": "/p/slow"}, {"link": "/p/sohr"},
+    ]), content_type="application/rss+xml")
+    site.add("/feeds/second.xml", rss([
+        {"link": "/p/defensepost?utm_source=rss"},
+        {"link": "/p/arabtimes", "pubDate": "Wed, 23 Sep 2015 08:00:00 +0000"},
+        {"link": "/p/gulfwire", "pubDate": "Wed, 23 Sep 2015 11:00:00 +0000"},
+        {"title": "an entry without a link"},
+    ]), content_type="application/rss+xml")
+    site.add("/feeds/broken.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>cut',
+             content_type="application/rss+xml")
+    listing = tmp_path / "feeds.txt"
+    listing.write_text("\n".join(site.url(f"/feeds/{name}.xml")
+                                 for name in ("main", "second", "broken", "gone")))
+    return listing
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    captured = io.StringIO()
+    with redirect_stdout(captured):
+        code = main(["run", *args])
+    return code, captured.getvalue()
+
+
+def query(out: Path, table: str, sql: str = "select count(*) from t") -> list[tuple]:
+    con = duckdb.connect()
+    con.execute(f"create view t as select * from read_parquet('{out}/{table}/**/*.parquet', "
+                "hive_partitioning=true)")
+    return con.execute(sql).fetchall()
+
+
+def test_run_lands_articles_duplicates_and_rejects(news_site, site, tmp_path):
+    out, summary_file = tmp_path / "out", tmp_path / "summary.json"
+    code, printed = run_cli("--feeds", str(news_site), "--out", str(out),
+                            "--allow-private-network", "--read-timeout", "1",
+                            "--summary-json", str(summary_file))
+    assert code == 0, printed
+    summary = json.loads(summary_file.read_text())
+    assert summary["adds_up"] and "10 of 10 items accounted for" in printed
+
+    urls = {url for (url,) in query(out, "articles", "select url from t")}
+    assert urls == {site.url(p) for p in ("/p/grasswire", "/p/defensepost", "/p/levant",
+                                          "/p/sohr", "/p/arabtimes")}
+    assert summary["items"] == {"seen": 10, "fetched": 6, "extracted": 6, "articles": 5,
+                                "duplicates": 2, "rejected": 3, "already_ingested": 0}
+
+    duplicates = dict(query(out, "duplicates", "select url, method from t"))
+    assert duplicates == {site.url("/p/defensepost?utm_source=rss"): "url",
+                          site.url("/p/gulfwire"): "exact"}
+    original = query(out, "duplicates", "select duplicate_of from t where method = 'exact'")
+    assert original == query(out, "articles", f"select article_id from t where url = "
+                                              f"'{site.url('/p/arabtimes')}'")
+
+    rejects = set(query(out, "rejects", "select stage, url, error_type, http_status from t"))
+    assert rejects == {
+        ("feed", site.url("/feeds/broken.xml"), "parse", None),
+        ("feed", site.url("/feeds/gone.xml"), "http-status", 404),
+        ("fetch", site.url("/p/missing"), "http-status", 404),
+        ("fetch", site.url("/p/slow"), "timeout", None),
+        ("item", site.url("/feeds/second.xml"), "no-link", None)}
+    assert summary["rejects_by_stage"] == {"feed": 2, "fetch": 2, "item": 1}
+
+    # Partitions: publication day and primary actor; mentions hold every actor.
+    grasswire = query(out, "articles", "select date::varchar, actor, date_source, language "
+                                       f"from t where url = '{site.url('/p/grasswire')}'")
+    assert grasswire == [("2017-08-03", "coalition", "feed", "en")]
+    per_actor = dict(query(out, "articles", "select actor, count(*) from t group by actor"))
+    assert per_actor == summary["articles_by_actor"]
+    about_shq = query(out, "mentions", "select count(distinct article_id) from t where actor = 'shq'")
+    assert about_shq[0][0] >= 3
+    assert not list(out.rglob(".*inprogress"))
+
+
+def test_second_run_fetches_and_writes_nothing_new(news_site, site, tmp_path):
+    out = tmp_path / "out"
+    args = ("--feeds", str(news_site), "--out", str(out), "--allow-private-network",
+            "--read-timeout", "1")
+    assert run_cli(*args)[0] == 0
+    files_before = {p for p in out.rglob("*.parquet") if "rejects" not in p.parts}
+    code, printed = run_cli(*args)
+    assert code == 0
+    assert "already ingested        7" in printed and "10 of 10 items accounted for" in printed
+    assert {p for p in out.rglob("*.parquet") if "rejects" not in p.parts} == files_before
+    assert query(out, "articles") == [(5,)]
+    assert all(site.hits[path] == 1 for path in PAGES), "stored articles must not be refetched"
+    assert site.hits["/p/missing"] == 2, "failed articles are retried"
+
+
+def test_private_network_is_refused_by_default(news_site, site, tmp_path):
+    code, printed = run_cli("--feeds", str(news_site), "--out", str(tmp_path / "out"))
+    assert code == 0
+    assert "failed 4" in printed
+    assert sum(site.hits.values()) == 0
+    errors = query(tmp_path / "out", "rejects", "select distinct error_type from t")
+    assert errors == [("blocked-address",)]
+
+
+def test_demo_run_twice_writes_nothing_twice(tmp_path):
+    out = tmp_path / "data"
+    code, first = run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(out))
+    assert code == 0 and "articles written        5" in first
+    assert query(out, "duplicates", "select method, count(*) from t group by all order by 1") == \
+        [("exact", 1), ("url", 1)]
+    files = set(out.rglob("*.parquet"))
+    code, second = run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(out))
+    assert code == 0 and "already ingested        7" in second
+    assert set(out.rglob("*.parquet")) == files
+
+
+def test_build_pipeline_outputs_on_a_test_pipeline(news_site, site, tmp_path):
+    from transforms.feeds import read_feed_list
+
+    settings = Settings(fetch=FetchSettings(allow_private_network=True, read_timeout_s=1,
+                                            total_timeout_s=2))
+    base = len(site.base)
+    with TestPipeline(runner="FnApiRunner") as p:
+        outputs = build_pipeline(p, read_feed_list(str(news_site)), str(tmp_path / "out"),
+                                 "t1", settings)
+        assert_that(outputs["articles"] | beam.Map(lambda a: (a.url[base:], a.primary_actor)),
+                    equal_to([("/p/grasswire", "coalition"), ("/p/defensepost", "shq"),
+                              ("/p/levant", "coalition"), ("/p/sohr", "syrian-regime"),
+                              ("/p/arabtimes", "russia")]), label="Articles")
+        assert_that(outputs["rejects"] | beam.Map(lambda r: r.error_type),
+                    equal_to(["parse", "http-status", "http-status", "timeout", "no-link"]),
+                    label="Rejects")
