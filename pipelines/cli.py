@@ -37,7 +37,7 @@ def _quiet_logging(verbose: bool) -> None:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"news-ingest: error: {message}", file=sys.stderr)
+    print(f"news-ingest: error: {' '.join(message.split())}", file=sys.stderr)
     return code
 
 

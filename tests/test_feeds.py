@@ -21,6 +21,11 @@ def test_demo_opml_lists_every_demo_feed_as_a_file_url():
     assert all(url.startswith("file://") and Path(url[7:]).is_file() for url in urls)
 
 
+def test_bundled_real_world_list_names_https_feeds():
+    urls = read_feed_list(str(ROOT / "seeds" / "real" / "syria.opml"))
+    assert len(urls) >= 8 and all(url.startswith("https://") for url in urls)
+
+
 def test_text_list_with_comments_relative_paths_and_repeats(tmp_path):
     listing = tmp_path / "feeds.txt"
     listing.write_text("# my feeds\n\nhttps://a.example/rss  # main\n"
