@@ -21,7 +21,7 @@ from lxml import etree
 from schemas.records import FeedItem, Reject
 from schemas.settings import FetchSettings
 
-from .fetch import NAMESPACE, ConcurrentFetchFn, FetchError, link_error
+from .fetch import NAMESPACE, ConcurrentFetchFn, FetchError, fetch_batches, link_error
 
 _URL_SCHEMES = ("http", "https", "file")
 
@@ -175,7 +175,7 @@ class PollFeeds(beam.PTransform):
     def expand(self, feeds):
         return (
             feeds
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.settings.concurrency)
+            | "Batch" >> fetch_batches(self.settings)
             | "Poll" >> beam.ParDo(_PollFeedFn(self.settings)).with_outputs(
                 self.REJECTS, main="items")
         )
