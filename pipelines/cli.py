@@ -44,8 +44,15 @@ def _fail(message: str, code: int = 1) -> int:
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from .options import (PreflightError, feed_urls, new_run_id, output_dir,
-                          settings_from, unknown_options, use_local_runner)
+    from .options import (
+        PreflightError,
+        feed_urls,
+        new_run_id,
+        output_dir,
+        settings_from,
+        unknown_options,
+        use_local_runner,
+    )
 
     options = PipelineOptions(beam_args)
     unknown = unknown_options(options)

@@ -6,7 +6,7 @@ no Beam pipeline starts, so one page takes milliseconds, not seconds.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -40,8 +40,9 @@ def page_record(article) -> dict:
 
 
 def extract_pages(pages: list[str], url: str | None, stdin: BinaryIO,
-                  stdout: TextIO, stderr: TextIO, settings: Settings = Settings()) -> int:
+                  stdout: TextIO, stderr: TextIO, settings: Settings | None = None) -> int:
     """Print one JSON line per page; 1 if any page could not be read or cleaned."""
+    settings = settings or Settings()
     cleaner, classifier = Cleaner(settings.clean), Classifier(settings.classify)
     failed = 0
     for name in pages:
@@ -52,7 +53,7 @@ def extract_pages(pages: list[str], url: str | None, stdin: BinaryIO,
             failed += 1
             continue
         page_url = url or (Path(name).resolve().as_uri() if name != "-" else "file:///dev/stdin")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         page = Page(item=FeedItem(url=page_url, feed_url=""), final_url=page_url, status=200,
                     content_type="text/html", body=body, fetched_at=now)
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
@@ -120,4 +120,4 @@ def output_dir(out: str) -> str:
 
 def new_run_id() -> str:
     """Sortable and unique: UTC start time plus a random suffix."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"

@@ -23,7 +23,7 @@ class FeedItem:
     from_local_feed: bool = False
     # Other entries (other feeds, same feed twice) that link to the same URL;
     # they are fetched once and end as `url` duplicates of this article.
-    also_listed: tuple["FeedItem", ...] = ()
+    also_listed: tuple[FeedItem, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 VERSION = "0.1.0"
 PROJECT_URL = "https://github.com/news-ingest/news-ingest"
 

@@ -6,7 +6,7 @@ article's actor inside the file too, so a file read alone is complete.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -81,7 +81,7 @@ SCHEMAS = {
 
 def utc_date(moment: datetime) -> str:
     """The UTC calendar day of a timestamp, as the `date=` partition value."""
-    return moment.astimezone(timezone.utc).date().isoformat()
+    return moment.astimezone(UTC).date().isoformat()
 
 
 def article_row(article: Article, run_id: str) -> dict:

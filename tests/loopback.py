@@ -84,7 +84,7 @@ class LoopbackSite:
         self.routes[path] = Route(body, **route)
         return self.url(path)
 
-    def __enter__(self) -> "LoopbackSite":
+    def __enter__(self) -> LoopbackSite:
         self.thread.start()
         return self
 

@@ -1,14 +1,21 @@
 """Classify stage: actors across spellings and scripts, primary actor, language, events."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from schemas.records import Article
 from schemas.settings import ClassifySettings
-from transforms.classify import (Classifier, Gazetteer, detect_language, event_types_of,
-                                 fold_word, load_event_types, tag_actors)
+from transforms.classify import (
+    Classifier,
+    Gazetteer,
+    detect_language,
+    event_types_of,
+    fold_word,
+    load_event_types,
+    tag_actors,
+)
 
 from .conftest import SEED_TEXTS
 
@@ -110,7 +117,8 @@ def test_language_is_deterministic_and_und_when_too_short():
     runs = {detect_language(english, SETTINGS) for _ in range(5)}
     assert len(runs) == 1 and next(iter(runs))[0] == "en"
     assert detect_language("Ok.", SETTINGS) == ("und", 0.0)
-    arabic = "قال المرصد السوري لحقوق الإنسان إن اشتباكات عنيفة دارت بين قوات النظام والفصائل في البادية السورية"
+    arabic = ("قال المرصد السوري لحقوق الإنسان إن اشتباكات عنيفة دارت "
+              "بين قوات النظام والفصائل في البادية السورية")
     assert detect_language(arabic, SETTINGS)[0] == "ar"
 
 
@@ -126,8 +134,8 @@ def test_classifier_fills_the_article():
     article = Article(article_id="x", url="u", canonical_url="u", source="s", feed_url="f",
                       title="Former US-backed Syrian opposition group Liwa Shuhada "
                             "al-Qaryatayn relocating to Aleppo province",
-                      text=text, published_at=datetime(2018, 9, 18, tzinfo=timezone.utc),
-                      date_source="feed", fetched_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                      text=text, published_at=datetime(2018, 9, 18, tzinfo=UTC),
+                      date_source="feed", fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
                       content_hash="h", word_count=len(text.split()))
     classified = Classifier(SETTINGS).classify(article)
     assert classified.primary_actor == "shq"

@@ -1,20 +1,27 @@
 """Clean stage: seed pages lose their clutter and keep every body line."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from schemas.records import FeedItem, Page
 from schemas.settings import CleanSettings
-from transforms.clean import (Cleaner, CleanError, choose_published, clean_title,
-                              clutter_family, load_clutter_families, remove_clutter)
+from transforms.clean import (
+    Cleaner,
+    CleanError,
+    choose_published,
+    clean_title,
+    clutter_family,
+    load_clutter_families,
+    remove_clutter,
+)
 
 from .conftest import DEMO_PAGES, SEED_PAGES, normalise, seed_truth
 
 FAMILIES = load_clutter_families()
 SETTINGS = CleanSettings()
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def page_of(path, url=None, feed_time=None) -> Page:
@@ -63,7 +70,7 @@ def test_metadata_from_the_page(cleaner):
 
 
 def test_feed_time_is_preferred_to_the_page_day(cleaner):
-    feed_time = datetime(2018, 9, 18, 14, 12, tzinfo=timezone.utc)
+    feed_time = datetime(2018, 9, 18, 14, 12, tzinfo=UTC)
     article = cleaner.clean(page_of(DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"],
                                     feed_time=feed_time))
     assert (article.published_at, article.date_source) == (feed_time, "feed")
@@ -152,13 +159,13 @@ def test_clean_title_drops_the_site_name():
 
 
 @pytest.mark.parametrize("feed_time, page_date, expected_source", [
-    (datetime(2017, 8, 3, 9, 30, tzinfo=timezone.utc), "2017-08-02", "feed"),
-    (datetime(2099, 1, 1, tzinfo=timezone.utc), "2017-08-02", "page"),  # future feed date
-    (datetime(1970, 1, 1, tzinfo=timezone.utc), None, "fetched"),      # epoch placeholder
+    (datetime(2017, 8, 3, 9, 30, tzinfo=UTC), "2017-08-02", "feed"),
+    (datetime(2099, 1, 1, tzinfo=UTC), "2017-08-02", "page"),  # future feed date
+    (datetime(1970, 1, 1, tzinfo=UTC), None, "fetched"),      # epoch placeholder
     (None, "1985-05-01", "fetched"),                                    # before 1990
     (None, "not a date", "fetched"),
 ])
 def test_publication_date_sanity(feed_time, page_date, expected_source):
     moment, source = choose_published(feed_time, page_date, NOW)
     assert source == expected_source
-    assert datetime(1990, 1, 1, tzinfo=timezone.utc) <= moment <= NOW
+    assert datetime(1990, 1, 1, tzinfo=UTC) <= moment <= NOW

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import apache_beam as beam
 import pytest
@@ -10,14 +10,21 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import Article, FeedItem, Fingerprint
-from transforms.dedup import (DeduplicateArticles, DropSeenUrls, canonicalize_url,
-                              content_hash, merge_listings, resolve_group, url_id)
+from transforms.dedup import (
+    DeduplicateArticles,
+    DropSeenUrls,
+    canonicalize_url,
+    content_hash,
+    merge_listings,
+    resolve_group,
+    url_id,
+)
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def at(day: int) -> datetime:
-    return datetime(2017, 8, day, tzinfo=timezone.utc)
+    return datetime(2017, 8, day, tzinfo=UTC)
 
 
 def article(url: str, text: str = "same text", day: int = 2, feed: int = 0,

@@ -1,7 +1,7 @@
 """Feeds stage: feed lists, feed parsing, and which entries may be followed."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from transforms.fetch import FetchError
 from .conftest import ROOT
 from .loopback import rss
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_demo_opml_lists_every_demo_feed_as_a_file_url():
@@ -64,7 +64,7 @@ def test_entries_resolve_relative_links_and_keep_feed_dates():
     items, rejects = parse_feed(body, "https://site.example/feeds/rss.xml", 3, NOW)
     assert rejects == []
     assert [item.url for item in items] == ["https://site.example/pages/a.html", "https://b.example/2"]
-    assert items[0].published_at == datetime(2017, 8, 3, 7, 30, tzinfo=timezone.utc)
+    assert items[0].published_at == datetime(2017, 8, 3, 7, 30, tzinfo=UTC)
     assert [item.first_seen for item in items] == [(3, 0), (3, 1)]
     assert not items[0].from_local_feed
 

@@ -1,7 +1,7 @@
 """Write stage: hive folders, atomic files, safe partition values, read back with DuckDB."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import apache_beam as beam
 import duckdb
@@ -14,7 +14,7 @@ from schemas.settings import WriteSettings
 from schemas.tables import ARTICLES
 from transforms.write import WriteDataset, safe_partition_value, write_partition
 
-NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -35,7 +35,7 @@ def article(article_id: str, actor: str, day: int, mentions=()) -> Article:
     return Article(article_id=article_id, url=f"https://a.example/{article_id}",
                    canonical_url=f"https://a.example/{article_id}", source="a.example",
                    feed_url="https://a.example/rss", title=f"Title {article_id}",
-                   text="Some text.", published_at=datetime(2017, 8, day, 9, tzinfo=timezone.utc),
+                   text="Some text.", published_at=datetime(2017, 8, day, 9, tzinfo=UTC),
                    date_source="feed", fetched_at=NOW, content_hash=f"h{article_id}",
                    word_count=2, language="en", language_confidence=0.99,
                    actors=tuple(m.actor for m in mentions), primary_actor=actor,
@@ -58,7 +58,7 @@ def test_write_dataset_lands_every_table_in_hive_folders(tmp_path):
         "articles": [article("a1", "shq", 2, [Mention("shq", 3, True), Mention("coalition", 1, False)]),
                      article("a2", "none", 3)],
         "duplicates": [Duplicate("d1", "https://b.example/d1", "b.example", "f",
-                                 datetime(2017, 8, 2, tzinfo=timezone.utc), "a1", "exact", 1.0, NOW)],
+                                 datetime(2017, 8, 2, tzinfo=UTC), "a1", "exact", 1.0, NOW)],
         "rejects": [Reject("fetch", "https://c.example/x", "f", "http-status", "HTTP 404", 404, NOW)],
     }
     with TestPipeline(runner="FnApiRunner") as p:
@@ -72,7 +72,7 @@ def test_write_dataset_lands_every_table_in_hive_folders(tmp_path):
     articles = read("articles").fetchall()
     columns = read("articles").columns
     assert len(articles) == 2
-    by_id = {row[columns.index("article_id")]: dict(zip(columns, row)) for row in articles}
+    by_id = {row[columns.index("article_id")]: dict(zip(columns, row, strict=True)) for row in articles}
     assert str(by_id["a1"]["date"]) == "2017-08-02" and by_id["a1"]["actor"] == "shq"
     assert by_id["a2"]["actor"] == "none"
     assert by_id["a1"]["run_id"] == "run1"

@@ -108,7 +108,7 @@ class Gazetteer:
             candidates.sort(key=lambda candidate: -len(candidate[0]))
 
     @classmethod
-    def load(cls, text: str | None = None) -> "Gazetteer":
+    def load(cls, text: str | None = None) -> Gazetteer:
         if text is None:
             text = resources.files("schemas").joinpath("data/gazetteer.yaml").read_text("utf-8")
         return cls(yaml.safe_load(text))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ from schemas.settings import CleanSettings
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import NAMESPACE
 
-EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=timezone.utc)
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
 # Feeds and servers run a little ahead or in other time zones; a day of slack.
 FUTURE_SLACK = timedelta(days=1)
 
@@ -159,7 +159,7 @@ def choose_published(feed_time: datetime | None, page_date: str | None,
     if page_date:
         try:
             day = date.fromisoformat(page_date[:10])
-            from_page = _plausible(datetime(day.year, day.month, day.day, tzinfo=timezone.utc),
+            from_page = _plausible(datetime(day.year, day.month, day.day, tzinfo=UTC),
                                    fetched_at)
         except ValueError:
             from_page = None
@@ -233,7 +233,7 @@ class _CleanPageFn(beam.DoFn):
         except CleanError as error:
             Metrics.counter(NAMESPACE, f"clean/rejected/{error.error_type}").inc()
             for reject in rejects_for(page.item, "clean", error.error_type, str(error),
-                                      page.status, datetime.now(timezone.utc)):
+                                      page.status, datetime.now(UTC)):
                 yield beam.pvalue.TaggedOutput(CleanPages.REJECTS, reject)
             return
         self.cleaned.inc()

@@ -14,17 +14,16 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
-import yaml
-from apache_beam.metrics import Metrics
-
 import pyarrow.parquet as pq
+import yaml
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 
 from schemas.records import Article, Duplicate, FeedItem, Fingerprint
 
@@ -71,7 +70,7 @@ def content_hash(text: str) -> str:
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
 
 
-_FAR_FUTURE = datetime.max.replace(tzinfo=timezone.utc)
+_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
 def survivor_order(article: Article) -> tuple:
@@ -137,7 +136,7 @@ def fingerprints_of_articles(table) -> list[Fingerprint]:
     rows = table.to_pydict()
     out = []
     for url, canonical, article_id, text_hash in zip(
-            rows["url"], rows["canonical_url"], rows["article_id"], rows["content_hash"]):
+            rows["url"], rows["canonical_url"], rows["article_id"], rows["content_hash"], strict=True):
         out.append(Fingerprint("url", url_id(url), article_id))
         out.append(Fingerprint("url", url_id(canonical), article_id))
         out.append(Fingerprint("id", article_id, article_id))
@@ -149,7 +148,7 @@ def fingerprints_of_duplicates(table) -> list[Fingerprint]:
     """A stored duplicate's URL and id lead to the article it copies."""
     rows = table.to_pydict()
     out = []
-    for url, article_id, original in zip(rows["url"], rows["article_id"], rows["duplicate_of"]):
+    for url, article_id, original in zip(rows["url"], rows["article_id"], rows["duplicate_of"], strict=True):
         out.append(Fingerprint("url", url_id(url), original))
         out.append(Fingerprint("id", article_id, original))
     return out
@@ -247,7 +246,7 @@ class _ResolveGroupFn(beam.DoFn):
         if not articles:
             return
         keeper, duplicates = resolve_group(articles, prior, self.method,
-                                           datetime.now(timezone.utc))
+                                           datetime.now(UTC))
         self.dropped.inc(len(duplicates))
         if keeper is not None:
             yield keeper
@@ -289,7 +288,7 @@ class DeduplicateArticles(beam.PTransform):
             lambda article: article.content_hash, "hash", "exact", self.fingerprints)
         listings = by_text.articles | "OtherListings" >> beam.FlatMap(
             lambda article: listing_duplicates(article, article.article_id,
-                                               datetime.now(timezone.utc)))
+                                               datetime.now(UTC)))
         duplicates = ((by_id.duplicates, by_text.duplicates, listings)
                       | "AllDuplicates" >> beam.Flatten())
         return {"articles": by_text.articles, self.DUPLICATES: duplicates}

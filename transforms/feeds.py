@@ -9,7 +9,7 @@ feed) an `item` reject. Nothing here raises into the pipeline.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -96,7 +96,7 @@ def _entry_time(entry) -> datetime | None:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     if not parsed:
         return None
-    return datetime(*parsed[:6], tzinfo=timezone.utc)
+    return datetime(*parsed[:6], tzinfo=UTC)
 
 
 def parse_feed(body: bytes, feed_url: str, feed_index: int,
@@ -154,7 +154,7 @@ class _PollFeedFn(ConcurrentFetchFn):
             self.failed.inc()
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, Reject(
                 "feed", feed_url, feed_url, outcome.error_type, str(outcome),
-                outcome.http_status, datetime.now(timezone.utc)))
+                outcome.http_status, datetime.now(UTC)))
             return
         items, rejects = outcome
         self.seen.inc(len(items) + len(rejects))

@@ -14,7 +14,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 from urllib.request import url2pathname
@@ -117,7 +117,7 @@ class Fetcher:
         if len(body) > max_bytes:
             raise FetchError("too-large", f"larger than {max_bytes} bytes")
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return Response(url, 200, content_type, body, datetime.now(timezone.utc))
+        return Response(url, 200, content_type, body, datetime.now(UTC))
 
     def _get_http(self, url: str, max_bytes: int) -> Response:
         settings = self.settings
@@ -146,7 +146,7 @@ class Fetcher:
                 body = self._read_body(response, max_bytes, deadline)
                 return Response(url, response.status_code,
                                 _media_type(response.headers.get("Content-Type")),
-                                body, datetime.now(timezone.utc))
+                                body, datetime.now(UTC))
         raise FetchError("too-many-redirects", f"more than {settings.max_redirects} redirects")
 
     @staticmethod
@@ -199,7 +199,7 @@ class ConcurrentFetchFn(beam.DoFn):
         self.fetcher.close()
 
     def process(self, batch):
-        for element, outcome in zip(batch, self.pool.map(self._attempt, batch)):
+        for element, outcome in zip(batch, self.pool.map(self._attempt, batch), strict=True):
             yield from self.emit(element, outcome)
 
     def _attempt(self, element):
@@ -232,7 +232,7 @@ class _FetchPageFn(ConcurrentFetchFn):
         if isinstance(outcome, FetchError):
             Metrics.counter(NAMESPACE, f"fetch/rejected/{outcome.error_type}").inc()
             for reject in rejects_for(item, "fetch", outcome.error_type, str(outcome),
-                                      outcome.http_status, datetime.now(timezone.utc)):
+                                      outcome.http_status, datetime.now(UTC)):
                 yield beam.pvalue.TaggedOutput(FetchPages.REJECTS, reject)
             return
         self.fetched.inc()

@@ -25,8 +25,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.records import Article, Duplicate, Reject
 from schemas.settings import WriteSettings
-from schemas.tables import (SCHEMAS, article_row, duplicate_row, mention_rows,
-                            reject_row, utc_date)
+from schemas.tables import SCHEMAS, article_row, duplicate_row, mention_rows, reject_row, utc_date
 
 from .fetch import NAMESPACE
 
