@@ -6,9 +6,15 @@ builds them from options. Nothing else in the code holds a magic number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
-VERSION = "0.1.0"
+try:
+    VERSION = version("news-ingest")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    VERSION = "0+unknown"
 PROJECT_URL = "https://github.com/news-ingest/news-ingest"
+# Beam metrics namespace of every counter the stages keep.
+METRICS_NAMESPACE = "news_ingest"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,9 @@ class FetchSettings:
     max_redirects: int = 5
     # Threads per worker: fetching is network-bound, not CPU-bound.
     concurrency: int = 16
+    # URLs handed to the thread pool at once, per thread: enough that one
+    # slow server does not leave the other threads idle for long.
+    batch_per_thread: int = 4
     # Loopback/private/link-local targets are refused unless this is set.
     allow_private_network: bool = False
     # Identify ourselves so site operators know whom to contact.
@@ -41,6 +50,10 @@ class CleanSettings:
 
     # Fewer words than this is a teaser, paywall or index page, not an article.
     min_words: int = 40
+    # Web news starts in the 1990s; earlier dates are template placeholders.
+    earliest_year: int = 1990
+    # Feeds and servers run a little ahead or in other time zones.
+    future_slack_hours: int = 24
     # A leading line of at most this many words without sentence punctuation
     # is a breadcrumb or section label ("Middle EastWar"), not news.
     section_label_max_words: int = 5

@@ -20,6 +20,8 @@ class Route:
     content_type: str = "text/html; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # wait this long before answering
+    declare_length: bool = True  # False: no Content-Length, the body ends when we close
+    trickle_s: float = 0.0  # pause between body bytes: a server that never quite finishes
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -56,11 +58,21 @@ class LoopbackSite:
                 try:
                     self.send_response(route.status)
                     self.send_header("Content-Type", route.content_type)
-                    self.send_header("Content-Length", str(len(route.body)))
+                    if route.declare_length:
+                        self.send_header("Content-Length", str(len(route.body)))
+                    else:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
                     for name, value in route.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(route.body)
+                    if route.trickle_s:
+                        for byte in route.body:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(route.trickle_s)
+                    else:
+                        self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test): nothing to do
 

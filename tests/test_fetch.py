@@ -1,6 +1,8 @@
 """Fetch stage against a real loopback server: limits, failures, boundaries."""
 from __future__ import annotations
 
+import time
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -64,25 +66,37 @@ def test_a_silent_server_times_out(site, fetcher):
 
 def test_size_cap_declared_and_streamed(site, fetcher):
     site.add("/big", b"x" * 20_000)
-    error = failure(fetcher, site.url("/big"))
-    assert error.error_type == "too-large"
-    with pytest.raises(FetchError) as raised:
-        Fetcher._read_body(_Unsized(b"y" * 30_000), 10_000, deadline=float("inf"))
-    assert raised.value.error_type == "too-large"
+    site.add("/undeclared", b"y" * 300_000, declare_length=False)
+    assert failure(fetcher, site.url("/big")).error_type == "too-large"
+    assert failure(fetcher, site.url("/undeclared")).error_type == "too-large"
+    site.add("/small-undeclared", b"z" * 5_000, declare_length=False)
+    assert len(get(fetcher, site.url("/small-undeclared")).body) == 5_000
 
 
-class _Unsized:
-    """A response without Content-Length whose body arrives in chunks."""
+def test_a_trickling_server_is_cut_at_the_total_deadline(site, fetcher):
+    site.add("/trickle", b"t" * 200, trickle_s=0.05)  # 10 s if read to the end
+    started = time.monotonic()
+    assert failure(fetcher, site.url("/trickle")).error_type == "timeout"
+    assert time.monotonic() - started < LOCAL.total_timeout_s + LOCAL.read_timeout_s + 0.5
 
-    status_code = 200
-    headers: dict = {}
 
-    def __init__(self, body: bytes):
-        self.body = body
+@pytest.mark.parametrize("link", [
+    "http://[::1",                      # broken IPv6 literal
+    "http://example.org:99999/x",       # port out of range
+    "http://example.org:abc/x",
+    "http://127.0.0.1:80\\@1.1.1.1/x",  # parsers disagree on the host
+    "http://user@example.org/x",
+    "http://exa mple.org/x",
+    "http://" + "a" * 70 + ".example/x",  # label longer than DNS allows
+])
+def test_malformed_urls_are_fetch_errors_not_crashes(fetcher, link):
+    error = failure(fetcher, link)
+    assert error.error_type in ("invalid-url", "dns")
 
-    def iter_content(self, size):
-        for start in range(0, len(self.body), 4096):
-            yield self.body[start:start + 4096]
+
+def test_a_redirect_to_a_malformed_location_is_a_fetch_error(site, fetcher):
+    site.add("/bad-location", status=302, headers={"Location": "http://[::1"})
+    assert failure(fetcher, site.url("/bad-location")).error_type == "invalid-url"
 
 
 def test_private_addresses_are_refused_before_any_request(site):

@@ -19,9 +19,9 @@ from apache_beam.metrics import Metrics
 from lxml import etree
 
 from schemas.records import FeedItem, Reject
-from schemas.settings import FetchSettings
+from schemas.settings import METRICS_NAMESPACE, FetchSettings
 
-from .fetch import NAMESPACE, ConcurrentFetchFn, FetchError, fetch_batches, link_error
+from .fetch import ConcurrentFetchFn, FetchError, fetch_batches, link_error
 
 _URL_SCHEMES = ("http", "https", "file")
 
@@ -93,10 +93,12 @@ def _dedupe(urls: list[str]) -> list[str]:
 
 
 def _entry_time(entry) -> datetime | None:
-    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
-    if not parsed:
+    parsed = entry.get("published_parsed") or (
+        entry["updated_parsed"] if "updated_parsed" in entry.keys() else None)
+    try:
+        return datetime(*parsed[:6], tzinfo=UTC) if parsed else None
+    except (TypeError, ValueError):  # "0000-00-00" placeholders of broken CMSs
         return None
-    return datetime(*parsed[:6], tzinfo=UTC)
 
 
 def parse_feed(body: bytes, feed_url: str, feed_index: int,
@@ -121,7 +123,10 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int,
             rejects.append(Reject("item", feed_url, feed_url, "no-link",
                                   f"entry {position} has no link", None, now))
             continue
-        url = urljoin(feed_url, link)
+        try:
+            url = urljoin(feed_url, link)
+        except ValueError:
+            url = link
         error = link_error(url, allow_file=local)
         if error:
             rejects.append(Reject("item", url[:2000], feed_url, error.error_type,
@@ -137,9 +142,9 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int,
 class _PollFeedFn(ConcurrentFetchFn):
     def __init__(self, settings: FetchSettings):
         super().__init__(settings)
-        self.polled = Metrics.counter(NAMESPACE, "feeds/polled")
-        self.failed = Metrics.counter(NAMESPACE, "feeds/rejected")
-        self.seen = Metrics.counter(NAMESPACE, "items/seen")
+        self.polled = Metrics.counter(METRICS_NAMESPACE, "feeds/polled")
+        self.failed = Metrics.counter(METRICS_NAMESPACE, "feeds/rejected")
+        self.seen = Metrics.counter(METRICS_NAMESPACE, "items/seen")
 
     def fetch_one(self, element: tuple[int, str]):
         index, feed_url = element

@@ -9,6 +9,7 @@ bounds time and size while streaming, and turns every failure into a
 from __future__ import annotations
 
 import ipaddress
+import logging
 import mimetypes
 import socket
 import time
@@ -21,14 +22,15 @@ from urllib.request import url2pathname
 
 import apache_beam as beam
 import requests
+import urllib3
 from apache_beam.metrics import Metrics
 
 from schemas.records import FeedItem, Page, rejects_for
-from schemas.settings import FetchSettings
+from schemas.settings import METRICS_NAMESPACE, FetchSettings
 
-NAMESPACE = "news_ingest"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CHUNK = 64 * 1024
+_LOG = logging.getLogger(__name__)
 
 
 class FetchError(Exception):
@@ -55,6 +57,8 @@ def check_public_address(host: str, port: int) -> None:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise FetchError("dns", f"cannot resolve {host}: {exc.strerror}") from exc
+    except (UnicodeError, ValueError) as exc:  # e.g. a label longer than 63 characters
+        raise FetchError("invalid-url", f"not a valid host name: {host[:100]}") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
         if not address.is_global or address.is_multicast:
@@ -65,14 +69,29 @@ def check_public_address(host: str, port: int) -> None:
 
 
 def link_error(url: str, allow_file: bool) -> FetchError | None:
-    """Why `url` may not be followed, or None. file:// only from local feeds."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme in ("http", "https"):
-        return None
-    if scheme == "file":
-        return None if allow_file else FetchError(
-            "blocked-scheme", "file:// links are followed only from local feeds")
-    return FetchError("unsupported-scheme", f"cannot fetch {scheme or 'relative'} URL")
+    """Why `url` may not be followed, or None. file:// only from local feeds.
+
+    URLs that parsers read differently (backslashes, user info, control
+    characters) are refused: the address check must see the host the HTTP
+    client will connect to.
+    """
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            return None if allow_file else FetchError(
+                "blocked-scheme", "file:// links are followed only from local feeds")
+        if scheme not in ("http", "https"):
+            return FetchError("unsupported-scheme", f"cannot fetch {scheme or 'relative'} URL")
+        _ = parts.port  # raises on a port that is not a number in range
+        ambiguous = ("\\" in url or "@" in parts.netloc or not parts.hostname
+                     or any(ch.isspace() or ord(ch) < 32 for ch in url)
+                     or urllib3.util.parse_url(url).host.strip("[]").lower() != parts.hostname)
+    except (ValueError, urllib3.exceptions.LocationParseError, AttributeError):
+        ambiguous = True
+    if ambiguous:
+        return FetchError("invalid-url", f"not a usable URL: {url[:200]!r}")
+    return None
 
 
 def _media_type(header: str | None) -> str:
@@ -123,9 +142,10 @@ class Fetcher:
         settings = self.settings
         deadline = time.monotonic() + settings.total_timeout_s
         for _hop in range(settings.max_redirects + 1):
+            error = link_error(url, allow_file=False)  # again on every redirect hop
+            if error:
+                raise error
             parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise FetchError("unsupported-scheme", f"cannot fetch {url[:200]}")
             if not settings.allow_private_network:
                 check_public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
             try:
@@ -136,6 +156,8 @@ class Fetcher:
                 raise FetchError("timeout", f"no answer within limits: {type(exc).__name__}") from exc
             except requests.RequestException as exc:
                 raise FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            except ValueError as exc:  # requests' URL handling rejects it
+                raise FetchError("invalid-url", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
             with response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers["Location"])
@@ -151,32 +173,39 @@ class Fetcher:
 
     @staticmethod
     def _read_body(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
+        """The decoded body, stopped at `max_bytes` or the deadline.
+
+        `read1` returns whatever has arrived (waiting at most the read
+        timeout), so a server trickling bytes is cut off within one read
+        timeout of the deadline rather than after a full chunk.
+        """
+        status = response.status_code
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
-            raise FetchError("too-large", f"declares {declared} bytes, limit {max_bytes}",
-                             response.status_code)
+            raise FetchError("too-large", f"declares {declared} bytes, limit {max_bytes}", status)
         chunks, size = [], 0
         try:
-            for chunk in response.iter_content(_CHUNK):
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise FetchError("too-large", f"larger than {max_bytes} bytes",
-                                     response.status_code)
+                    raise FetchError("too-large", f"larger than {max_bytes} bytes", status)
                 if time.monotonic() > deadline:
                     raise FetchError("timeout", "response not complete within the total deadline",
-                                     response.status_code)
+                                     status)
                 chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise FetchError("connection", f"{type(exc).__name__} while reading body",
-                             response.status_code) from exc
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            raise FetchError("timeout", "server went silent while sending the body", status) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise FetchError("connection", f"{type(exc).__name__} while reading the body",
+                             status) from exc
         return b"".join(chunks)
 
 
 def fetch_batches(settings: FetchSettings) -> beam.BatchElements:
-    """Fixed batches of twice the thread count: every thread stays busy and a
-    slow server overlaps with the rest of the batch. (BatchElements' adaptive
-    sizing would start at one element, i.e. serial downloads.)"""
-    size = 2 * settings.concurrency
+    """Fixed batches of several elements per thread: threads stay busy until
+    the tail of a batch, where a slow server overlaps with the rest of it.
+    (BatchElements' adaptive sizing would start at one element: serial.)"""
+    size = settings.batch_per_thread * settings.concurrency
     return beam.BatchElements(min_batch_size=size, max_batch_size=size)
 
 
@@ -207,6 +236,9 @@ class ConcurrentFetchFn(beam.DoFn):
             return self.fetch_one(element)
         except FetchError as error:
             return error
+        except Exception as error:  # one odd input must not stop the run: record it
+            _LOG.warning("unexpected error on %r", element, exc_info=True)
+            return FetchError("internal-error", f"{type(error).__name__}: {str(error)[:200]}")
 
     def fetch_one(self, element):
         raise NotImplementedError
@@ -218,7 +250,7 @@ class ConcurrentFetchFn(beam.DoFn):
 class _FetchPageFn(ConcurrentFetchFn):
     def __init__(self, settings: FetchSettings):
         super().__init__(settings)
-        self.fetched = Metrics.counter(NAMESPACE, "fetch/ok")
+        self.fetched = Metrics.counter(METRICS_NAMESPACE, "fetch/ok")
 
     def fetch_one(self, item: FeedItem) -> Response:
         response = self.fetcher.get(item.url, max_bytes=self.settings.max_page_bytes,
@@ -230,7 +262,7 @@ class _FetchPageFn(ConcurrentFetchFn):
 
     def emit(self, item: FeedItem, outcome):
         if isinstance(outcome, FetchError):
-            Metrics.counter(NAMESPACE, f"fetch/rejected/{outcome.error_type}").inc()
+            Metrics.counter(METRICS_NAMESPACE, f"fetch/rejected/{outcome.error_type}").inc()
             for reject in rejects_for(item, "fetch", outcome.error_type, str(outcome),
                                       outcome.http_status, datetime.now(UTC)):
                 yield beam.pvalue.TaggedOutput(FetchPages.REJECTS, reject)
