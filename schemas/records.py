@@ -71,6 +71,8 @@ class Article:
     mentions: tuple[Mention, ...] = ()
     event_types: tuple[str, ...] = ()
     item: FeedItem | None = field(default=None, compare=False)
+    # Copies this article absorbed in dedup; they point at it once it is kept.
+    copies: tuple[Duplicate, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

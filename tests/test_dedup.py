@@ -17,6 +17,7 @@ from transforms.dedup import (
     content_hash,
     merge_listings,
     resolve_group,
+    settle,
     url_id,
 )
 
@@ -69,8 +70,10 @@ def test_content_hash_ignores_typography_not_words():
 
 def test_earliest_published_copy_survives():
     late, early = article("https://a.example/1", day=5), article("https://b.example/1", day=3)
-    keeper, duplicates = resolve_group([late, early], [], "exact", NOW)
-    assert keeper == early
+    keeper, finished = resolve_group([late, early], [], "exact", NOW)
+    assert keeper == early and finished == []
+    kept, duplicates = settle(keeper, NOW)
+    assert kept.copies == ()
     assert [(d.url, d.duplicate_of, d.method) for d in duplicates] == \
         [("https://a.example/1", early.article_id, "exact")]
 
@@ -97,7 +100,8 @@ def test_merged_listings_become_url_duplicates_of_the_survivor():
     dropped = article("https://c.example/9", day=9)
     dropped = replace(dropped, item=replace(dropped.item, also_listed=(item_b,)))
     keeper = article("https://d.example/1", day=1)
-    _, duplicates = resolve_group([dropped, keeper], [], "exact", NOW)
+    survivor, _ = resolve_group([dropped, keeper], [], "exact", NOW)
+    _, duplicates = settle(survivor, NOW)
     assert {(d.url, d.duplicate_of, d.method) for d in duplicates} == {
         ("https://c.example/9", keeper.article_id, "exact"),
         (item_b.url, keeper.article_id, "url")}
@@ -125,6 +129,22 @@ def test_deduplicate_in_a_pipeline_within_and_across_runs():
                               (same_url.url, fresh.article_id, "url"),
                               (copy_of_stored.url, "feedfacefeedface", "exact")]),
                     label="Copies")
+
+
+def test_a_copy_of_a_dropped_copy_points_at_the_article_kept():
+    """A and B share text, B and C share a canonical URL: both copies point at A."""
+    first = article("https://a.example/1", text="shared story", day=1)
+    second = article("https://b.example/1", text="shared story", day=2)
+    third = replace(article("https://b.example/1/amp", text="different wording", day=3),
+                    article_id=second.article_id)
+    with pipeline() as p:
+        out = (p | beam.Create([first, second, third])
+               | DeduplicateArticles(p | "Prior" >> beam.Create([])))
+        assert_that(out["articles"] | "Ids" >> beam.Map(lambda a: a.article_id),
+                    equal_to([first.article_id]), label="Kept")
+        assert_that(out["duplicates"] | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of)),
+                    equal_to([(second.url, first.article_id), (third.url, first.article_id)]),
+                    label="PointAtKept")
 
 
 def test_drop_seen_urls_merges_listings_and_skips_stored():

@@ -26,8 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas.records import Article, Duplicate, FeedItem, Fingerprint
-
-from .fetch import NAMESPACE
+from schemas.settings import METRICS_NAMESPACE
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -44,12 +43,17 @@ TRACKING_PREFIXES, TRACKING_PARAMS = _load_tracking_rules()
 def canonicalize_url(url: str) -> str:
     """The form of `url` that identifies an article: scheme and host lower-case,
     default port, fragment and tracking parameters dropped, query sorted."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # not normalisable (bad port, broken IPv6): it is its own form
+        return url.strip()
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
     host = (parts.hostname or "").rstrip(".")
-    port = parts.port
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     query = sorted(
         (key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True)
@@ -83,25 +87,28 @@ def item_order(item: FeedItem) -> tuple:
     return (item.published_at or _FAR_FUTURE, item.first_seen, item.url)
 
 
-def as_duplicates(article: Article, duplicate_of: str, method: str,
-                  similarity: float, now: datetime) -> list[Duplicate]:
-    """Rows for a dropped article and for every other feed entry that listed it."""
+def copy_rows(article: Article, method: str, similarity: float, now: datetime) -> list[Duplicate]:
+    """Rows for `article` dropped as a copy: itself, the other feed entries
+    that listed its URL, and the copies it had absorbed earlier. Their
+    `duplicate_of` stays empty until the article that keeps the story is known."""
     own = Duplicate(article_id=article.article_id, url=article.url, source=article.source,
                     feed_url=article.feed_url, published_at=article.published_at,
-                    duplicate_of=duplicate_of, method=method, similarity=similarity,
-                    detected_at=now)
-    return [own, *listing_duplicates(article, duplicate_of, now)]
+                    duplicate_of="", method=method, similarity=similarity, detected_at=now)
+    return [own, *listing_rows(article, now), *article.copies]
 
 
-def listing_duplicates(article: Article, duplicate_of: str, now: datetime) -> list[Duplicate]:
+def listing_rows(article: Article, now: datetime) -> list[Duplicate]:
     """`url` duplicates for the other feed entries that linked to this article's URL."""
     listed = article.item.also_listed if article.item else ()
     return [Duplicate(article_id=url_id(entry.url), url=entry.url, source=article.source,
                       feed_url=entry.feed_url,
                       published_at=entry.published_at or article.published_at,
-                      duplicate_of=duplicate_of, method="url", similarity=1.0,
-                      detected_at=now)
+                      duplicate_of="", method="url", similarity=1.0, detected_at=now)
             for entry in listed]
+
+
+def pointed_at(rows: list[Duplicate], article_id: str) -> list[Duplicate]:
+    return [replace(row, duplicate_of=article_id) for row in rows]
 
 
 def merge_listings(items: list[FeedItem]) -> FeedItem:
@@ -114,21 +121,26 @@ def merge_listings(items: list[FeedItem]) -> FeedItem:
 
 def resolve_group(articles: list[Article], prior_ids: list[str], method: str,
                   now: datetime) -> tuple[Article | None, list[Duplicate]]:
-    """Pick the copy to keep in a group of articles sharing a key.
+    """Keep one article of a group sharing a key.
 
-    With a copy stored by an earlier run, that copy stays and every new one
-    is a duplicate of it.
+    The earliest copy is kept and absorbs the others (as `copies`, settled
+    once no later pass drops it too, so no row ever points at a dropped
+    article). With a copy stored by an earlier run, that one stays: every new
+    article is returned as a finished duplicate of it.
     """
     ordered = sorted(articles, key=survivor_order)
     if prior_ids:
-        keeper, dropped = None, ordered
-        keeper_id = min(prior_ids)
-    else:
-        keeper, dropped = ordered[0], ordered[1:]
-        keeper_id = keeper.article_id
-    duplicates = [row for article in dropped
-                  for row in as_duplicates(article, keeper_id, method, 1.0, now)]
-    return keeper, duplicates
+        rows = [row for article in ordered for row in copy_rows(article, method, 1.0, now)]
+        return None, pointed_at(rows, min(prior_ids))
+    keeper, dropped = ordered[0], ordered[1:]
+    absorbed = tuple(row for article in dropped for row in copy_rows(article, method, 1.0, now))
+    return (replace(keeper, copies=keeper.copies + absorbed) if absorbed else keeper), []
+
+
+def settle(article: Article, now: datetime) -> tuple[Article, list[Duplicate]]:
+    """A kept article, and the duplicates rows of every copy it stands for."""
+    rows = pointed_at(listing_rows(article, now) + list(article.copies), article.article_id)
+    return replace(article, copies=()), rows
 
 
 def fingerprints_of_articles(table) -> list[Fingerprint]:
@@ -199,8 +211,8 @@ def _prior(fingerprints, kind: str, label: str):
 
 class _DropSeenUrlsFn(beam.DoFn):
     def __init__(self):
-        self.already = Metrics.counter(NAMESPACE, "items/already_ingested")
-        self.merged = Metrics.counter(NAMESPACE, "dedup/url_in_feeds")
+        self.already = Metrics.counter(METRICS_NAMESPACE, "items/already_ingested")
+        self.merged = Metrics.counter(METRICS_NAMESPACE, "dedup/url_in_feeds")
 
     def process(self, grouped):
         _, groups = grouped
@@ -238,7 +250,7 @@ class DropSeenUrls(beam.PTransform):
 class _ResolveGroupFn(beam.DoFn):
     def __init__(self, method: str):
         self.method = method
-        self.dropped = Metrics.counter(NAMESPACE, f"dedup/{method}")
+        self.dropped = Metrics.counter(METRICS_NAMESPACE, f"dedup/{method}")
 
     def process(self, grouped):
         _, groups = grouped
@@ -247,7 +259,7 @@ class _ResolveGroupFn(beam.DoFn):
             return
         keeper, duplicates = resolve_group(articles, prior, self.method,
                                            datetime.now(UTC))
-        self.dropped.inc(len(duplicates))
+        self.dropped.inc(len(articles) - (keeper is not None))
         if keeper is not None:
             yield keeper
         for row in duplicates:
@@ -272,6 +284,14 @@ class _KeepOnePerKey(beam.PTransform):
         )
 
 
+class _SettleFn(beam.DoFn):
+    def process(self, article: Article):
+        kept, rows = settle(article, datetime.now(UTC))
+        yield kept
+        for row in rows:
+            yield beam.pvalue.TaggedOutput(DeduplicateArticles.DUPLICATES, row)
+
+
 class DeduplicateArticles(beam.PTransform):
     """Article -> the articles to write, plus `duplicates` rows for every copy dropped."""
 
@@ -286,9 +306,8 @@ class DeduplicateArticles(beam.PTransform):
             lambda article: article.article_id, "id", "url", self.fingerprints)
         by_text = by_id.articles | "ByText" >> _KeepOnePerKey(
             lambda article: article.content_hash, "hash", "exact", self.fingerprints)
-        listings = by_text.articles | "OtherListings" >> beam.FlatMap(
-            lambda article: listing_duplicates(article, article.article_id,
-                                               datetime.now(UTC)))
-        duplicates = ((by_id.duplicates, by_text.duplicates, listings)
+        settled = by_text.articles | "Settle" >> beam.ParDo(_SettleFn()).with_outputs(
+            self.DUPLICATES, main="articles")
+        duplicates = ((by_id.duplicates, by_text.duplicates, settled.duplicates)
                       | "AllDuplicates" >> beam.Flatten())
-        return {"articles": by_text.articles, self.DUPLICATES: duplicates}
+        return {"articles": settled.articles, self.DUPLICATES: duplicates}
