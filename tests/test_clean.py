@@ -84,12 +84,19 @@ def test_cross_site_canonical_is_ignored(cleaner, tmp_path):
     assert article.source == "example.net"
 
 
-def test_page_without_text_is_a_clean_error(cleaner, tmp_path):
-    empty = tmp_path / "empty.html"
-    empty.write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>")
+@pytest.mark.parametrize("html, error_type", [
+    (b"", "no-content"),
+    (b"<html><body></body></html>", "no-content"),
+    (b"<html><body><article><p>Short teaser of a story, behind a paywall.</p></article></body></html>",
+     "too-short"),
+    (b"\x00\xff\xfe" * 1000, "no-content"),
+])
+def test_pages_without_an_article_are_clean_errors(cleaner, tmp_path, html, error_type):
+    page = tmp_path / "page.html"
+    page.write_bytes(html)
     with pytest.raises(CleanError) as raised:
-        cleaner.clean(page_of(empty))
-    assert raised.value.error_type in ("no-content", "too-short")
+        cleaner.clean(page_of(page))
+    assert raised.value.error_type == error_type
 
 
 @pytest.mark.parametrize("line, family", [
@@ -166,6 +173,6 @@ def test_clean_title_drops_the_site_name():
     (None, "not a date", "fetched"),
 ])
 def test_publication_date_sanity(feed_time, page_date, expected_source):
-    moment, source = choose_published(feed_time, page_date, NOW)
+    moment, source = choose_published(feed_time, page_date, NOW, SETTINGS)
     assert source == expected_source
     assert datetime(1990, 1, 1, tzinfo=UTC) <= moment <= NOW

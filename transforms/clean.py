@@ -8,6 +8,7 @@ Every removal is recorded in the article's `clutter_removed` column.
 """
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -22,19 +23,18 @@ import yaml
 from apache_beam.metrics import Metrics
 
 from schemas.records import Article, Page, rejects_for
-from schemas.settings import CleanSettings
+from schemas.settings import METRICS_NAMESPACE, CleanSettings
 
 from .dedup import canonicalize_url, content_hash, url_id
-from .fetch import NAMESPACE
-
-EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
-# Feeds and servers run a little ahead or in other time zones; a day of slack.
-FUTURE_SLACK = timedelta(days=1)
+from .fetch import link_error
 
 _TRAILING_PUNCT = re.compile(r"[\s.:!?»›…|\-–—]+$")
 _SENTENCE_PUNCT = re.compile(r"[.!?;:\"“”«»]")
 _GLUED_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·•]\s+")
+
+
+_LOG = logging.getLogger(__name__)
 
 
 class CleanError(Exception):
@@ -142,25 +142,25 @@ def clean_title(title: str | None, sitename: str | None) -> str | None:
     return title
 
 
-def _plausible(moment: datetime | None, now: datetime) -> datetime | None:
-    if moment is None or not (EARLIEST_DATE <= moment <= now + FUTURE_SLACK):
-        return None
-    return moment
-
-
 def choose_published(feed_time: datetime | None, page_date: str | None,
-                     fetched_at: datetime) -> tuple[datetime, str]:
+                     fetched_at: datetime, settings: CleanSettings) -> tuple[datetime, str]:
     """Publication time and where it came from: feed (has a time of day),
-    else the page's own date, else the fetch time."""
-    from_feed = _plausible(feed_time, fetched_at)
+    else the page's own date, else the fetch time. Dates before
+    `settings.earliest_year` or after the fetch (plus slack) are not trusted."""
+    earliest = datetime(settings.earliest_year, 1, 1, tzinfo=UTC)
+    latest = fetched_at + timedelta(hours=settings.future_slack_hours)
+
+    def _plausible(moment: datetime | None) -> datetime | None:
+        return moment if moment is not None and earliest <= moment <= latest else None
+
+    from_feed = _plausible(feed_time)
     if from_feed:
         return from_feed, "feed"
     from_page = None
     if page_date:
         try:
             day = date.fromisoformat(page_date[:10])
-            from_page = _plausible(datetime(day.year, day.month, day.day, tzinfo=UTC),
-                                   fetched_at)
+            from_page = _plausible(datetime(day.year, day.month, day.day, tzinfo=UTC))
         except ValueError:
             from_page = None
     if from_page:
@@ -188,16 +188,19 @@ class Cleaner:
     def canonical_url(self, page_url: str, declared: str | None) -> str:
         """rel=canonical when it is http(s) and on the page's own site (or the
         page is a local file); otherwise the page URL. Canonicalised."""
-        if declared and urlsplit(declared).scheme in ("http", "https"):
+        if declared and link_error(declared, allow_file=False) is None:
             local = urlsplit(page_url).scheme == "file"
             if local or self.registered_domain(declared) == self.registered_domain(page_url):
                 return canonicalize_url(declared)
         return canonicalize_url(page_url)
 
     def clean(self, page: Page) -> Article:
-        document = trafilatura.bare_extraction(
-            page.body, url=page.final_url, with_metadata=True, include_comments=False,
-            include_tables=True, deduplicate=False)
+        try:
+            document = trafilatura.bare_extraction(
+                page.body, url=page.final_url, with_metadata=True, include_comments=False,
+                include_tables=True, deduplicate=False)
+        except Exception as error:  # the extractor's failure on one page is that page's reject
+            raise CleanError("extract-failed", f"{type(error).__name__}: {str(error)[:200]}") from error
         if document is None or not document.text:
             raise CleanError("no-content", "no main text found on the page")
         title = clean_title(document.title, document.sitename) or page.item.title or ""
@@ -207,7 +210,7 @@ class Cleaner:
             raise CleanError("too-short", f"{words} words of text, fewer than "
                                           f"{self.settings.min_words}")
         published_at, date_source = choose_published(
-            page.item.published_at, document.date, page.fetched_at)
+            page.item.published_at, document.date, page.fetched_at, self.settings)
         canonical = self.canonical_url(page.final_url, document.url)
         authors = tuple(name.strip() for name in (document.author or "").split(";") if name.strip())
         return Article(
@@ -222,7 +225,7 @@ class Cleaner:
 class _CleanPageFn(beam.DoFn):
     def __init__(self, settings: CleanSettings):
         self.settings = settings
-        self.cleaned = Metrics.counter(NAMESPACE, "clean/ok")
+        self.cleaned = Metrics.counter(METRICS_NAMESPACE, "clean/ok")
 
     def setup(self):
         self.cleaner = Cleaner(self.settings)
@@ -230,8 +233,12 @@ class _CleanPageFn(beam.DoFn):
     def process(self, page: Page):
         try:
             article = self.cleaner.clean(page)
-        except CleanError as error:
-            Metrics.counter(NAMESPACE, f"clean/rejected/{error.error_type}").inc()
+        except Exception as failure:  # one odd page must not stop the run: record it
+            error = failure if isinstance(failure, CleanError) else CleanError(
+                "internal-error", f"{type(failure).__name__}: {str(failure)[:200]}")
+            if not isinstance(failure, CleanError):
+                _LOG.warning("unexpected error cleaning %s", page.final_url, exc_info=True)
+            Metrics.counter(METRICS_NAMESPACE, f"clean/rejected/{error.error_type}").inc()
             for reject in rejects_for(page.item, "clean", error.error_type, str(error),
                                       page.status, datetime.now(UTC)):
                 yield beam.pvalue.TaggedOutput(CleanPages.REJECTS, reject)
