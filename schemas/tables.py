@@ -1,8 +1,9 @@
 """pyarrow schemas of the output tables and the record -> row mapping.
 
 The partition columns (`date`, `actor`) live in the folder names
-(`date=YYYY-MM-DD/actor=<id>`), not in the files; `primary_actor` keeps the
-article's actor inside the file too, so a file read alone is complete.
+(`date=YYYY-MM-DD/actor=<id>`), not in the files (Spark refuses a column that
+is both); read the tables with hive partitioning. `articles` also carries
+`primary_actor` and `published_at` inside its files.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from .records import Article, Duplicate, Reject
+from .records import Article
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -84,70 +85,19 @@ def utc_date(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
 
 
-def article_row(article: Article, run_id: str) -> dict:
-    return {
-        "article_id": article.article_id,
-        "url": article.url,
-        "canonical_url": article.canonical_url,
-        "source": article.source,
-        "feed_url": article.feed_url,
-        "title": article.title,
-        "text": article.text,
-        "published_at": article.published_at,
-        "date_source": article.date_source,
-        "fetched_at": article.fetched_at,
-        "language": article.language,
-        "language_confidence": article.language_confidence,
-        "actors": list(article.actors),
-        "primary_actor": article.primary_actor,
-        "event_types": list(article.event_types),
-        "content_hash": article.content_hash,
-        "word_count": article.word_count,
-        "authors": list(article.authors),
-        "section": article.section,
-        "clutter_removed": list(article.clutter_removed),
-        "run_id": run_id,
-    }
+def record_row(record, schema: pa.Schema, **values) -> dict:
+    """The row of `schema` for a record: `values` where given, else the
+    record's field of the same name (so records and schemas cannot drift
+    apart silently: a missing field raises)."""
+    return {name: values[name] if name in values else getattr(record, name)
+            for name in schema.names}
 
 
 def mention_rows(article: Article, run_id: str) -> list[tuple[str, dict]]:
     """(actor, row) per actor the article mentions."""
     return [
-        (mention.actor, {
-            "article_id": article.article_id,
-            "count": mention.count,
-            "in_title": mention.in_title,
-            "is_primary": mention.actor == article.primary_actor,
-            "published_at": article.published_at,
-            "run_id": run_id,
-        })
+        (mention.actor, record_row(mention, MENTIONS, article_id=article.article_id,
+                                   is_primary=mention.actor == article.primary_actor,
+                                   published_at=article.published_at, run_id=run_id))
         for mention in article.mentions
     ]
-
-
-def duplicate_row(duplicate: Duplicate, run_id: str) -> dict:
-    return {
-        "article_id": duplicate.article_id,
-        "url": duplicate.url,
-        "source": duplicate.source,
-        "feed_url": duplicate.feed_url,
-        "published_at": duplicate.published_at,
-        "duplicate_of": duplicate.duplicate_of,
-        "method": duplicate.method,
-        "similarity": duplicate.similarity,
-        "detected_at": duplicate.detected_at,
-        "run_id": run_id,
-    }
-
-
-def reject_row(reject: Reject, run_id: str) -> dict:
-    return {
-        "stage": reject.stage,
-        "url": reject.url,
-        "feed_url": reject.feed_url,
-        "error_type": reject.error_type,
-        "message": reject.message,
-        "http_status": reject.http_status,
-        "rejected_at": reject.rejected_at,
-        "run_id": run_id,
-    }

@@ -47,7 +47,7 @@ def test_partition_file_is_renamed_into_place_and_rewritten_on_retry(tmp_path):
              "error_type": "timeout", "message": "slow", "http_status": None,
              "rejected_at": NOW, "run_id": "r1"} for n in range(5)]
     for _attempt in range(2):
-        paths = write_partition(str(tmp_path), "rejects/date=2026-01-01", rows, "r1", 3)
+        paths = write_partition(str(tmp_path), ("rejects", "2026-01-01", ""), rows, "r1", 3)
     files = sorted(p.name for p in (tmp_path / "rejects" / "date=2026-01-01").iterdir())
     assert files == ["part-r1-00000.parquet", "part-r1-00001.parquet"]
     assert [len(pq.read_table(path)) for path in paths] == [3, 2]

@@ -24,10 +24,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas.records import Article, Duplicate, Reject
-from schemas.settings import WriteSettings
-from schemas.tables import SCHEMAS, article_row, duplicate_row, mention_rows, reject_row, utc_date
-
-from .fetch import NAMESPACE
+from schemas.settings import METRICS_NAMESPACE, WriteSettings
+from schemas.tables import (
+    ARTICLES,
+    DUPLICATES,
+    REJECTS,
+    SCHEMAS,
+    mention_rows,
+    record_row,
+    utc_date,
+)
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -43,33 +49,37 @@ def safe_partition_value(value: str, max_chars: int) -> str:
     return cleaned or "unknown"
 
 
-def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[str, dict]]:
-    """(partition folder relative to DIR, row) for every row a record yields."""
-    def folder(table: str, day: str, actor: str | None = None) -> str:
-        parts = [table, f"date={safe_partition_value(day, max_chars)}"]
-        if actor is not None:
-            parts.append(f"actor={safe_partition_value(actor, max_chars)}")
-        return "/".join(parts)
+def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[tuple[str, str, str], dict]]:
+    """((table, date, actor or ""), row) for every row a record yields;
+    partition values already made safe."""
+    def key(table: str, moment, actor: str = "") -> tuple[str, str, str]:
+        return (table, safe_partition_value(utc_date(moment), max_chars),
+                safe_partition_value(actor, max_chars) if actor else "")
 
     if isinstance(record, Article):
-        day = utc_date(record.published_at)
-        rows = [(folder("articles", day, record.primary_actor), article_row(record, run_id))]
-        rows += [(folder("mentions", day, actor), row)
+        rows = [(key("articles", record.published_at, record.primary_actor),
+                 record_row(record, ARTICLES, run_id=run_id))]
+        rows += [(key("mentions", record.published_at, actor), row)
                  for actor, row in mention_rows(record, run_id)]
         return rows
     if isinstance(record, Duplicate):
-        day = utc_date(record.published_at or record.detected_at)
-        return [(folder("duplicates", day), duplicate_row(record, run_id))]
+        return [(key("duplicates", record.published_at or record.detected_at),
+                 record_row(record, DUPLICATES, run_id=run_id))]
     if isinstance(record, Reject):
-        return [(folder("rejects", utc_date(record.rejected_at)), reject_row(record, run_id))]
+        return [(key("rejects", record.rejected_at), record_row(record, REJECTS, run_id=run_id))]
     raise TypeError(f"cannot write {type(record).__name__}")
 
 
-def write_partition(out_dir: str, folder: str, rows: list[dict], run_id: str,
+def partition_folder(table: str, day: str, actor: str) -> list[str]:
+    """Path parts of a partition below DIR: table, date=…[, actor=…]."""
+    return [table, f"date={day}", *([f"actor={actor}"] if actor else [])]
+
+
+def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[dict], run_id: str,
                     max_rows_per_file: int) -> list[str]:
-    """Write rows of one partition folder as Parquet; return the final paths."""
-    schema = SCHEMAS[folder.split("/", 1)[0]]
-    directory = FileSystems.join(out_dir, *folder.split("/"))
+    """Write rows of one partition as Parquet; return the final paths."""
+    schema = SCHEMAS[partition[0]]
+    directory = FileSystems.join(out_dir, *partition_folder(*partition))
     paths = []
     for number, start in enumerate(range(0, len(rows), max_rows_per_file)):
         name = f"part-{run_id}-{number:05d}.parquet"
@@ -85,13 +95,12 @@ def write_partition(out_dir: str, folder: str, rows: list[dict], run_id: str,
     return paths
 
 
-def written_counts(folder: str, rows: list[dict]) -> Counter:
+def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter:
     """Counter names and increments for one written partition: rows per table,
     articles per actor, duplicates per method, rejects per stage."""
-    table, *partitions = folder.split("/")
+    table, _, actor = partition
     counts = Counter({f"written/{table}": len(rows)})
     if table == "articles":
-        actor = dict(part.split("=", 1) for part in partitions)["actor"]
         counts[f"written/articles/actor/{actor}"] += len(rows)
     elif table == "duplicates":
         counts.update(f"written/duplicates/{row['method']}" for row in rows)
@@ -105,13 +114,13 @@ class _WritePartitionFn(beam.DoFn):
         self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
 
     def process(self, grouped):
-        folder, rows = grouped
+        partition, rows = grouped
         # A stable row order makes a retried write produce the same file.
         rows = sorted(rows, key=lambda row: tuple(str(value) for value in row.values()))
-        paths = write_partition(self.out_dir, folder, rows, self.run_id,
+        paths = write_partition(self.out_dir, partition, rows, self.run_id,
                                 self.settings.max_rows_per_file)
-        for name, count in written_counts(folder, rows).items():
-            Metrics.counter(NAMESPACE, name).inc(count)
+        for name, count in written_counts(partition, rows).items():
+            Metrics.counter(METRICS_NAMESPACE, name).inc(count)
         yield from paths
 
 
