@@ -25,8 +25,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+CORPUS ?= ../shared/corpus/trafilatura-eval.tar.gz
+CORPUS_DIR ?= /tmp/news-ingest-corpus
+BENCH_PAGES ?= 300
+
 bench: $(STAMP)
-	$(BIN)/python bench/bench_run.py
+	test -d $(CORPUS_DIR)/eval || (mkdir -p $(CORPUS_DIR) && tar xzf $(CORPUS) -C $(CORPUS_DIR))
+	$(BIN)/python bench/bench_run.py --pages $(CORPUS_DIR)/eval -n $(BENCH_PAGES)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

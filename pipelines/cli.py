@@ -34,6 +34,8 @@ def _quiet_logging(verbose: bool) -> None:
         # Extraction libraries log every odd page at WARNING; rejects record what matters.
         for name in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        # A failing pipeline is reported in one line by `run`; -v shows Beam's traceback.
+        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -80,7 +82,8 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         result.wait_until_finish()
     except Exception as error:  # the pipeline itself broke: say so in one line
         logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
-        return _fail(f"run failed: {type(error).__name__}: {str(error).splitlines()[0][:300]}")
+        return _fail(f"run failed: {type(error).__name__}: {str(error).splitlines()[0][:300]} "
+                     "(run with -v for details)")
     summary = RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result))
     print(summary.format())
     if args.summary_json:

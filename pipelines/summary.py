@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from transforms.fetch import NAMESPACE
+from schemas.settings import METRICS_NAMESPACE
 
 
 def counters_of(result) -> dict[str, int]:
     """Final value of every counter of this project in a finished pipeline."""
     values: dict[str, int] = {}
-    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         name = counter.key.metric.name
         values[name] = values.get(name, 0) + int(value or 0)
@@ -91,7 +91,7 @@ class RunSummary:
             f"  per actor  {_pairs(data['articles_by_actor']) or '-'}",
             f"  languages  {_pairs(data['articles_by_language']) or '-'}",
         ]
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
 
 def _pairs(counts: dict[str, int], skip: str | None = None) -> str:

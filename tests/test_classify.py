@@ -72,6 +72,8 @@ def test_acronyms_match_only_as_written(gazetteer):
     assert gazetteer.find("MaT fighters") == ["mat"]
     assert gazetteer.find("a prayer mat") == []
     assert gazetteer.find("U.S. forces and the US army") == ["united-states", "united-states"]
+    assert gazetteer.find("He told us forces would stay; let us army the volunteers") == []
+    assert gazetteer.find("The US Central Command confirmed") == ["united-states"]
 
 
 def test_longest_alias_wins(gazetteer):

@@ -80,6 +80,12 @@ def test_entries_that_cannot_be_followed_are_item_rejects():
         ("item", "unsupported-scheme"), ("item", "blocked-scheme")]
 
 
+def test_placeholder_dates_are_no_dates():
+    body = rss([{"link": "https://a.example/1", "pubDate": "0000-00-00T00:00:00Z"}]).encode()
+    items, _ = parse_feed(body, "https://site.example/rss", 0, NOW)
+    assert items[0].published_at is None
+
+
 def test_file_links_are_followed_from_local_feeds():
     body = rss([{"link": "page.html"}]).encode()
     items, rejects = parse_feed(body, "file:///srv/feeds/rss.xml", 0, NOW)

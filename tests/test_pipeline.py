@@ -164,3 +164,28 @@ def test_build_pipeline_outputs_on_a_test_pipeline(news_site, site, tmp_path):
         assert_that(outputs["rejects"] | beam.Map(lambda r: r.error_type),
                     equal_to(["parse", "http-status", "http-status", "timeout", "no-link"]),
                     label="Rejects")
+
+
+def test_malformed_links_dates_and_pages_never_stop_a_run(site, tmp_path):
+    page = (DEMO_PAGES / PAGES["/p/levant"]).read_bytes()
+    site.add("/p/odd-canonical", page.replace(
+        b'rel="canonical" href="https://levantmonitor.example/', b'rel="canonical" href="http://127.0.0.1:99999/'))
+    site.add("/p/cp1252", '<html><head><meta charset="windows-1252"><title>Caf\xe9</title></head><body>'
+             "<article><p>" + "Le caf\xe9 du coin a rouvert ses portes apr\xe8s la guerre. " * 12
+             + "</p></article></body></html>", content_type="text/html")
+    site.routes["/p/cp1252"].body = site.routes["/p/cp1252"].body.decode().encode("cp1252")
+    site.add("/feeds/nasty.xml", rss([
+        {"link": "http://[::1"}, {"link": "http://example.org:99999/x"},
+        {"link": "/p/odd-canonical", "pubDate": "0000-00-00T00:00:00Z"},
+        {"link": "/p/cp1252"},
+    ]), content_type="application/rss+xml")
+    out = tmp_path / "out"
+    code, printed = run_cli("--feeds", site.url("/feeds/nasty.xml"), "--out", str(out),
+                            "--allow-private-network")
+    assert code == 0, printed
+    assert "4 of 4 items accounted for" in printed
+    assert sorted(query(out, "rejects", "select error_type from t")) == [("invalid-url",), ("invalid-url",)]
+    landed = dict(query(out, "articles", "select url, date_source from t"))
+    assert landed[site.url("/p/odd-canonical")] == "page"  # the year-0 feed date is ignored
+    french = query(out, "articles", f"select text, language from t where url = '{site.url('/p/cp1252')}'")
+    assert "café du coin" in french[0][0] and french[0][1] == "fr"

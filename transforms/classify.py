@@ -22,9 +22,7 @@ from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
 from schemas.records import Article, Mention
-from schemas.settings import ClassifySettings
-
-from .fetch import NAMESPACE
+from schemas.settings import METRICS_NAMESPACE, ClassifySettings
 
 NO_ACTOR = "none"
 UNDETERMINED = "und"
@@ -222,7 +220,7 @@ class _ClassifyFn(beam.DoFn):
 
     def process(self, article: Article):
         classified = self.classifier.classify(article)
-        Metrics.counter(NAMESPACE, f"classify/language/{classified.language}").inc()
+        Metrics.counter(METRICS_NAMESPACE, f"classify/language/{classified.language}").inc()
         yield classified
 
 
