@@ -13,14 +13,13 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, replace
-from importlib import resources
 
 import apache_beam as beam
-import yaml
 from apache_beam.metrics import Metrics
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
+from schemas import load_data
 from schemas.records import Article, Mention
 from schemas.settings import METRICS_NAMESPACE, ClassifySettings
 
@@ -107,9 +106,7 @@ class Gazetteer:
 
     @classmethod
     def load(cls, text: str | None = None) -> Gazetteer:
-        if text is None:
-            text = resources.files("schemas").joinpath("data/gazetteer.yaml").read_text("utf-8")
-        return cls(yaml.safe_load(text))
+        return cls(load_data("gazetteer.yaml", text))
 
     def find(self, text: str) -> list[str]:
         """Actor id of every mention in `text`, in order of appearance."""
@@ -174,9 +171,7 @@ class EventType:
 
 
 def load_event_types(text: str | None = None) -> tuple[EventType, ...]:
-    if text is None:
-        text = resources.files("schemas").joinpath("data/event_types.yaml").read_text("utf-8")
-    spec = yaml.safe_load(text)["event_types"]
+    spec = load_data("event_types.yaml", text)["event_types"]
     return tuple(
         EventType(name, re.compile(r"\b(?:" + "|".join(entry["patterns"]) + r")\b", re.IGNORECASE),
                   int(entry.get("min_hits", 1)))

@@ -13,15 +13,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from urllib.parse import urlsplit
 
 import apache_beam as beam
 import tldextract
 import trafilatura
-import yaml
 from apache_beam.metrics import Metrics
 
+from schemas import load_data
 from schemas.records import Article, Page, rejects_for
 from schemas.settings import METRICS_NAMESPACE, CleanSettings
 
@@ -54,9 +53,7 @@ class ClutterFamily:
 
 def load_clutter_families(text: str | None = None) -> tuple[ClutterFamily, ...]:
     """Compile the clutter families of the YAML data file (or of `text`)."""
-    if text is None:
-        text = resources.files("schemas").joinpath("data/clutter.yaml").read_text("utf-8")
-    families = yaml.safe_load(text)["families"]
+    families = load_data("clutter.yaml", text)["families"]
     return tuple(
         ClutterFamily(name, re.compile("^(?:" + "|".join(spec["patterns"]) + ")$",
                                        re.IGNORECASE),

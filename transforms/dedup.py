@@ -15,16 +15,15 @@ import re
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import resources
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-import yaml
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from schemas import load_data
 from schemas.records import Article, Duplicate, FeedItem, Fingerprint
 from schemas.settings import METRICS_NAMESPACE
 
@@ -33,7 +32,7 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def _load_tracking_rules() -> tuple[tuple[str, ...], frozenset[str]]:
-    rules = yaml.safe_load(resources.files("schemas").joinpath("data/url_rules.yaml").read_text())
+    rules = load_data("url_rules.yaml")
     return tuple(rules["tracking_prefixes"]), frozenset(rules["tracking_params"])
 
 

@@ -93,8 +93,10 @@ def _dedupe(urls: list[str]) -> list[str]:
 
 
 def _entry_time(entry) -> datetime | None:
+    # .keys(): feedparser's `in` and get() map a missing updated_parsed onto
+    # published_parsed, with a DeprecationWarning.
     parsed = entry.get("published_parsed") or (
-        entry["updated_parsed"] if "updated_parsed" in entry.keys() else None)
+        entry["updated_parsed"] if "updated_parsed" in entry.keys() else None)  # noqa: SIM118
     try:
         return datetime(*parsed[:6], tzinfo=UTC) if parsed else None
     except (TypeError, ValueError):  # "0000-00-00" placeholders of broken CMSs
