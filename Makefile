@@ -11,7 +11,9 @@ OUT    ?= data
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# Editable, so code changes need no reinstall; the compat mode puts the
+	# checkout on sys.path (a .pth file) without setuptools' loud warning.
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 setup: $(STAMP)
