@@ -8,12 +8,11 @@ OUT    ?= data
 
 .PHONY: setup run test lint bench clean
 
+# Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# Editable, so code changes need no reinstall; the compat mode puts the
-	# checkout on sys.path (a .pth file) without setuptools' loud warning.
-	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)
