@@ -70,10 +70,12 @@ def test_acronyms_match_only_as_written(gazetteer):
     assert gazetteer.find("fighting IS in the east") == ["isis"]
     assert gazetteer.find("this is it") == []
     assert gazetteer.find("MaT fighters") == ["mat"]
+    assert gazetteer.find("ShQ’s spokesman and IS's fighters") == ["shq", "isis"]
     assert gazetteer.find("a prayer mat") == []
     assert gazetteer.find("U.S. forces and the US army") == ["united-states", "united-states"]
     assert gazetteer.find("He told us forces would stay; let us army the volunteers") == []
     assert gazetteer.find("The US Central Command confirmed") == ["united-states"]
+    assert gazetteer.find("The SDF's central command said") == ["sdf"]
 
 
 def test_longest_alias_wins(gazetteer):

@@ -80,6 +80,14 @@ def test_entries_that_cannot_be_followed_are_item_rejects():
         ("item", "unsupported-scheme"), ("item", "blocked-scheme")]
 
 
+def test_emoji_written_as_surrogate_references_do_not_lose_the_feed():
+    body = rss([{"link": "https://a.example/1", "title": "Peace &#55357;&#56842; at last"},
+                {"link": "https://a.example/2", "title": "stray &#xD83D; half"}]).encode()
+    items, rejects = parse_feed(body, "https://site.example/rss", 0, NOW)
+    assert rejects == []
+    assert [item.title for item in items] == ["Peace \U0001F60A at last", "stray \uFFFD half"]
+
+
 def test_placeholder_dates_are_no_dates():
     body = rss([{"link": "https://a.example/1", "pubDate": "0000-00-00T00:00:00Z"}]).encode()
     items, _ = parse_feed(body, "https://site.example/rss", 0, NOW)

@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings
-from transforms.fetch import Fetcher, FetchError, FetchPages
+from transforms.fetch import Fetcher, FetchError, FetchPages, link_error
 
 LOCAL = FetchSettings(allow_private_network=True, connect_timeout_s=2, read_timeout_s=1,
                       total_timeout_s=3, max_page_bytes=10_000, max_redirects=3)
@@ -78,6 +78,37 @@ def test_a_trickling_server_is_cut_at_the_total_deadline(site, fetcher):
     started = time.monotonic()
     assert failure(fetcher, site.url("/trickle")).error_type == "timeout"
     assert time.monotonic() - started < LOCAL.total_timeout_s + LOCAL.read_timeout_s + 0.5
+
+
+def test_a_compressed_stream_that_never_yields_text_is_cut_at_the_deadline(site, fetcher):
+    gzip_header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+    empty_block = b"\x00\x00\x00\xff\xff"  # a deflate block that decodes to nothing
+    site.add("/gzip-drip", gzip_header + empty_block * 100, trickle_s=0.02,
+             headers={"Content-Encoding": "gzip"}, declare_length=False)
+    started = time.monotonic()
+    assert failure(fetcher, site.url("/gzip-drip")).error_type == "timeout"
+    assert time.monotonic() - started < LOCAL.total_timeout_s + 1
+
+
+def test_slow_redirect_chains_count_against_the_deadline(site, fetcher):
+    for hop in range(3):
+        site.add(f"/hop{hop}", status=302, headers={"Location": f"/hop{hop + 1}"}, delay_s=1.2)
+    site.add("/hop3", "finally")
+    started = time.monotonic()
+    assert failure(fetcher, site.url("/hop0")).error_type == "timeout"
+    assert time.monotonic() - started < LOCAL.total_timeout_s + 1
+
+
+@pytest.mark.parametrize("link", [
+    "http://bücher.example/katalog",
+    "http://BÜCHER.example/",
+    "http://a.example/target page with spaces",
+    "http://a.example/search?q=a\\b&mail=x@y.org",
+    "http://[2001:db8::1]/a",
+    "HTTP://A.EXAMPLE/%7Euser/",
+])
+def test_ordinary_urls_are_followed(link):
+    assert link_error(link, allow_file=False) is None
 
 
 @pytest.mark.parametrize("link", [

@@ -69,7 +69,7 @@ def words_of(text: str) -> list[tuple[str, str]]:
     text = _ARTICLE_PREFIX.sub("", strip_marks(text))
     out = []
     for match in _WORD.finditer(text):
-        raw = match.group().replace(".", "")
+        raw = _POSSESSIVE.sub("", match.group().replace(".", ""))
         folded = fold_word(raw)
         if folded and folded not in _ARTICLE_WORDS:
             out.append((raw, folded))

@@ -234,7 +234,7 @@ class _CleanPageFn(beam.DoFn):
             error = failure if isinstance(failure, CleanError) else CleanError(
                 "internal-error", f"{type(failure).__name__}: {str(failure)[:200]}")
             if not isinstance(failure, CleanError):
-                _LOG.warning("unexpected error cleaning %s", page.final_url, exc_info=True)
+                _LOG.info("unexpected error cleaning %s", page.final_url, exc_info=True)  # -v
             Metrics.counter(METRICS_NAMESPACE, f"clean/rejected/{error.error_type}").inc()
             for reject in rejects_for(page.item, "clean", error.error_type, str(error),
                                       page.status, datetime.now(UTC)):

@@ -9,6 +9,7 @@ feed) an `item` reject. Nothing here raises into the pipeline.
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -88,6 +89,27 @@ def _text_list_urls(raw: bytes, list_path: Path) -> list[str]:
     return urls
 
 
+# A character reference to a UTF-16 surrogate (D800-DFFF), hex or decimal:
+# how some CMSs write emoji (&#55357;&#56832;). feedparser fails the whole
+# feed on one, so pairs are joined into the real character first.
+_SURROGATE_REF = (rb"&#(?:[xX]([dD][89a-fA-F][0-9a-fA-F]{2})|"
+                  rb"(5(?:529[6-9]|53\d\d|5[4-9]\d\d|6\d{3}|7[0-2]\d\d|73[0-3]\d|734[0-3])));")
+_SURROGATE_REFS = re.compile(_SURROGATE_REF + b"(?:" + _SURROGATE_REF + b")?")
+
+
+def _join_surrogates(match: re.Match) -> bytes:
+    high, low = (int(match[1], 16) if match[1] else int(match[2]),
+                 (int(match[3], 16) if match[3] else int(match[4])) if match[3] or match[4] else None)
+    if low is not None and high <= 0xDBFF < low:
+        return b"&#%d;" % (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    return b"&#xFFFD;" * (2 if low is not None else 1)
+
+
+def repair_character_references(body: bytes) -> bytes:
+    """Surrogate-pair references joined into one character, strays replaced."""
+    return _SURROGATE_REFS.sub(_join_surrogates, body) if b"&#" in body else body
+
+
 def _dedupe(urls: list[str]) -> list[str]:
     return list(dict.fromkeys(urls))
 
@@ -110,7 +132,7 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int,
     Raises FetchError("parse") when the document is not a feed at all.
     """
     # A stream, never bytes: feedparser opens bytes that look like a path as a file.
-    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False,
+    parsed = feedparser.parse(io.BytesIO(repair_character_references(body)), sanitize_html=False,
                               resolve_relative_uris=False)
     if parsed.bozo and not parsed.entries:
         reason = str(parsed.get("bozo_exception") or "not a feed")
