@@ -10,7 +10,6 @@ longest alias there; `exact` words (acronyms) are matched as written.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -23,6 +22,8 @@ from schemas import load_data
 from schemas.records import Article, Mention
 from schemas.settings import METRICS_NAMESPACE, ClassifySettings
 
+from .textnorm import arabic_letters, strip_marks
+
 NO_ACTOR = "none"
 UNDETERMINED = "und"
 
@@ -34,25 +35,16 @@ _ARTICLE_PREFIX = re.compile(r"\b(?:al|el|ad|an|ar|as|ash|at|ath|az|adh)[-‐‑
 _ARTICLE_WORDS = frozenset({"al", "el"})
 _APOSTROPHES = re.compile(r"['’ʼ‘`´]")
 _POSSESSIVE = re.compile(r"['’ʼ‘`´]s$", re.IGNORECASE)
-_ARABIC_LETTERS = str.maketrans({"ى": "ي", "ة": "ه", "ٱ": "ا", "ـ": None})
 # Latin transliteration pairs folded to one spelling; applied in order.
 _TRANSLITERATION = (("ou", "u"), ("oo", "u"), ("o", "u"), ("ee", "i"), ("e", "i"),
                     ("y", "i"), ("q", "k"), ("dh", "d"))
 _REPEATS = re.compile(r"(.)\1+")
 
 
-def strip_marks(text: str) -> str:
-    """Drop accents and Arabic harakat/hamza marks (combining characters)."""
-    if text.isascii():
-        return text
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(ch))
-
-
 def fold_word(word: str) -> str:
     """One spelling for the variants of a word (see the module docstring)."""
     word = _POSSESSIVE.sub("", strip_marks(word)).casefold()
-    word = _APOSTROPHES.sub("", word).translate(_ARABIC_LETTERS)
+    word = arabic_letters(_APOSTROPHES.sub("", word))
     if word.isascii():
         for variant, folded in _TRANSLITERATION:
             word = word.replace(variant, folded)

@@ -11,8 +11,6 @@ come from the dataset itself, so no server keeps state.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -27,8 +25,9 @@ from schemas import load_data
 from schemas.records import Article, Duplicate, FeedItem, Fingerprint
 from schemas.settings import METRICS_NAMESPACE
 
+from .textnorm import fold
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def _load_tracking_rules() -> tuple[tuple[str, ...], frozenset[str]]:
@@ -68,9 +67,7 @@ def url_id(url: str) -> str:
 def content_hash(text: str) -> str:
     """Hash of the text with case, accents, punctuation and spacing normalised,
     so copies differing only in typography meet."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    words = _NON_WORD.sub(" ", folded).split()
-    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+    return hashlib.blake2b(fold(text).encode("utf-8"), digest_size=16).hexdigest()
 
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)

@@ -1,0 +1,43 @@
+"""Text normalisation shared by the stages: one definition of "the same text".
+
+Plain functions over str, no Beam: clean (clutter patterns, site templates),
+classify (gazetteer words) and dedup (content hashes) all fold text the same
+way, so a rule written once holds everywhere.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Arabic letters written interchangeably: alef maqsura/yaa, taa marbuta/haa,
+# alef wasla/alef; tatweel (kashida) is only stretching.
+_ARABIC_LETTERS = str.maketrans({"ى": "ي", "ة": "ه", "ٱ": "ا", "ـ": None})
+_NON_WORD = re.compile(r"[\W_]+")
+# Han, Kana and Hangul: scripts written without spaces between words.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def strip_marks(text: str) -> str:
+    """Drop accents and Arabic harakat/hamza marks (combining characters)."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(ch))
+
+
+def fold(text: str) -> str:
+    """Case, accents, Arabic letter variants and punctuation folded away;
+    words separated by single spaces. "Related Articles »" == "related articles"."""
+    text = strip_marks(unicodedata.normalize("NFKC", text)).casefold().translate(_ARABIC_LETTERS)
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def word_count(text: str) -> int:
+    """Words of spaced scripts plus characters of unspaced ones (CJK), so a
+    Chinese article is not counted as a handful of 'words'."""
+    unspaced = len(_UNSPACED.findall(text))
+    return len(_UNSPACED.sub(" ", text).split()) + unspaced
+
+
+def arabic_letters(text: str) -> str:
+    return text.translate(_ARABIC_LETTERS)
