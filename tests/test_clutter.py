@@ -1,0 +1,140 @@
+"""Line-level clutter detection: every family in every language, structure,
+near-miss prose that must survive, idempotence."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from schemas.settings import CleanSettings
+from transforms.clutter import (
+    PageSignals,
+    clutter_family,
+    is_breadcrumb,
+    load_clutter_families,
+    remove_clutter,
+    template_key,
+)
+from transforms.textnorm import fold
+
+from .conftest import ROOT
+
+FAMILIES = load_clutter_families()
+SETTINGS = CleanSettings()
+CASES = yaml.safe_load((ROOT / "tests" / "data" / "clutter_cases.yaml").read_text())
+CLUTTER = [(family, language, line) for family, languages in CASES["clutter"].items()
+           for language, lines in languages.items() for line in lines]
+PROSE = [(language, line) for language, lines in CASES["prose"].items() for line in lines]
+BODY = ["The Coalition said on Wednesday that talks with the brigade had been cordial.",
+        "A spokesperson said the militia had returned heavy weapons and some vehicles."]
+
+
+def test_every_required_family_is_covered_in_every_language():
+    required = ("share", "follow", "subscribe", "ad-blocker", "cookie", "comments",
+                "navigation", "copyright", "view-counter")
+    languages = {"en", "ar", "fr", "de", "es", "ru", "tr"}
+    assert all(set(CASES["clutter"][family]) >= languages for family in required)
+
+
+@pytest.mark.parametrize("family, language, line", CLUTTER)
+def test_clutter_line_is_recognised(family, language, line):
+    found = clutter_family(line, FAMILIES)
+    assert found is not None and found.name == family
+
+
+@pytest.mark.parametrize("family, language, line", CLUTTER)
+def test_clutter_line_is_removed_from_a_body(family, language, line):
+    # Enough text after the line that no trailer rule may take it.
+    after = BODY * 6
+    cleaned = remove_clutter([*BODY, line, *after], PageSignals(), FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == [*BODY, *after]
+
+
+@pytest.mark.parametrize("language, prose", PROSE)
+def test_prose_that_mentions_clutter_words_is_kept(language, prose):
+    assert clutter_family(prose, FAMILIES) is None
+    cleaned = remove_clutter([BODY[0], prose, BODY[1]], PageSignals(), FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == [BODY[0], prose, BODY[1]]
+
+
+def test_long_lines_are_never_matched():
+    line = "Share this article " + "and a very long sentence of real reporting " * 20
+    assert clutter_family(line, FAMILIES) is None
+
+
+def test_trailer_marker_never_cuts_a_long_remainder():
+    body = [*BODY, "Related Articles", *["A real paragraph " * 20] * 10]
+    cleaned = remove_clutter(body, PageSignals(), FAMILIES, SETTINGS)
+    assert cleaned.text.count("A real paragraph") == 200
+    assert cleaned.removed == ("related",)
+
+
+def test_short_trailer_after_a_marker_is_removed():
+    body = [*BODY, "Join us in the newsroom?", "We are an open newsroom. Pitch us stories.", "0 / 0"]
+    cleaned = remove_clutter(body, PageSignals(), FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == BODY
+    assert cleaned.removed == ("promo", "trailer", "counter")
+
+
+def test_labels_before_the_headline_become_the_section():
+    lines = ["Middle EastWar", "ShQ relocating to Aleppo province", *BODY]
+    cleaned = remove_clutter(lines, PageSignals(title="ShQ relocating to Aleppo province"),
+                             FAMILIES, SETTINGS)
+    assert cleaned.section == "Middle East › War"
+    assert cleaned.text.split("\n\n") == BODY
+    assert cleaned.removed == ("section", "headline")
+
+
+def test_a_short_first_line_without_headline_stays_unless_it_is_a_label():
+    heading = "Background of the deal"
+    kept = remove_clutter([heading, *BODY], PageSignals(title="Something else"), FAMILIES, SETTINGS)
+    assert kept.text.split("\n\n") == [heading, *BODY] and kept.section is None
+    declared = remove_clutter(["Middle East News", *BODY],
+                              PageSignals(sections=frozenset({fold("Middle East News")})),
+                              FAMILIES, SETTINGS)
+    assert declared.section == "Middle East News" and declared.text.split("\n\n") == BODY
+    crumbs = remove_clutter(["Home › World › Middle East", *BODY], PageSignals(), FAMILIES, SETTINGS)
+    assert crumbs.text.split("\n\n") == BODY
+
+
+def test_datelines_before_the_headline_go():
+    lines = ["August 3, 2017", "Coalition allowed weapons", *BODY]
+    cleaned = remove_clutter(lines, PageSignals(title="Coalition allowed weapons"), FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == BODY
+    assert cleaned.removed == ("dateline", "headline")
+
+
+def test_a_block_of_link_lines_goes_but_a_single_link_stays():
+    links = ["Coalition strikes militia near Tanf", "ShQ leaves the deconfliction zone",
+             "Rukban camp runs out of food"]
+    signals = PageSignals(link_only=frozenset(fold(line) for line in links))
+    block = remove_clutter([*BODY, *links], signals, FAMILIES, SETTINGS)
+    assert block.text.split("\n\n") == BODY
+    assert block.removed == ("link-list",) * 3
+    single = remove_clutter([BODY[0], links[0], BODY[1]], signals, FAMILIES, SETTINGS)
+    assert single.text.split("\n\n") == [BODY[0], links[0], BODY[1]]
+
+
+def test_linked_tags_ending_the_body_go_but_an_unlinked_sign_off_stays():
+    signals = PageSignals(link_only=frozenset({fold("Syria"), fold("Coalition")}))
+    tagged = remove_clutter([*BODY, "Syria", "Coalition"], signals, FAMILIES, SETTINGS)
+    assert tagged.text.split("\n\n") == BODY and tagged.removed == ("tail-label", "tail-label")
+    signed = remove_clutter([*BODY, "Reporting by Tom Perry"], signals, FAMILIES, SETTINGS)
+    assert signed.text.split("\n\n")[-1] == "Reporting by Tom Perry"
+
+
+def test_cleaning_clean_text_changes_nothing():
+    lines = ["Middle EastWar", "Headline here", *BODY, "Related Articles", "Back to top button"]
+    once = remove_clutter(lines, PageSignals(title="Headline here"), FAMILIES, SETTINGS)
+    twice = remove_clutter(once.text.split("\n\n"), PageSignals(title="Headline here"),
+                           FAMILIES, SETTINGS)
+    assert twice.text == once.text and twice.removed == ()
+
+
+def test_breadcrumb_shapes():
+    assert is_breadcrumb("Middle EastWar") and is_breadcrumb("Home › World")
+    assert not is_breadcrumb("Middle East News")
+
+
+def test_template_keys_ignore_case_and_punctuation_but_not_numbers():
+    assert template_key("Support our newsroom!") == template_key("support our NEWSROOM")
+    assert template_key("The death toll rose to 120.") != template_key("The death toll rose to 130.")

@@ -1,0 +1,218 @@
+"""Line-level clutter detection for the clean stage (plain functions, no Beam).
+
+Extractors keep whatever a site puts inside its article container. Each line
+of extracted text is judged by three kinds of evidence:
+
+- patterns: the clutter families of `schemas/data/clutter.yaml` (share,
+  follow, subscribe, ad-blocker, cookie, comments, navigation, copyright,
+  view counters, ... in English, Arabic, French, German, Spanish, Russian and
+  Turkish), matched against the whole line;
+- structure: short lines without sentence punctuation before the headline or
+  at the very end of the body (breadcrumbs, section labels, tag lists), lines
+  made of the page's own link texts (related-article lists, share bars);
+- the site itself: lines that repeat across a source's articles are removed
+  afterwards, by `transforms/templates.py`, with the key `template_key` gives.
+
+Every removal is named, so users can audit what was taken out.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from schemas import load_data
+from schemas.settings import CleanSettings
+
+from .textnorm import arabic_letters, fold, strip_marks
+
+# Bullets, arrows and separators around a line say nothing about its content.
+_EDGE_PUNCT = re.compile(r"^[\s\-–—•·*»›>|:]+|[\s.:!?»›…|\-–—•·*]+$")
+_SENTENCE_PUNCT = re.compile(r"[.!?;:\"“”«»،؟。！？]")
+_SENTENCE_END = re.compile(r"[.!?…\"“”»)。！？؟]\s*$")
+_BREADCRUMB_SEPARATOR = re.compile(r"\s[›»>/|]\s|›|»")
+_GLUED_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")
+_DATE_LIKE = re.compile(r"\d")
+# The longest clutter patterns allow about 300 characters; longer lines are
+# prose and are not matched at all (which also bounds regex time per line).
+LONGEST_CLUTTER_LINE = 400
+
+
+@dataclass(frozen=True)
+class ClutterFamily:
+    name: str
+    pattern: re.Pattern
+    trailer: bool
+
+
+def _unmarked(text: str) -> str:
+    """Accents, Arabic hamza marks and letter variants removed; case is left
+    to re.IGNORECASE (lower-casing would also turn regex escapes like \\S
+    into others). Applied alike to patterns and to lines."""
+    return arabic_letters(strip_marks(text))
+
+
+def load_clutter_families(text: str | None = None) -> tuple[ClutterFamily, ...]:
+    """Compile the clutter families of the YAML data file (or of `text`)."""
+    families = load_data("clutter.yaml", text)["families"]
+    return tuple(
+        ClutterFamily(name, re.compile("^(?:" + "|".join(_unmarked(p) for p in spec["patterns"]) + ")$",
+                                       re.IGNORECASE),
+                      bool(spec.get("trailer", False)))
+        for name, spec in families.items())
+
+
+def clutter_family(line: str, families: tuple[ClutterFamily, ...]) -> ClutterFamily | None:
+    """The family a whole line belongs to, or None for text."""
+    if len(line) > LONGEST_CLUTTER_LINE:
+        return None
+    probe = " ".join(_unmarked(_EDGE_PUNCT.sub("", line.strip())).split())
+    if not probe:
+        return None
+    return next((family for family in families if family.pattern.match(probe)), None)
+
+
+def is_section_label(line: str, max_words: int) -> bool:
+    """A short line without sentence punctuation: a breadcrumb or section name."""
+    words = re.findall(r"\w+", line)
+    return 0 < len(words) <= max_words and not _SENTENCE_PUNCT.search(line)
+
+
+def is_breadcrumb(line: str) -> bool:
+    """Section names joined by separators ("Home › World") or glued together
+    by an extractor that dropped the separators ("Middle EastWar")."""
+    return bool(_BREADCRUMB_SEPARATOR.search(line) or _GLUED_WORDS.search(line))
+
+
+def template_key(line: str) -> str:
+    """The key under which a line is counted as (possibly) a site's template:
+    folded, so case and punctuation variants meet. Numbers are kept: a daily
+    report's formula with today's figures is news, not template."""
+    return fold(line)
+
+
+@dataclass(frozen=True)
+class PageSignals:
+    """What the page itself tells about its furniture."""
+
+    title: str | None = None
+    # Section or category names the page declares (folded).
+    sections: frozenset[str] = frozenset()
+    # Texts of the page's blocks that are nothing but links (folded).
+    link_only: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CleanText:
+    text: str
+    section: str | None
+    removed: tuple[str, ...] = field(default=())
+
+
+def remove_clutter(paragraphs: list[str], signals: PageSignals,
+                   families: tuple[ClutterFamily, ...], settings: CleanSettings) -> CleanText:
+    """Lines of extracted text without the page's furniture, and what was removed."""
+    lines = [line.strip() for line in paragraphs if line.strip()]
+    removed: list[str] = []
+    lines, sections = _strip_head(lines, signals, families, settings, removed)
+    lines = _strip_body(lines, signals, families, settings, removed)
+    lines = _strip_tail(lines, signals, settings, removed)
+    return CleanText("\n\n".join(lines), " › ".join(sections) or None, tuple(removed))
+
+
+def _section_name(line: str) -> str:
+    return " › ".join(part.strip() for part in
+                      re.split(r"\s*[›»>/|]\s*", _GLUED_WORDS.sub(" › ", line)) if part.strip())
+
+
+def _strip_head(lines, signals, families, settings, removed) -> tuple[list[str], list[str]]:
+    """The headline (it has its own column) and the furniture before it.
+
+    Before a headline found among the first lines, short labels are section
+    names, date lines are datelines of the template. Without a headline only
+    lines that are clearly labels go: a declared section name or a breadcrumb.
+    """
+    sections: list[str] = []
+    folded_title = fold(signals.title) if signals.title else None
+    headline = next((index for index, line in enumerate(lines[:settings.head_max_lines])
+                     if folded_title and fold(line) == folded_title), None)
+    if headline is not None:
+        kept_head = []
+        for line in lines[:headline]:
+            family = clutter_family(line, families)
+            if family is not None:
+                removed.append(family.name)
+            elif _DATE_LIKE.search(line) and len(line.split()) <= settings.section_label_max_words * 2:
+                removed.append("dateline")
+            elif is_section_label(line, settings.section_label_max_words):
+                sections.append(_section_name(line))
+                removed.append("section")
+            else:
+                kept_head.append(line)
+        removed.append("headline")
+        lines = kept_head + lines[headline + 1:]
+    while len(lines) > 1:
+        line = lines[0]
+        family = clutter_family(line, families)
+        if family is not None and not family.trailer:
+            removed.append(family.name)
+        elif is_section_label(line, settings.section_label_max_words) and (
+                fold(line) in signals.sections or is_breadcrumb(line)):
+            sections.append(_section_name(line))
+            removed.append("section")
+        else:
+            break
+        lines = lines[1:]
+    return lines, sections
+
+
+def _strip_body(lines, signals, families, settings, removed) -> list[str]:
+    """Clutter lines anywhere; a trailer marker also takes the short rest;
+    blocks of consecutive link-only lines (related stories, tag clouds)."""
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        family = clutter_family(line, families)
+        if family is None:
+            kept.append(line)
+            continue
+        removed.append(family.name)
+        rest = lines[index + 1:]
+        if family.trailer and sum(len(part.split()) for part in rest) <= settings.trailer_max_words:
+            removed.extend(getattr(clutter_family(part, families), "name", "trailer") for part in rest)
+            break
+    return _strip_link_blocks(kept, signals, settings, removed)
+
+
+def _is_link_only(line: str, signals: PageSignals, settings: CleanSettings) -> bool:
+    return (len(line.split()) <= settings.link_list_max_words
+            and not _SENTENCE_END.search(line) and fold(line) in signals.link_only)
+
+
+def _strip_link_blocks(lines, signals, settings, removed) -> list[str]:
+    """Runs of at least `link_block_min_lines` link-only lines go; a single
+    linked line amid prose is a reference the author chose, and stays."""
+    flags = [_is_link_only(line, signals, settings) for line in lines]
+    kept, start = [], 0
+    while start < len(lines):
+        end = start
+        while end < len(lines) and flags[end] == flags[start]:
+            end += 1
+        if flags[start] and end - start >= settings.link_block_min_lines:
+            removed.extend(["link-list"] * (end - start))
+        else:
+            kept.extend(lines[start:end])
+        start = end
+    return kept
+
+
+def _strip_tail(lines, signals, settings, removed) -> list[str]:
+    """Short labels ending the body that are links or declared sections: tags
+    and categories of the template. A short unlinked last line (a sign-off, a
+    heading of a final list) stays. Never more than a few, never the last line."""
+    dropped = 0
+    while (len(lines) > 1 and dropped < settings.tail_label_max_lines
+           and is_section_label(lines[-1], settings.tail_label_max_words)
+           and (fold(lines[-1]) in signals.link_only or fold(lines[-1]) in signals.sections)):
+        lines = lines[:-1]
+        removed.append("tail-label")
+        dropped += 1
+    return lines
