@@ -16,6 +16,7 @@ class FeedItem:
     url: str
     feed_url: str
     title: str | None = None
+    author: str | None = None
     published_at: datetime | None = None
     # (feed index in the feed list, entry index in the feed): decides "first seen".
     first_seen: tuple[int, int] = (0, 0)
@@ -101,6 +102,17 @@ class Reject:
     message: str
     http_status: int | None
     rejected_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceHistory:
+    """One recent article of a source, as template learning remembers it:
+    the hashed template keys of its lines."""
+
+    source: str
+    article_id: str
+    seen_at: datetime
+    keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,14 @@ REJECTS = pa.schema([
     pa.field("run_id", pa.string(), nullable=False),
 ])
 
+# DIR/_state/templates/: per source, the template keys of its recent articles.
+TEMPLATE_HISTORY = pa.schema([
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("article_id", pa.string(), nullable=False),
+    pa.field("seen_at", _TS, nullable=False),
+    pa.field("keys", pa.list_(pa.string()), nullable=False),
+])
+
 SCHEMAS = {
     "articles": ARTICLES,
     "mentions": MENTIONS,

@@ -80,19 +80,22 @@ def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[di
     """Write rows of one partition as Parquet; return the final paths."""
     schema = SCHEMAS[partition[0]]
     directory = FileSystems.join(out_dir, *partition_folder(*partition))
-    paths = []
-    for number, start in enumerate(range(0, len(rows), max_rows_per_file)):
-        name = f"part-{run_id}-{number:05d}.parquet"
-        final = FileSystems.join(directory, name)
-        temporary = FileSystems.join(directory, f".{name}.inprogress")
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pylist(rows[start:start + max_rows_per_file], schema=schema),
-                       sink, compression="zstd")
-        with FileSystems.create(temporary) as handle:
-            handle.write(sink.getvalue().to_pybytes())
-        FileSystems.rename([temporary], [final])
-        paths.append(final)
-    return paths
+    return [write_parquet(directory, f"part-{run_id}-{number:05d}.parquet",
+                          rows[start:start + max_rows_per_file], schema)
+            for number, start in enumerate(range(0, len(rows), max_rows_per_file))]
+
+
+def write_parquet(directory: str, name: str, rows: list[dict], schema: pa.Schema) -> str:
+    """Write one Parquet file so that readers never see it half-written:
+    to a hidden `.NAME.inprogress` beside it, then renamed. Returns its path."""
+    final = FileSystems.join(directory, name)
+    temporary = FileSystems.join(directory, f".{name}.inprogress")
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
+    with FileSystems.create(temporary) as handle:
+        handle.write(sink.getvalue().to_pybytes())
+    FileSystems.rename([temporary], [final])
+    return final
 
 
 def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter:

@@ -1,0 +1,133 @@
+"""Site templates learned per source: within one run, across runs, never real text."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from schemas.records import Article, FeedItem, SourceHistory
+from schemas.settings import CleanSettings
+from transforms.dedup import content_hash
+from transforms.templates import (
+    LearnSiteTemplates,
+    ReadTemplateHistory,
+    WriteTemplateHistory,
+    article_history,
+    learn_templates,
+    line_hash,
+    recent_window,
+    strip_templates,
+)
+
+SETTINGS = CleanSettings()
+NOW = datetime(2026, 1, 10, tzinfo=UTC)
+# No clutter pattern names this line: only repetition can tell it is a promo.
+PROMO = "The Levant Letter lands every Friday with the week's best frontline reporting."
+BACKGROUND = "The Syrian war has killed more than half a million people since 2011."
+
+
+PLACES = ["Tanf", "Rukban", "Deir ez-Zor", "Palmyra", "Raqqa", "Idlib", "Daraa", "Homs", "Hama",
+          "Aleppo", "Manbij", "Kobani"]
+
+
+def story(number: int) -> str:
+    """A sentence of its own for every story (numbers alone do not make lines differ in kind)."""
+    place, other = PLACES[number % len(PLACES)], PLACES[(number * 5 + 1) % len(PLACES)]
+    return (f"Fighters moved from {place} towards {other} at dawn on day {number}, "
+            f"a spokesperson for the {place} council told reporters.")
+
+
+def article(source: str, number: int, *extra: str, day: int = 1) -> Article:
+    text = "\n\n".join([story(number), *extra, story(number + 100)])
+    item = FeedItem(url=f"https://{source}/{number}", feed_url=f"https://{source}/rss")
+    return Article(article_id=f"{source}-{number}", url=item.url, canonical_url=item.url,
+                   source=source, feed_url=item.feed_url, title=f"Story {number}", text=text,
+                   published_at=NOW, date_source="feed", fetched_at=NOW + timedelta(minutes=day),
+                   content_hash=content_hash(text), word_count=len(text.split()), item=item)
+
+
+def test_a_line_on_every_article_of_a_source_is_template():
+    window = [article_history(article("a.example", n, PROMO)) for n in range(4)]
+    assert learn_templates(window, SETTINGS) == {line_hash(PROMO)}
+
+
+def test_a_sentence_seen_once_or_in_a_few_stories_is_not():
+    few = [article("a.example", n, BACKGROUND if n < 3 else f"A detail from {PLACES[n]}.")
+           for n in range(10)]
+    assert learn_templates([article_history(a) for a in few], SETTINGS) == frozenset()
+    two = [article_history(article("a.example", n, PROMO)) for n in range(2)]
+    assert learn_templates(two, SETTINGS) == frozenset(), "two articles are not enough evidence"
+
+
+def test_stripping_records_the_removal_and_rehashes():
+    original = article("a.example", 1, PROMO)
+    stripped = strip_templates(original, frozenset({line_hash(PROMO)}))
+    assert PROMO not in stripped.text and story(1) in stripped.text
+    assert stripped.clutter_removed == ("site-template",)
+    assert stripped.content_hash == content_hash(stripped.text) != original.content_hash
+    assert strip_templates(stripped, frozenset({line_hash(PROMO)})) == stripped
+
+
+def test_the_window_keeps_the_newest_articles_once():
+    rows = [SourceHistory("a", f"id{n % 5}", NOW + timedelta(minutes=n), ()) for n in range(12)]
+    window = recent_window(rows, 3)
+    assert [row.article_id for row in window] == ["id4", "id0", "id1"]
+
+
+def pipeline():
+    return TestPipeline(runner="FnApiRunner")
+
+
+def test_a_repeated_promo_is_learned_within_one_run():
+    site_a = [article("a.example", n, PROMO, day=n) for n in range(4)]
+    once_elsewhere = article("b.example", 9, PROMO)
+    with pipeline() as p:
+        learned = (p | beam.Create([*site_a, once_elsewhere])
+                   | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
+        assert_that(learned["articles"] | beam.Map(lambda a: (a.article_id, PROMO in a.text)),
+                    equal_to([(a.article_id, False) for a in site_a] + [("b.example-9", True)]),
+                    label="PromoGoneOnlyWhereRepeated")
+        assert_that(learned["history"] | "Sources" >> beam.Map(lambda row: row.source),
+                    equal_to(["a.example"] * 4 + ["b.example"]), label="WindowRemembered")
+
+
+def test_templates_learned_in_earlier_runs_apply_to_a_lone_new_article(tmp_path):
+    out = str(tmp_path)
+    with pipeline() as p:
+        first = (p | beam.Create([article("a.example", n, PROMO, day=n) for n in range(3)])
+                 | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
+        _ = first["history"] | WriteTemplateHistory(out, "run1")
+    with pipeline() as p:
+        second = (p | beam.Create([article("a.example", 7, PROMO, day=9)])
+                  | LearnSiteTemplates(p | ReadTemplateHistory(out), SETTINGS))
+        assert_that(second["articles"] | beam.Map(lambda a: (PROMO in a.text, a.clutter_removed)),
+                    equal_to([(False, ("site-template",))]))
+        _ = second["history"] | WriteTemplateHistory(out, "run2")
+    files = sorted((tmp_path / "_state" / "templates").iterdir())
+    assert [f.name for f in files] == ["history-run2.parquet"], "the older window is replaced"
+    assert pq.read_table(files[0]).num_rows == 4
+    assert PROMO not in files[0].read_bytes().decode("latin-1"), "the state keeps hashes, not text"
+
+
+def test_an_article_that_is_only_template_is_rejected():
+    site = [article("a.example", n, PROMO, day=n) for n in range(3)]
+    hollow = article("a.example", 50, day=5)
+    hollow = Article(**{**hollow.__dict__, "text": PROMO, "word_count": 12})
+    with pipeline() as p:
+        learned = (p | beam.Create([*site, hollow])
+                   | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
+        assert_that(learned["rejects"] | beam.Map(lambda r: (r.url, r.error_type)),
+                    equal_to([(hollow.url, "template-only")]))
+
+
+def test_sources_silent_for_months_are_forgotten_the_others_carried_over():
+    now = datetime.now(UTC)
+    old = SourceHistory("old.example", "o1", now - timedelta(days=400), ("k",))
+    recent = SourceHistory("recent.example", "r1", now - timedelta(days=3), ("k",))
+    with pipeline() as p:
+        learned = (p | "NoArticles" >> beam.Create([])
+                   | LearnSiteTemplates(p | beam.Create([old, recent]), SETTINGS))
+        assert_that(learned["history"] | beam.Map(lambda row: row.source), equal_to(["recent.example"]))

@@ -1,0 +1,192 @@
+"""Site templates, learned per source from the stream itself (part of clean).
+
+A promo box, a standard disclaimer or a newsroom plug that a site puts into
+every article is not news, even when no clutter pattern names it. Such lines
+repeat across the articles of one source; real sentences do not. So, per
+source, the template keys of its recent articles (this run's and those
+remembered under DIR/_state/templates/) are counted, and a line whose key
+occurs in enough of them (CleanSettings.template_*) is removed from this
+run's articles. The window of recent articles is written back for the next
+run: a site's template is learned once and stays learned.
+
+The state holds hashes of line keys, never text, and a bounded number of
+articles per source.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from schemas.records import Article, SourceHistory, rejects_for
+from schemas.settings import METRICS_NAMESPACE, CleanSettings
+from schemas.tables import TEMPLATE_HISTORY, record_row
+
+from .clutter import template_key
+from .dedup import content_hash
+from .textnorm import word_count
+from .write import write_parquet
+
+STATE_FOLDER = ("_state", "templates")
+
+
+def line_hash(line: str) -> str:
+    """Hash of a line's template key: what the state remembers of a line."""
+    return hashlib.blake2b(template_key(line).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def article_history(article: Article) -> SourceHistory:
+    return SourceHistory(article.source, article.article_id, article.fetched_at,
+                         tuple(sorted({line_hash(line) for line in article.text.split("\n\n")})))
+
+
+def recent_window(rows: list[SourceHistory], size: int) -> list[SourceHistory]:
+    """The newest `size` articles of a source, each once."""
+    newest: dict[str, SourceHistory] = {}
+    for row in sorted(rows, key=lambda row: row.seen_at):
+        newest[row.article_id] = row
+    return sorted(newest.values(), key=lambda row: row.seen_at)[-size:]
+
+
+def learn_templates(window: list[SourceHistory], settings: CleanSettings) -> frozenset[str]:
+    """Line hashes that are this source's template."""
+    needed = max(settings.template_min_articles,
+                 math.ceil(settings.template_min_share * len(window)))
+    counts = Counter(key for row in window for key in set(row.keys))
+    return frozenset(key for key, count in counts.items() if count >= needed)
+
+
+def strip_templates(article: Article, templates: frozenset[str]) -> Article:
+    """The article without its source's template lines (recorded as such)."""
+    lines = article.text.split("\n\n")
+    kept = [line for line in lines if line_hash(line) not in templates]
+    if len(kept) == len(lines):
+        return article
+    text = "\n\n".join(kept)
+    return replace(article, text=text, content_hash=content_hash(text), word_count=word_count(text),
+                    clutter_removed=article.clutter_removed + ("site-template",) * (len(lines) - len(kept)))
+
+
+class _StripTemplatesFn(beam.DoFn):
+    """Per source: this run's articles and the remembered window -> articles
+    without template lines, and the new window."""
+
+    def __init__(self, settings: CleanSettings):
+        self.settings = settings
+        self.stripped = Metrics.counter(METRICS_NAMESPACE, "clean/site_template_lines")
+
+    def process(self, grouped):
+        _, groups = grouped
+        articles, past = list(groups["articles"]), list(groups["history"])
+        now = datetime.now(UTC)
+        window = recent_window(past + [article_history(article) for article in articles],
+                               self.settings.template_window)
+        if not articles and now - window[-1].seen_at > timedelta(days=self.settings.template_memory_days):
+            return  # a source silent for months is forgotten
+        for row in window:
+            yield beam.pvalue.TaggedOutput(LearnSiteTemplates.HISTORY, row)
+        templates = learn_templates(window, self.settings) if articles else frozenset()
+        for article in articles:
+            stripped = strip_templates(article, templates)
+            self.stripped.inc(len(stripped.clutter_removed) - len(article.clutter_removed))
+            if stripped.word_count < self.settings.min_words:
+                Metrics.counter(METRICS_NAMESPACE, "clean/rejected/template-only").inc()
+                for reject in rejects_for(article.item, "clean", "template-only",
+                                          "only the site's template text is left", None, now):
+                    yield beam.pvalue.TaggedOutput(LearnSiteTemplates.REJECTS, reject)
+            else:
+                yield stripped
+
+
+class LearnSiteTemplates(beam.PTransform):
+    """Article -> Article without its source's template lines.
+
+    `history` is the remembered window (SourceHistory rows, see
+    ReadTemplateHistory); outputs: articles, `history` (the new window, for
+    WriteTemplateHistory) and `rejects` (articles that were nothing but template).
+    """
+
+    HISTORY = "history"
+    REJECTS = "rejects"
+
+    def __init__(self, history, settings: CleanSettings):
+        super().__init__()
+        self.history, self.settings = history, settings
+
+    def expand(self, articles):
+        return (
+            {"articles": articles | "BySource" >> beam.Map(lambda article: (article.source, article)),
+             "history": self.history | "HistoryBySource" >> beam.Map(lambda row: (row.source, row))}
+            | "Group" >> beam.CoGroupByKey()
+            | "Strip" >> beam.ParDo(_StripTemplatesFn(self.settings)).with_outputs(
+                self.HISTORY, self.REJECTS, main="articles")
+        )
+
+
+def _state_pattern(out_dir: str) -> str:
+    return FileSystems.join(out_dir, *STATE_FOLDER, "history-*.parquet")
+
+
+def newest_history_file(out_dir: str) -> str | None:
+    """The latest written window (file names sort by run, runs by time)."""
+    paths = sorted(meta.path for result in FileSystems.match([_state_pattern(out_dir)])
+                   for meta in result.metadata_list)
+    return paths[-1] if paths else None
+
+
+class _ReadHistoryFn(beam.DoFn):
+    def process(self, out_dir: str):
+        path = newest_history_file(out_dir)
+        if path is None:
+            return
+        with FileSystems.open(path) as handle:
+            rows = pq.read_table(handle).to_pylist()
+        for row in rows:
+            yield SourceHistory(row["source"], row["article_id"], row["seen_at"], tuple(row["keys"]))
+
+
+class ReadTemplateHistory(beam.PTransform):
+    """The window of recent articles per source that earlier runs remembered."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def expand(self, pbegin):
+        return pbegin | "StateDir" >> beam.Create([self.out_dir]) | "Read" >> beam.ParDo(_ReadHistoryFn())
+
+
+class _WriteHistoryFn(beam.DoFn):
+    def __init__(self, out_dir: str, run_id: str):
+        self.out_dir, self.run_id = out_dir, run_id
+
+    def process(self, rows):
+        rows = sorted(rows, key=lambda row: (row.source, row.seen_at, row.article_id))
+        directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
+        written = write_parquet(directory, f"history-{self.run_id}.parquet",
+                                [record_row(row, TEMPLATE_HISTORY) for row in rows], TEMPLATE_HISTORY)
+        older = [meta.path for result in FileSystems.match([_state_pattern(self.out_dir)])
+                 for meta in result.metadata_list if meta.path < written]
+        if older:
+            FileSystems.delete(older)
+        yield written
+
+
+class WriteTemplateHistory(beam.PTransform):
+    """Replace the remembered window with this run's, as one small file."""
+
+    def __init__(self, out_dir: str, run_id: str):
+        super().__init__()
+        self.out_dir, self.run_id = out_dir, run_id
+
+    def expand(self, rows):
+        return (rows
+                | "All" >> beam.combiners.ToList()
+                | "Write" >> beam.ParDo(_WriteHistoryFn(self.out_dir, self.run_id)))
