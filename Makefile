@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench bench-clean clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -30,9 +30,14 @@ CORPUS ?= ../shared/corpus/trafilatura-eval.tar.gz
 CORPUS_DIR ?= /tmp/news-ingest-corpus
 BENCH_PAGES ?= 300
 
-bench: $(STAMP)
-	test -d $(CORPUS_DIR)/eval || (mkdir -p $(CORPUS_DIR) && tar xzf $(CORPUS) -C $(CORPUS_DIR))
+$(CORPUS_DIR)/evaldata.json:
+	mkdir -p $(CORPUS_DIR) && tar xzf $(CORPUS) -C $(CORPUS_DIR)
+
+bench: $(STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_run.py --pages $(CORPUS_DIR)/eval -n $(BENCH_PAGES)
+
+bench-clean: $(STAMP) $(CORPUS_DIR)/evaldata.json
+	$(BIN)/python bench/bench_clean.py --corpus $(CORPUS_DIR)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -4,7 +4,9 @@
           -> DeduplicateArticles -> ClassifyArticles -> WriteDataset
 
 Earlier runs' fingerprints are read from the dataset itself (DropSeenUrls and
-DeduplicateArticles use them), so running again writes nothing twice.
+DeduplicateArticles use them), so running again writes nothing twice; the
+window of recent articles per source that template learning needs is kept
+under DIR/_state/templates/.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from transforms.clean import CleanPages
 from transforms.dedup import DeduplicateArticles, DropSeenUrls, ReadFingerprints
 from transforms.feeds import PollFeeds
 from transforms.fetch import FetchPages
+from transforms.templates import ReadTemplateHistory, WriteTemplateHistory
 from transforms.write import WriteDataset
 
 
@@ -23,15 +26,17 @@ def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
                    run_id: str, settings: Settings) -> dict:
     """Add the ingestion graph to `pipeline`; return its PCollections by name."""
     fingerprints = pipeline | "ReadFingerprints" >> ReadFingerprints(out_dir)
+    history = pipeline | "ReadTemplateHistory" >> ReadTemplateHistory(out_dir)
     feeds = pipeline | "FeedList" >> beam.Create(list(enumerate(feed_urls)))
     polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch)
     new_items = polled.items | "DropSeenUrls" >> DropSeenUrls(fingerprints)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
-    cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean)
-    unique = cleaned.articles | "Deduplicate" >> DeduplicateArticles(fingerprints)
+    cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history)
+    unique = cleaned["articles"] | "Deduplicate" >> DeduplicateArticles(fingerprints)
     articles = unique["articles"] | "Classify" >> ClassifyArticles(settings.classify)
-    rejects = ((polled.rejects, fetched.rejects, cleaned.rejects)
+    rejects = ((polled.rejects, fetched.rejects, cleaned["rejects"])
                | "AllRejects" >> beam.Flatten())
     outputs = {"articles": articles, "duplicates": unique["duplicates"], "rejects": rejects}
     written = outputs | "Write" >> WriteDataset(out_dir, run_id, settings.write)
+    _ = cleaned["history"] | "RememberTemplates" >> WriteTemplateHistory(out_dir, run_id)
     return {**outputs, "written": written}

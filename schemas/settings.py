@@ -48,15 +48,39 @@ class FetchSettings:
 class CleanSettings:
     """How a page becomes clean article text."""
 
-    # Fewer words than this is a teaser, paywall or index page, not an article.
-    min_words: int = 40
+    # Fewer words than this is a teaser, paywall or index page, not an article
+    # (news briefs run from about 30 words; CJK characters count as words).
+    min_words: int = 25
     # Web news starts in the 1990s; earlier dates are template placeholders.
     earliest_year: int = 1990
     # Feeds and servers run a little ahead or in other time zones.
     future_slack_hours: int = 24
-    # A leading line of at most this many words without sentence punctuation
-    # is a breadcrumb or section label ("Middle EastWar"), not news.
+    # A line of at most this many words without sentence punctuation, before
+    # the headline or naming a section, is a label ("Middle EastWar"), not news.
     section_label_max_words: int = 5
+    # The headline is looked for among this many first lines; what comes
+    # before it there is the template's furniture (breadcrumbs, datelines).
+    head_max_lines: int = 4
+    # Short lines without sentence punctuation that end the body are tag
+    # lists and section names; at most this many, of at most this many words.
+    tail_label_max_lines: int = 3
+    tail_label_max_words: int = 4
+    # A block of the page whose text is at least this much link text, and no
+    # longer than this, is a link; this many such lines in a row are a list
+    # of links (related stories, tag cloud), not the author's references.
+    link_list_min_share: float = 0.9
+    link_list_max_words: int = 30
+    link_block_min_lines: int = 3
+    # Site templates: a line is the source's template when it occurs in at
+    # least `template_min_articles` of the source's last `template_window`
+    # articles and in at least `template_min_share` of them. A promo on every
+    # page passes at once; a background paragraph reused in a few stories of a
+    # running topic does not; a sentence seen once never does.
+    template_window: int = 50
+    template_min_articles: int = 3
+    template_min_share: float = 0.5
+    # Sources not seen for this long are forgotten (the state stays small).
+    template_memory_days: int = 180
     # A trailer marker ("Related Articles", "Join us in the newsroom?") cuts
     # everything after it only if what follows is this short: a site's trailer,
     # never half an article.

@@ -63,6 +63,12 @@ def run_cli(*args: str) -> tuple[int, str]:
     return code, captured.getvalue()
 
 
+def dataset_files(out: Path, *tables: str) -> set[Path]:
+    """Parquet files of the dataset's tables (not of its _state)."""
+    tables = tables or ("articles", "mentions", "duplicates", "rejects")
+    return {path for table in tables for path in (out / table).rglob("*.parquet")}
+
+
 def query(out: Path, table: str, sql: str = "select count(*) from t") -> list[tuple]:
     con = duckdb.connect()
     con.execute(f"create view t as select * from read_parquet('{out}/{table}/**/*.parquet', "
@@ -117,11 +123,11 @@ def test_second_run_fetches_and_writes_nothing_new(news_site, site, tmp_path):
     args = ("--feeds", str(news_site), "--out", str(out), "--allow-private-network",
             "--read-timeout", "1")
     assert run_cli(*args)[0] == 0
-    files_before = {p for p in out.rglob("*.parquet") if "rejects" not in p.parts}
+    files_before = dataset_files(out, "articles", "mentions", "duplicates")
     code, printed = run_cli(*args)
     assert code == 0
     assert "already ingested        7" in printed and "10 of 10 items accounted for" in printed
-    assert {p for p in out.rglob("*.parquet") if "rejects" not in p.parts} == files_before
+    assert dataset_files(out, "articles", "mentions", "duplicates") == files_before
     assert query(out, "articles") == [(5,)]
     assert all(site.hits[path] == 1 for path in PAGES), "stored articles must not be refetched"
     assert site.hits["/p/missing"] == 2, "failed articles are retried"
@@ -142,10 +148,10 @@ def test_demo_run_twice_writes_nothing_twice(tmp_path):
     assert code == 0 and "articles written        5" in first
     assert query(out, "duplicates", "select method, count(*) from t group by all order by 1") == \
         [("exact", 1), ("url", 1)]
-    files = set(out.rglob("*.parquet"))
+    files = dataset_files(out)
     code, second = run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(out))
     assert code == 0 and "already ingested        7" in second
-    assert set(out.rglob("*.parquet")) == files
+    assert dataset_files(out) == files
 
 
 def test_build_pipeline_outputs_on_a_test_pipeline(news_site, site, tmp_path):
@@ -189,3 +195,39 @@ def test_malformed_links_dates_and_pages_never_stop_a_run(site, tmp_path):
     assert landed[site.url("/p/odd-canonical")] == "page"  # the year-0 feed date is ignored
     french = query(out, "articles", f"select text, language from t where url = '{site.url('/p/cp1252')}'")
     assert "café du coin" in french[0][0] and french[0][1] == "fr"
+
+
+def site_page(title: str, paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+    return (f"<html><head><title>{title}</title></head><body><nav><a href='/'>Home</a></nav>"
+            f"<article><h1>{title}</h1>{body}</article><footer>Footer</footer></body></html>")
+
+
+def test_a_site_promo_is_learned_in_one_run_and_remembered_for_the_next(site, tmp_path):
+    promo = ("The Levant Letter lands in your inbox every Friday with the week's best "
+             "frontline reporting from our correspondents.")
+    towns = ["Tanf", "Rukban", "Palmyra", "Raqqa"]
+
+    def add_story(number: int) -> dict:
+        town = towns[number]
+        paragraphs = [f"Fighters gathered near {town} on Monday, residents of {town} said, as "
+                      f"talks on the future of the {town} area stalled again.",
+                      promo,
+                      f"A commander in {town} told reporters that the convoy would leave "
+                      f"{town} within days if the agreement held, and that civilians in {town} "
+                      "would be allowed to follow."]
+        site.add(f"/story/{number}", site_page(f"News from {town}", paragraphs))
+        return {"link": f"/story/{number}"}
+
+    site.add("/feed.xml", rss([add_story(n) for n in range(3)]), content_type="application/rss+xml")
+    out = tmp_path / "out"
+    args = ("--feeds", site.url("/feed.xml"), "--out", str(out), "--allow-private-network")
+    assert run_cli(*args)[0] == 0
+    texts = [text for (text,) in query(out, "articles", "select text from t")]
+    assert len(texts) == 3 and not any(promo in text for text in texts)
+    assert all("Fighters gathered" in text and "A commander" in text for text in texts)
+
+    site.add("/feed.xml", rss([add_story(3)]), content_type="application/rss+xml")
+    assert run_cli(*args)[0] == 0
+    newest = query(out, "articles", "select text, clutter_removed from t where url like '%/story/3'")
+    assert promo not in newest[0][0] and "site-template" in newest[0][1]

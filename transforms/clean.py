@@ -1,9 +1,11 @@
 """Clean stage: a fetched page becomes article text and metadata.
 
-trafilatura finds the main text and the metadata (title, date, authors,
-canonical link). What it keeps from inside the article container — section
-labels, view counters, "Related Articles", ad-blocker pleas, promos — is then
-removed line by line with the clutter families of `schemas/data/clutter.yaml`.
+The page is parsed once. trafilatura finds the main text and the metadata
+(title, date, authors, canonical link) in that tree; the same tree tells
+which sections the page declares and which texts are links. What the
+extractor kept from inside the article container is then removed line by
+line (`transforms/clutter.py`), and, across the articles of one source,
+lines that repeat as the site's template (`transforms/templates.py`).
 Every removal is recorded in the article's `clutter_removed` column.
 """
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -19,20 +20,20 @@ import apache_beam as beam
 import tldextract
 import trafilatura
 from apache_beam.metrics import Metrics
+from lxml import etree
+from trafilatura.utils import load_html
 
-from schemas import load_data
 from schemas.records import Article, Page, rejects_for
 from schemas.settings import METRICS_NAMESPACE, CleanSettings
 
+from .clutter import ClutterFamily, PageSignals, load_clutter_families, remove_clutter
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import link_error
+from .templates import LearnSiteTemplates
+from .textnorm import fold, word_count
 
-_TRAILING_PUNCT = re.compile(r"[\s.:!?»›…|\-–—]+$")
-_SENTENCE_PUNCT = re.compile(r"[.!?;:\"“”«»]")
-_GLUED_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")
-_TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·•]\s+")
-
-
+_TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·•»]\s+")
+_SECTION_META = ("article:section", "og:section", "section", "category")
 _LOG = logging.getLogger(__name__)
 
 
@@ -44,122 +45,49 @@ class CleanError(Exception):
         self.error_type = error_type
 
 
-@dataclass(frozen=True)
-class ClutterFamily:
-    name: str
-    pattern: re.Pattern
-    trailer: bool
-
-
-def load_clutter_families(text: str | None = None) -> tuple[ClutterFamily, ...]:
-    """Compile the clutter families of the YAML data file (or of `text`)."""
-    families = load_data("clutter.yaml", text)["families"]
-    return tuple(
-        ClutterFamily(name, re.compile("^(?:" + "|".join(spec["patterns"]) + ")$",
-                                       re.IGNORECASE),
-                      bool(spec.get("trailer", False)))
-        for name, spec in families.items())
-
-
-def clutter_family(line: str, families: tuple[ClutterFamily, ...]) -> ClutterFamily | None:
-    """The family a whole line belongs to, or None for text."""
-    probe = _TRAILING_PUNCT.sub("", line.strip())
-    if not probe:
-        return None
-    return next((family for family in families if family.pattern.match(probe)), None)
-
-
-def _folded(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).casefold()).split())
-
-
-def is_section_label(line: str, max_words: int) -> bool:
-    """A short line without sentence punctuation: a breadcrumb or section name."""
-    words = re.findall(r"\w+", line)
-    return 0 < len(words) <= max_words and not _SENTENCE_PUNCT.search(line)
-
-
-@dataclass(frozen=True)
-class CleanText:
-    text: str
-    section: str | None
-    removed: tuple[str, ...]
-
-
-def remove_clutter(paragraphs: list[str], title: str | None,
-                   families: tuple[ClutterFamily, ...],
-                   settings: CleanSettings) -> CleanText:
-    """Drop leading labels and the headline, clutter lines and short trailers."""
-    lines = [line.strip() for line in paragraphs if line.strip()]
-    removed: list[str] = []
-    sections: list[str] = []
-    folded_title = _folded(title) if title else None
-    while len(lines) > 1:
-        head = lines[0]
-        family = clutter_family(head, families)
-        if folded_title and _folded(head) == folded_title:
-            removed.append("headline")
-        elif family is not None and not family.trailer:
-            removed.append(family.name)
-        elif is_section_label(head, settings.section_label_max_words):
-            sections.append(_GLUED_WORDS.sub(" › ", head))
-            removed.append("section")
-        else:
-            break
-        lines.pop(0)
-
-    kept: list[str] = []
-    for index, line in enumerate(lines):
-        family = clutter_family(line, families)
-        if family is None:
-            kept.append(line)
-            continue
-        removed.append(family.name)
-        rest = lines[index + 1:]
-        if family.trailer and sum(len(part.split()) for part in rest) <= settings.trailer_max_words:
-            removed.extend(getattr(clutter_family(part, families), "name", "trailer")
-                           for part in rest)
-            break
-    return CleanText("\n\n".join(kept), " › ".join(sections) or None, tuple(removed))
-
-
-def clean_title(title: str | None, sitename: str | None) -> str | None:
-    """The headline without a trailing or leading " | Site Name"."""
+def clean_title(title: str | None, site_names: tuple[str, ...]) -> str | None:
+    """The headline without a leading or trailing " | Site Name" (any of the
+    names the site goes by: its declared name, its domain)."""
     if not title:
         return title
     title = " ".join(title.split())
     separators = list(_TITLE_SEPARATORS.finditer(title))
-    if not sitename or not separators:
+    names = {fold(name).replace(" ", "") for name in site_names if name}
+    if not separators or not names:
         return title
-    site = _folded(sitename)
-    if _folded(title[separators[-1].end():]) == site:
+    if fold(title[separators[-1].end():]).replace(" ", "") in names:
         return title[:separators[-1].start()]
-    if _folded(title[:separators[0].start()]) == site:
+    if fold(title[:separators[0].start()]).replace(" ", "") in names:
         return title[separators[0].end():]
     return title
 
 
 def choose_published(feed_time: datetime | None, page_date: str | None,
                      fetched_at: datetime, settings: CleanSettings) -> tuple[datetime, str]:
-    """Publication time and where it came from: feed (has a time of day),
-    else the page's own date, else the fetch time. Dates before
-    `settings.earliest_year` or after the fetch (plus slack) are not trusted."""
+    """Publication time and where it came from.
+
+    The feed gives a time of day, the page its own publication day. When both
+    are plausible and agree within a day, the feed's time is kept; when they
+    disagree, the page wins (feeds often carry the time of an update or of
+    the feed's build). Dates before `earliest_year` or after the fetch (plus
+    slack) are not trusted; with neither, the fetch time is used.
+    """
     earliest = datetime(settings.earliest_year, 1, 1, tzinfo=UTC)
     latest = fetched_at + timedelta(hours=settings.future_slack_hours)
 
-    def _plausible(moment: datetime | None) -> datetime | None:
+    def plausible(moment: datetime | None) -> datetime | None:
         return moment if moment is not None and earliest <= moment <= latest else None
 
-    from_feed = _plausible(feed_time)
-    if from_feed:
-        return from_feed, "feed"
+    from_feed = plausible(feed_time)
     from_page = None
     if page_date:
         try:
             day = date.fromisoformat(page_date[:10])
-            from_page = _plausible(datetime(day.year, day.month, day.day, tzinfo=UTC))
+            from_page = plausible(datetime(day.year, day.month, day.day, tzinfo=UTC))
         except ValueError:
             from_page = None
+    if from_feed and (from_page is None or abs(from_feed.date() - from_page.date()) <= timedelta(days=1)):
+        return from_feed, "feed"
     if from_page:
         return from_page, "page"
     return fetched_at, "fetched"
@@ -192,31 +120,83 @@ class Cleaner:
         return canonicalize_url(page_url)
 
     def clean(self, page: Page) -> Article:
+        """The article of one page (site templates are removed later, across pages)."""
         try:
+            tree = load_html(page.body)
             document = trafilatura.bare_extraction(
-                page.body, url=page.final_url, with_metadata=True, include_comments=False,
-                include_tables=True, deduplicate=False)
+                tree, url=page.final_url, with_metadata=True, include_comments=False,
+                include_tables=True, deduplicate=False) if tree is not None else None
         except Exception as error:  # the extractor's failure on one page is that page's reject
             raise CleanError("extract-failed", f"{type(error).__name__}: {str(error)[:200]}") from error
         if document is None or not document.text:
             raise CleanError("no-content", "no main text found on the page")
-        title = clean_title(document.title, document.sitename) or page.item.title or ""
-        cleaned = remove_clutter(document.text.split("\n"), title, self.families, self.settings)
-        words = len(cleaned.text.split())
+        canonical = self.canonical_url(page.final_url, document.url)
+        source = self.registered_domain(canonical)
+        title = unicodedata.normalize("NFC", clean_title(document.title, (
+            document.sitename, source.split(".")[0])) or page.item.title or "")
+        signals = PageSignals(title=title, sections=declared_sections(tree, document),
+                              link_only=link_only_texts(tree, self.settings.link_list_min_share))
+        # NFC: one encoding of each character (Bengali, Vietnamese, ... arrive both ways).
+        paragraphs = unicodedata.normalize("NFC", document.text).split("\n")
+        cleaned = remove_clutter(paragraphs, signals, self.families, self.settings)
+        words = word_count(cleaned.text)
         if words < self.settings.min_words:
             raise CleanError("too-short", f"{words} words of text, fewer than "
                                           f"{self.settings.min_words}")
         published_at, date_source = choose_published(
             page.item.published_at, document.date, page.fetched_at, self.settings)
-        canonical = self.canonical_url(page.final_url, document.url)
-        authors = tuple(name.strip() for name in (document.author or "").split(";") if name.strip())
+        authors = tuple(name.strip() for name in (document.author or page.item.author or "").split(";")
+                        if name.strip())
         return Article(
             article_id=url_id(canonical), url=page.item.url, canonical_url=canonical,
-            source=self.registered_domain(canonical), feed_url=page.item.feed_url,
+            source=source, feed_url=page.item.feed_url,
             title=title, text=cleaned.text, published_at=published_at,
             date_source=date_source, fetched_at=page.fetched_at,
             content_hash=content_hash(cleaned.text), word_count=words, authors=authors,
             section=cleaned.section, clutter_removed=cleaned.removed, item=page.item)
+
+
+def declared_sections(tree, document) -> frozenset[str]:
+    """Section and category names the page declares in its metadata (folded)."""
+    names = [meta.get("content", "") for meta in tree.iter("meta")
+             if (meta.get("property") or meta.get("name") or "").lower() in _SECTION_META]
+    names += list(document.categories or ())
+    return frozenset(filter(None, (fold(name) for name in names)))
+
+
+_BLOCKS = frozenset({"p", "li", "dt", "dd", "td", "th", "figcaption", "blockquote", "div"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+
+
+def link_only_texts(tree, min_share: float, max_chars: int = 300) -> frozenset[str]:
+    """Folded texts of the page's blocks that are (almost) all link text --
+    unless the same text also stands as a heading (a heading that a table of
+    contents links to is still a heading).
+
+    One bottom-up pass counts each element's characters and linked
+    characters; only short linked blocks and headings are read as text.
+    """
+    sizes: dict = {}
+    linked, prose = set(), set()
+    for _, element in etree.iterwalk(tree, events=("end",)):
+        is_link = element.tag == "a"
+        chars = len(element.text or "") if isinstance(element.tag, str) else 0
+        anchored = 0
+        for child in element:
+            child_chars, child_anchored = sizes.pop(child, (0, 0))
+            tail = len(child.tail or "")
+            chars += child_chars + tail
+            anchored += child_anchored + (tail if is_link else 0)
+        if is_link:
+            anchored = chars
+        sizes[element] = (chars, anchored)
+        if not 0 < chars <= max_chars:
+            continue
+        if element.tag in _HEADINGS:
+            prose.add(fold(element.text_content()))
+        elif element.tag in _BLOCKS and anchored >= min_share * chars:
+            linked.add(fold(element.text_content()))
+    return frozenset(linked - prose)
 
 
 class _CleanPageFn(beam.DoFn):
@@ -238,21 +218,29 @@ class _CleanPageFn(beam.DoFn):
             Metrics.counter(METRICS_NAMESPACE, f"clean/rejected/{error.error_type}").inc()
             for reject in rejects_for(page.item, "clean", error.error_type, str(error),
                                       page.status, datetime.now(UTC)):
-                yield beam.pvalue.TaggedOutput(CleanPages.REJECTS, reject)
+                yield beam.pvalue.TaggedOutput("rejects", reject)
             return
         self.cleaned.inc()
         yield article
 
 
 class CleanPages(beam.PTransform):
-    """Page -> Article (text and metadata), with unusable pages on `rejects`."""
+    """Page -> Article (text and metadata, clutter and site templates removed).
 
-    REJECTS = "rejects"
+    `history`: the remembered recent articles per source (ReadTemplateHistory);
+    none means learning starts from this run alone. Returns `articles`,
+    `rejects` (unusable pages) and `history` (the window to remember).
+    """
 
-    def __init__(self, settings: CleanSettings):
+    def __init__(self, settings: CleanSettings, history=None):
         super().__init__()
-        self.settings = settings
+        self.settings, self.history = settings, history
 
     def expand(self, pages):
-        return pages | "Clean" >> beam.ParDo(_CleanPageFn(self.settings)).with_outputs(
-            self.REJECTS, main="articles")
+        history = self.history if self.history is not None else (
+            pages.pipeline | "NoHistory" >> beam.Create([]))
+        extracted = pages | "Extract" >> beam.ParDo(_CleanPageFn(self.settings)).with_outputs(
+            "rejects", main="articles")
+        learned = extracted.articles | "SiteTemplates" >> LearnSiteTemplates(history, self.settings)
+        rejects = (extracted.rejects, learned.rejects) | "AllRejects" >> beam.Flatten()
+        return {"articles": learned.articles, "rejects": rejects, "history": learned.history}

@@ -157,6 +157,7 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int,
                                   str(error), None, now))
             continue
         items.append(FeedItem(url=url, feed_url=feed_url, title=entry.get("title"),
+                              author=entry.get("author"),
                               published_at=_entry_time(entry),
                               first_seen=(feed_index, position),
                               from_local_feed=local))
