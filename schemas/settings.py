@@ -73,12 +73,13 @@ class CleanSettings:
     link_block_min_lines: int = 3
     # Site templates: a line is the source's template when it occurs in at
     # least `template_min_articles` of the source's last `template_window`
-    # articles and in at least `template_min_share` of them. A promo on every
-    # page passes at once; a background paragraph reused in a few stories of a
-    # running topic does not; a sentence seen once never does.
+    # distinct articles and in at least `template_min_share` of them. A promo
+    # on every page passes at once; a background paragraph reused across a
+    # running topic does not (it would need 4 of 5, 40 of 50 stories); a
+    # sentence seen once never does.
     template_window: int = 50
     template_min_articles: int = 3
-    template_min_share: float = 0.5
+    template_min_share: float = 0.8
     # Sources not seen for this long are forgotten (the state stays small).
     template_memory_days: int = 180
     # A trailer marker ("Related Articles", "Join us in the newsroom?") cuts

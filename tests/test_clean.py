@@ -69,6 +69,41 @@ def test_feed_time_is_preferred_to_the_page_day(cleaner):
     assert (article.published_at, article.date_source) == (feed_time, "feed")
 
 
+def html_page(body: str, head: str = "") -> bytes:
+    return (f"<html><head><title>Convoy leaves Tanf</title>{head}</head><body>"
+            f"<nav><ul><li><a href='/russia'>Russia</a></li><li><a href='/iran'>Iran</a></li>"
+            f"<li><a href='/turkey'>Turkey</a></li></ul></nav><article><h1>Convoy leaves Tanf</h1>"
+            f"{body}</article></body></html>").encode()
+
+
+PROSE = ("<p>The convoy left the deconfliction zone at dawn, officials said, after weeks of talks "
+         "between the brigade and the coalition about the weapons it had been given.</p>"
+         "<p>Residents of the camp watched the trucks leave and said they feared what would come "
+         "next for the families who stayed behind in the desert.</p>")
+
+
+def test_an_unlinked_list_is_kept_though_the_menu_links_the_same_words(cleaner, tmp_path):
+    page = tmp_path / "list.html"
+    page.write_bytes(html_page(PROSE + "<p>Countries involved:</p><ul><li>Russia</li><li>Iran</li>"
+                                       "<li>Turkey</li></ul>" + PROSE.replace("dawn", "dusk")))
+    text = cleaner.clean(page_of(page)).text.split("\n\n")
+    assert [line for line in text if line.lstrip("- ") in ("Russia", "Iran", "Turkey")] == \
+        ["- Russia", "- Iran", "- Turkey"]
+
+
+def test_a_date_in_the_prose_does_not_override_the_feed(cleaner, tmp_path):
+    page = tmp_path / "dated.html"
+    page.write_bytes(html_page("<p>On 3 August 2017 the brigade first refused to hand back its "
+                               "weapons, a decision that shaped the months that followed.</p>" + PROSE))
+    feed_time = datetime(2024, 3, 5, 8, tzinfo=UTC)
+    article = cleaner.clean(page_of(page, feed_time=feed_time))
+    assert (article.published_at, article.date_source) == (feed_time, "feed")
+    marked = tmp_path / "marked.html"
+    marked.write_bytes(html_page(PROSE, '<meta property="article:published_time" content="2024-02-01">'))
+    from_meta = cleaner.clean(page_of(marked, feed_time=feed_time))
+    assert (from_meta.published_at.date().isoformat(), from_meta.date_source) == ("2024-02-01", "page")
+
+
 def test_cross_site_canonical_is_ignored(cleaner, tmp_path):
     page = tmp_path / "p.html"
     page.write_bytes((DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"]).read_bytes())
@@ -105,6 +140,9 @@ def test_clean_title_drops_the_site_name():
     assert clean_title("Arab Times | Big story - with a dash", ("Arab Times",)) == "Big story - with a dash"
     assert clean_title("Big story – with a dash", ("Grasswire",)) == "Big story – with a dash"
     assert clean_title("Chininum D4 | Gelbe Liste", (None, "gelbe-liste")) == "Chininum D4"
+    assert clean_title("Rebels leave Tanf - BBC News", ("BBC",)) == "Rebels leave Tanf"
+    assert clean_title("Storm hits coast - BBC reporters trapped", ("BBC",)) == \
+        "Storm hits coast - BBC reporters trapped"
 
 
 @pytest.mark.parametrize("feed_time, page_date, expected_source", [

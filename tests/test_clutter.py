@@ -132,7 +132,13 @@ def test_cleaning_clean_text_changes_nothing():
 
 def test_breadcrumb_shapes():
     assert is_breadcrumb("Middle EastWar") and is_breadcrumb("Home › World")
-    assert not is_breadcrumb("Middle East News")
+    assert not any(is_breadcrumb(line) for line in
+                   ("Middle East News", "Brett McGurk speaks", "Why YouTube matters", "iPhone sales"))
+
+
+def test_a_name_with_inner_capitals_is_not_taken_for_a_breadcrumb():
+    lines = ["Brett McGurk speaks", *BODY]
+    assert remove_clutter(lines, PageSignals(), FAMILIES, SETTINGS).text.split("\n\n") == lines
 
 
 def test_template_keys_ignore_case_and_punctuation_but_not_numbers():

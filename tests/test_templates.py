@@ -58,6 +58,9 @@ def test_a_sentence_seen_once_or_in_a_few_stories_is_not():
     few = [article("a.example", n, BACKGROUND if n < 3 else f"A detail from {PLACES[n]}.")
            for n in range(10)]
     assert learn_templates([article_history(a) for a in few], SETTINGS) == frozenset()
+    small_source = [article("b.example", n, BACKGROUND if n < 3 else "") for n in range(4)]
+    assert learn_templates([article_history(a) for a in small_source], SETTINGS) == frozenset(), \
+        "3 of a new source's 4 stories sharing a background paragraph is not a template"
     two = [article_history(article("a.example", n, PROMO)) for n in range(2)]
     assert learn_templates(two, SETTINGS) == frozenset(), "two articles are not enough evidence"
 
@@ -72,9 +75,19 @@ def test_stripping_records_the_removal_and_rehashes():
 
 
 def test_the_window_keeps_the_newest_articles_once():
-    rows = [SourceHistory("a", f"id{n % 5}", NOW + timedelta(minutes=n), ()) for n in range(12)]
+    rows = [SourceHistory("a", f"id{n % 5}", NOW + timedelta(minutes=n), (f"k{n % 5}",))
+            for n in range(12)]
     window = recent_window(rows, 3)
     assert [row.article_id for row in window] == ["id4", "id0", "id1"]
+
+
+def test_one_story_under_several_urls_counts_once():
+    copies = [article("a.example", 1, day=n) for n in range(3)]
+    copies = [Article(**{**copy.__dict__, "article_id": f"url-{n}"}) for n, copy in enumerate(copies)]
+    others = [article("a.example", n, day=10 + n) for n in range(2, 5)]
+    window = recent_window([article_history(a) for a in copies + others], 50)
+    assert len(window) == 4
+    assert learn_templates(window, SETTINGS) == frozenset(), "the story's own lines are not template"
 
 
 def pipeline():

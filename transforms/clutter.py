@@ -30,7 +30,9 @@ _EDGE_PUNCT = re.compile(r"^[\s\-–—•·*»›>|:]+|[\s.:!?»›…|\-–—
 _SENTENCE_PUNCT = re.compile(r"[.!?;:\"“”«»،؟。！？]")
 _SENTENCE_END = re.compile(r"[.!?…\"“”»)。！？؟]\s*$")
 _BREADCRUMB_SEPARATOR = re.compile(r"\s[›»>/|]\s|›|»")
-_GLUED_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")
+# Two section names an extractor glued together: "Middle EastWar". Three
+# letters on each side, so McGurk, YouTube and iPhone are not breadcrumbs.
+_GLUED_WORDS = re.compile(r"(?<=[a-z]{3})(?=[A-Z][a-z]{2})")
 _DATE_LIKE = re.compile(r"\d")
 # The longest clutter patterns allow about 300 characters; longer lines are
 # prose and are not matched at all (which also bounds regex time per line).

@@ -43,16 +43,24 @@ def line_hash(line: str) -> str:
 
 
 def article_history(article: Article) -> SourceHistory:
-    return SourceHistory(article.source, article.article_id, article.fetched_at,
-                         tuple(sorted({line_hash(line) for line in article.text.split("\n\n")})))
+    keys = {line_hash(line) for line in article.text.split("\n\n") if line.strip()}
+    return SourceHistory(article.source, article.article_id, article.fetched_at, tuple(sorted(keys)))
 
 
 def recent_window(rows: list[SourceHistory], size: int) -> list[SourceHistory]:
-    """The newest `size` articles of a source, each once."""
-    newest: dict[str, SourceHistory] = {}
-    for row in sorted(rows, key=lambda row: row.seen_at):
-        newest[row.article_id] = row
-    return sorted(newest.values(), key=lambda row: row.seen_at)[-size:]
+    """The newest `size` distinct articles of a source, oldest first. An
+    article counts once however many URLs carried it (same id, or the same
+    lines): a story the site lists three times must not look like its template."""
+    seen: set = set()
+    window: list[SourceHistory] = []
+    for row in sorted(rows, key=lambda row: row.seen_at, reverse=True):
+        if row.article_id in seen or row.keys in seen:
+            continue
+        seen.update((row.article_id, row.keys))
+        window.append(row)
+        if len(window) == size:
+            break
+    return window[::-1]
 
 
 def learn_templates(window: list[SourceHistory], settings: CleanSettings) -> frozenset[str]:
