@@ -86,6 +86,9 @@ class CleanSettings:
     # everything after it only if what follows is this short: a site's trailer,
     # never half an article.
     trailer_max_words: int = 120
+    # ...and only if each of its lines is this short: a promo blurb or a
+    # related headline, not a paragraph of reporting.
+    trailer_line_max_words: int = 25
 
 
 @dataclass(frozen=True)

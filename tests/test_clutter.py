@@ -68,6 +68,15 @@ def test_trailer_marker_never_cuts_a_long_remainder():
     assert cleaned.removed == ("related",)
 
 
+def test_a_real_paragraph_after_a_trailer_marker_keeps_the_rest():
+    paragraph = ("Residents said the convoy left at dawn, escorted by two armoured vehicles, and that "
+                 "the families who stayed behind were told to expect more departures within the week.")
+    cleaned = remove_clutter([*BODY, "More stories from Syria", paragraph, "0 / 0"], PageSignals(),
+                             FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == [*BODY, paragraph]
+    assert cleaned.removed == ("related", "counter")
+
+
 def test_short_trailer_after_a_marker_is_removed():
     body = [*BODY, "Join us in the newsroom?", "We are an open newsroom. Pitch us stories.", "0 / 0"]
     cleaned = remove_clutter(body, PageSignals(), FAMILIES, SETTINGS)

@@ -178,10 +178,18 @@ def _strip_body(lines, signals, families, settings, removed) -> list[str]:
             continue
         removed.append(family.name)
         rest = lines[index + 1:]
-        if family.trailer and sum(len(part.split()) for part in rest) <= settings.trailer_max_words:
+        if family.trailer and _is_trailer(rest, settings):
             removed.extend(getattr(clutter_family(part, families), "name", "trailer") for part in rest)
             break
     return _strip_link_blocks(kept, signals, settings, removed)
+
+
+def _is_trailer(rest: list[str], settings: CleanSettings) -> bool:
+    """What follows a trailer marker is the site's trailer only if it is short
+    in all and made of short lines: one real paragraph after a misplaced
+    "Related Articles" keeps everything."""
+    return (sum(len(part.split()) for part in rest) <= settings.trailer_max_words
+            and all(len(part.split()) <= settings.trailer_line_max_words for part in rest))
 
 
 def _is_link_only(line: str, signals: PageSignals, settings: CleanSettings) -> bool:
