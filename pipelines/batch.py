@@ -15,7 +15,7 @@ import apache_beam as beam
 from schemas.settings import Settings
 from transforms.classify import ClassifyArticles
 from transforms.clean import CleanPages
-from transforms.dedup import DeduplicateArticles, DropSeenUrls, ReadFingerprints
+from transforms.dedup import DeduplicateArticles, DropSeenUrls, ReadFingerprints, ReadSignatures
 from transforms.feeds import PollFeeds
 from transforms.fetch import FetchPages
 from transforms.templates import ReadTemplateHistory, WriteTemplateHistory
@@ -25,14 +25,17 @@ from transforms.write import WriteDataset
 def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
                    run_id: str, settings: Settings) -> dict:
     """Add the ingestion graph to `pipeline`; return its PCollections by name."""
-    fingerprints = pipeline | "ReadFingerprints" >> ReadFingerprints(out_dir)
+    lookback = settings.dedup.lookback_days
+    fingerprints = pipeline | "ReadFingerprints" >> ReadFingerprints(out_dir, lookback)
+    signatures = pipeline | "ReadSignatures" >> ReadSignatures(out_dir, lookback)
     history = pipeline | "ReadTemplateHistory" >> ReadTemplateHistory(out_dir)
     feeds = pipeline | "FeedList" >> beam.Create(list(enumerate(feed_urls)))
     polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch)
     new_items = polled.items | "DropSeenUrls" >> DropSeenUrls(fingerprints)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
     cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history)
-    unique = cleaned["articles"] | "Deduplicate" >> DeduplicateArticles(fingerprints)
+    unique = cleaned["articles"] | "Deduplicate" >> DeduplicateArticles(
+        fingerprints, signatures, settings.dedup)
     articles = unique["articles"] | "Classify" >> ClassifyArticles(settings.classify)
     rejects = ((polled.rejects, fetched.rejects, cleaned["rejects"])
                | "AllRejects" >> beam.Flatten())

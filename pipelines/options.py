@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from schemas.settings import PROJECT_URL, VERSION, FetchSettings, Settings
+from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
 from transforms.feeds import read_feed_list
 
 _DEFAULT_FETCH = FetchSettings()
@@ -50,6 +50,10 @@ class IngestOptions(PipelineOptions):
             "--max-page-bytes", type=int, default=_DEFAULT_FETCH.max_page_bytes, metavar="B",
             help=f"largest page accepted (default: {_DEFAULT_FETCH.max_page_bytes})")
         parser.add_argument(
+            "--dedup-days", type=int, default=DedupSettings().lookback_days, metavar="N",
+            help="how many days of stored articles later copies are compared with "
+                 f"(default: {DedupSettings().lookback_days}; 0: all); URLs are remembered for good")
+        parser.add_argument(
             "--contact", default=PROJECT_URL, metavar="URL",
             help="contact URL or e-mail sent in the User-Agent (default: the project URL)")
 
@@ -68,7 +72,9 @@ def settings_from(options: IngestOptions) -> Settings:
         max_page_bytes=options.max_page_bytes,
         allow_private_network=options.allow_private_network,
         user_agent=f"news-ingest/{VERSION} (+{options.contact})")
-    return Settings(fetch=fetch)
+    if options.dedup_days < 0:
+        raise PreflightError("--dedup-days must be 0 or more")
+    return Settings(fetch=fetch, dedup=replace(DedupSettings(), lookback_days=options.dedup_days))
 
 
 def unknown_options(options: PipelineOptions) -> list[str]:

@@ -74,6 +74,9 @@ class Article:
     item: FeedItem | None = field(default=None, compare=False)
     # Copies this article absorbed in dedup; they point at it once it is kept.
     copies: tuple[Duplicate, ...] = field(default=(), compare=False)
+    # MinHash of the text as uint32 bytes (near-duplicate detection; stored
+    # for later runs).
+    signature: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True)

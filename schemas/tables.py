@@ -37,6 +37,8 @@ ARTICLES = pa.schema([
     pa.field("section", pa.string()),
     pa.field("clutter_removed", pa.list_(pa.string())),
     pa.field("run_id", pa.string(), nullable=False),
+    # MinHash signature of the text: later runs find near copies of it.
+    pa.field("minhash", pa.list_(pa.uint32())),
 ])
 
 MENTIONS = pa.schema([

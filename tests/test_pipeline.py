@@ -17,7 +17,7 @@ from pipelines.cli import main
 from schemas.settings import FetchSettings, Settings
 
 from .conftest import DEMO_PAGES, ROOT
-from .loopback import rss
+from .loopback import LoopbackSite, rss
 
 PAGES = {  # served path -> demo page
     "/p/grasswire": "grasswire-coalition-ex-partner-weapons.html",
@@ -231,3 +231,51 @@ def test_a_site_promo_is_learned_in_one_run_and_remembered_for_the_next(site, tm
     assert run_cli(*args)[0] == 0
     newest = query(out, "articles", "select text, clutter_removed from t where url like '%/story/3'")
     assert promo not in newest[0][0] and "site-template" in newest[0][1]
+
+
+def test_a_wire_story_on_three_sites_lands_once_with_two_duplicates(tmp_path):
+    from .conftest import seed_truth
+
+    body = seed_truth("004_101b7afe40c93a6a.txt")[1]
+    versions = [
+        ("US-trained Syrian rebels probing alleged defection", body, "Wed, 23 Sep 2015 08:00:00 +0000"),
+        ("Rebels trained by US probe defection report",
+         ["DAMASCUS (Agencies) – " + body[0], *body[1:-1]], "Wed, 23 Sep 2015 10:00:00 +0000"),
+        ("Moscow sees chance for Syria deal as rebels probe defection",
+         [*body[:-1], body[-1].replace("100", "a hundred").replace("12", "twelve")],
+         "Wed, 23 Sep 2015 11:30:00 +0000"),
+    ]
+    with LoopbackSite() as first, LoopbackSite() as second, LoopbackSite() as third:
+        sites = [first, second, third]
+        for server, (headline, paragraphs, published) in zip(sites, versions, strict=True):
+            server.add("/story", site_page(headline, paragraphs))
+            server.add("/rss", rss([{"link": "/story", "pubDate": published}]),
+                       content_type="application/rss+xml")
+        listing = tmp_path / "feeds.txt"
+        listing.write_text("\n".join(server.url("/rss") for server in sites))
+        out = tmp_path / "out"
+        args = ("--feeds", str(listing), "--out", str(out), "--allow-private-network")
+        code, printed = run_cli(*args)
+        assert code == 0 and "3 of 3 items accounted for" in printed
+        kept = query(out, "articles", "select article_id, url from t")
+        assert [url for _, url in kept] == [first.url("/story")]
+        copies = query(out, "duplicates", "select url, duplicate_of, method, similarity from t order by url")
+        assert [(url, original) for url, original, _, _ in copies] == \
+            sorted([(second.url("/story"), kept[0][0]), (third.url("/story"), kept[0][0])])
+        assert all(method == "near" and 0.5 <= similarity < 1 for _, _, method, similarity in copies)
+
+        code, printed = run_cli(*args)
+        assert code == 0 and "already ingested        3" in printed
+        assert query(out, "articles") == [(1,)]
+
+        with LoopbackSite() as later:  # a fourth site carries it a day later
+            later.add("/story", site_page("Rebels probe defection", ["AMMAN: " + body[0], *body[1:]]))
+            later.add("/rss", rss([{"link": "/story", "pubDate": "Thu, 24 Sep 2015 09:00:00 +0000"}]),
+                      content_type="application/rss+xml")
+            code, printed = run_cli("--feeds", later.url("/rss"), "--out", str(out),
+                                    "--allow-private-network")
+            assert code == 0
+            late = query(out, "duplicates", f"select duplicate_of, method from t "
+                                            f"where url = '{later.url('/story')}'")
+            assert late == [(kept[0][0], "near")], "a copy in a later run points at the stored article"
+            assert query(out, "articles") == [(1,)]

@@ -81,6 +81,12 @@ def test_the_window_keeps_the_newest_articles_once():
     assert [row.article_id for row in window] == ["id4", "id0", "id1"]
 
 
+def test_versions_of_one_story_are_not_its_template():
+    versions = [article("a.example", 1, f"Update {n}: the convoy reached the border.", day=n)
+                for n in range(4)]
+    assert learn_templates([article_history(a) for a in versions], SETTINGS) == frozenset()
+
+
 def test_one_story_under_several_urls_counts_once():
     copies = [article("a.example", 1, day=n) for n in range(3)]
     copies = [Article(**{**copy.__dict__, "article_id": f"url-{n}"}) for n, copy in enumerate(copies)]

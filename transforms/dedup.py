@@ -3,16 +3,20 @@
 Identity is layered. Before fetching, a feed link whose canonical form was
 seen in this run or stored by an earlier run is not fetched again. After
 cleaning, articles meet by `article_id` (the canonical URL, honouring
-rel=canonical) and by `content_hash` (normalised text). In each group the
-earliest published copy is kept (ties: first seen in the feed list); the
+rel=canonical), by `content_hash` (normalised text) and by MinHash
+similarity (near copies: another headline, a dateline, a cut paragraph; see
+`transforms/neardup.py`). In each group the earliest published copy is kept
+(ties: first seen in the feed list) -- or the copy an earlier run stored; the
 others become `duplicates` rows pointing at it. Earlier runs' fingerprints
-come from the dataset itself, so no server keeps state.
+come from the dataset itself (URLs and ids for good, text hashes and
+signatures for a look-back window), so no server keeps state.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
-from datetime import UTC, datetime
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
@@ -23,24 +27,51 @@ from apache_beam.metrics import Metrics
 
 from schemas import load_data
 from schemas.records import Article, Duplicate, FeedItem, Fingerprint
-from schemas.settings import METRICS_NAMESPACE
+from schemas.settings import METRICS_NAMESPACE, DedupSettings
 
+from .neardup import (
+    Member,
+    Signer,
+    band_keys,
+    candidate_pairs,
+    clusters,
+    member_order,
+    signature_bytes,
+    similarity,
+)
 from .textnorm import fold
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _load_tracking_rules() -> tuple[tuple[str, ...], frozenset[str]]:
-    rules = load_data("url_rules.yaml")
-    return tuple(rules["tracking_prefixes"]), frozenset(rules["tracking_params"])
+@dataclass(frozen=True)
+class UrlRules:
+    """The data of schemas/data/url_rules.yaml, compiled."""
+
+    tracking_prefixes: tuple[str, ...]
+    tracking_params: frozenset[str]
+    host_prefixes: tuple[str, ...]
+    amp_path: re.Pattern
+    index_pages: tuple[str, ...]
+
+    @classmethod
+    def load(cls) -> UrlRules:
+        rules = load_data("url_rules.yaml")
+        return cls(tuple(rules["tracking_prefixes"]), frozenset(rules["tracking_params"]),
+                   tuple(rules["host_prefixes"]), re.compile("|".join(rules["amp_path_patterns"])),
+                   tuple(rules["index_pages"]))
 
 
-TRACKING_PREFIXES, TRACKING_PARAMS = _load_tracking_rules()
+URL_RULES = UrlRules.load()
 
 
 def canonicalize_url(url: str) -> str:
-    """The form of `url` that identifies an article: scheme and host lower-case,
-    default port, fragment and tracking parameters dropped, query sorted."""
+    """The form of `url` that identifies an article.
+
+    Scheme and host lower-case; www./m./amp. host prefixes, the default port,
+    the fragment, tracking and AMP parameters, AMP path pieces, index pages
+    and trailing slashes dropped; the query sorted.
+    """
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -49,14 +80,24 @@ def canonicalize_url(url: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+    rules = URL_RULES
     host = (parts.hostname or "").rstrip(".")
+    for prefix in rules.host_prefixes:
+        if host.startswith(prefix) and host.count(".") > 1:
+            host = host[len(prefix):]
+            break
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = rules.amp_path.sub("", parts.path)
+    for index in rules.index_pages:
+        if path.endswith("/" + index):
+            path = path[: -len(index)]
+    path = path.rstrip("/") or "/"
     query = sorted(
         (key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in TRACKING_PARAMS and not key.lower().startswith(TRACKING_PREFIXES))
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
+        if key.lower() not in rules.tracking_params and not key.lower().startswith(rules.tracking_prefixes))
+    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
 
 
 def url_id(url: str) -> str:
@@ -139,8 +180,25 @@ def settle(article: Article, now: datetime) -> tuple[Article, list[Duplicate]]:
     return replace(article, copies=()), rows
 
 
-def fingerprints_of_articles(table) -> list[Fingerprint]:
-    """What a stored `articles` file tells dedup: its URLs, ids and text hashes."""
+# Files are named part-<run id>-NNNNN.parquet and run ids start with the
+# run's UTC start time: the name tells when its rows were ingested.
+_RUN_TIME = re.compile(r"part-(\d{8}T\d{6}Z)-")
+
+
+def within_lookback(path: str, lookback_days: int, now: datetime) -> bool:
+    """Whether a file was written by a run inside the look-back window
+    (0 days: no window, everything counts). Ingestion time, not publication
+    date: an old story syndicated again today is still caught."""
+    match = _RUN_TIME.search(path.rsplit("/", 1)[-1])
+    if lookback_days <= 0 or match is None:
+        return True
+    written = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return written >= now - timedelta(days=lookback_days)
+
+
+def fingerprints_of_articles(table, recent: bool) -> list[Fingerprint]:
+    """What a stored `articles` file tells dedup: its URLs and ids for good,
+    its text hashes while it is `recent` (inside the look-back window)."""
     rows = table.to_pydict()
     out = []
     for url, canonical, article_id, text_hash in zip(
@@ -148,11 +206,12 @@ def fingerprints_of_articles(table) -> list[Fingerprint]:
         out.append(Fingerprint("url", url_id(url), article_id))
         out.append(Fingerprint("url", url_id(canonical), article_id))
         out.append(Fingerprint("id", article_id, article_id))
-        out.append(Fingerprint("hash", text_hash, article_id))
+        if recent:
+            out.append(Fingerprint("hash", text_hash, article_id))
     return out
 
 
-def fingerprints_of_duplicates(table) -> list[Fingerprint]:
+def fingerprints_of_duplicates(table, recent: bool) -> list[Fingerprint]:
     """A stored duplicate's URL and id lead to the article it copies."""
     rows = table.to_pydict()
     out = []
@@ -168,35 +227,66 @@ _FINGERPRINT_READERS = {
 }
 
 
+def _stored_files(pbegin, out_dir: str, table: str, label: str):
+    pattern = FileSystems.join(out_dir, table, "**", "*.parquet")
+    return (pbegin
+            | f"{label}/Pattern" >> beam.Create([pattern])
+            | f"{label}/Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
+            | f"{label}/Spread" >> beam.Reshuffle())
+
+
 class _ReadFingerprintsFn(beam.DoFn):
-    def __init__(self, table: str):
-        self.table = table
+    def __init__(self, table: str, lookback_days: int):
+        self.table, self.lookback_days = table, lookback_days
 
     def process(self, metadata):
         columns, convert = _FINGERPRINT_READERS[self.table]
         with FileSystems.open(metadata.path) as handle:
             table = pq.read_table(handle, columns=list(columns))
-        yield from convert(table)
+        yield from convert(table, within_lookback(metadata.path, self.lookback_days,
+                                                  datetime.now(UTC)))
 
 
 class ReadFingerprints(beam.PTransform):
     """Fingerprints of everything earlier runs stored under `out_dir`."""
 
-    def __init__(self, out_dir: str):
+    def __init__(self, out_dir: str, lookback_days: int):
         super().__init__()
-        self.out_dir = out_dir
+        self.out_dir, self.lookback_days = out_dir, lookback_days
 
     def expand(self, pbegin):
-        branches = []
-        for table in _FINGERPRINT_READERS:
-            pattern = FileSystems.join(self.out_dir, table, "**", "*.parquet")
-            branches.append(
-                pbegin
-                | f"{table}/Pattern" >> beam.Create([pattern])
-                | f"{table}/Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-                | f"{table}/Spread" >> beam.Reshuffle()
-                | f"{table}/Read" >> beam.ParDo(_ReadFingerprintsFn(table)))
-        return branches | "All" >> beam.Flatten()
+        return [
+            _stored_files(pbegin, self.out_dir, table, table)
+            | f"{table}/Read" >> beam.ParDo(_ReadFingerprintsFn(table, self.lookback_days))
+            for table in _FINGERPRINT_READERS
+        ] | "All" >> beam.Flatten()
+
+
+class _ReadSignaturesFn(beam.DoFn):
+    def __init__(self, lookback_days: int):
+        self.lookback_days = lookback_days
+
+    def process(self, metadata):
+        if not within_lookback(metadata.path, self.lookback_days, datetime.now(UTC)):
+            return
+        with FileSystems.open(metadata.path) as handle:
+            rows = pq.read_table(handle, columns=["article_id", "published_at", "minhash"]).to_pylist()
+        for row in rows:
+            if row["minhash"]:
+                yield Member(row["article_id"], signature_bytes(row["minhash"]),
+                             member_order(True, row["published_at"], (0, 0), row["article_id"]), prior=True)
+
+
+class ReadSignatures(beam.PTransform):
+    """MinHash signatures of the articles earlier runs stored in the look-back window."""
+
+    def __init__(self, out_dir: str, lookback_days: int):
+        super().__init__()
+        self.out_dir, self.lookback_days = out_dir, lookback_days
+
+    def expand(self, pbegin):
+        return (_stored_files(pbegin, self.out_dir, "articles", "Signatures")
+                | "Read" >> beam.ParDo(_ReadSignaturesFn(self.lookback_days)))
 
 
 def _prior(fingerprints, kind: str, label: str):
@@ -280,6 +370,80 @@ class _KeepOnePerKey(beam.PTransform):
         )
 
 
+class _SignFn(beam.DoFn):
+    def __init__(self, settings: DedupSettings):
+        self.settings = settings
+
+    def setup(self):
+        self.signer = Signer(self.settings)
+
+    def process(self, article: Article):
+        yield replace(article, signature=self.signer.sign(article.text))
+
+
+def as_member(article: Article) -> Member:
+    first_seen = article.item.first_seen if article.item else (0, 0)
+    return Member(article.article_id, article.signature,
+                  member_order(False, article.published_at, first_seen, article.article_id))
+
+
+def similar_pairs(bucket: list[Member], settings: DedupSettings):
+    """((id, id), (member, member, similarity)) for the near copies in one band bucket."""
+    for first, second in candidate_pairs(bucket, settings.max_bucket):
+        score = similarity(first.signature, second.signature)
+        if score >= settings.near_threshold:
+            yield (first.article_id, second.article_id), (first, second, score)
+
+
+class _DropNearCopiesFn(beam.DoFn):
+    def __init__(self):
+        self.dropped = Metrics.counter(METRICS_NAMESPACE, "dedup/near")
+
+    def process(self, grouped):
+        _, groups = grouped
+        kept_by = list(groups["kept_by"])
+        for article in groups["articles"]:
+            if not kept_by:
+                yield article
+                continue
+            keeper, score = kept_by[0]
+            self.dropped.inc()
+            rows = copy_rows(article, "near", round(score, 3), datetime.now(UTC))
+            for row in pointed_at(rows, keeper):
+                yield beam.pvalue.TaggedOutput(DeduplicateArticles.DUPLICATES, row)
+
+
+class _DropNearCopies(beam.PTransform):
+    """Article -> articles that are not a near copy of an earlier one (this
+    run's or stored within the look-back window); copies on `duplicates`."""
+
+    def __init__(self, signatures, settings: DedupSettings):
+        super().__init__()
+        self.signatures, self.settings = signatures, settings
+
+    def expand(self, articles):
+        settings = self.settings
+        signed = articles | "Sign" >> beam.ParDo(_SignFn(settings))
+        members = ((signed | "Members" >> beam.Map(as_member), self.signatures)
+                   | "AllMembers" >> beam.Flatten())
+        kept_by = (
+            members
+            | "BandKeys" >> beam.FlatMap(lambda member: [(key, member) for key in
+                                                         band_keys(member.signature, settings.minhash_bands)])
+            | "Buckets" >> beam.GroupByKey()
+            | "Compare" >> beam.FlatMap(lambda bucket: similar_pairs(list(bucket[1]), settings))
+            | "OncePerPair" >> beam.GroupByKey()
+            | "Edge" >> beam.Map(lambda pair: next(iter(pair[1])))
+            | "AllEdges" >> beam.combiners.ToList()
+            | "Clusters" >> beam.FlatMap(lambda edges: clusters(edges).items()))
+        return (
+            {"articles": signed | "ById" >> beam.Map(lambda article: (article.article_id, article)),
+             "kept_by": kept_by}
+            | "Join" >> beam.CoGroupByKey()
+            | "Drop" >> beam.ParDo(_DropNearCopiesFn()).with_outputs(
+                DeduplicateArticles.DUPLICATES, main="articles"))
+
+
 class _SettleFn(beam.DoFn):
     def process(self, article: Article):
         kept, rows = settle(article, datetime.now(UTC))
@@ -289,21 +453,26 @@ class _SettleFn(beam.DoFn):
 
 
 class DeduplicateArticles(beam.PTransform):
-    """Article -> the articles to write, plus `duplicates` rows for every copy dropped."""
+    """Article -> the articles to write, plus `duplicates` rows for every copy dropped.
+
+    `fingerprints` (ReadFingerprints) and `signatures` (ReadSignatures) are
+    what earlier runs stored; empty PCollections for a first run.
+    """
 
     DUPLICATES = "duplicates"
 
-    def __init__(self, fingerprints):
+    def __init__(self, fingerprints, signatures, settings: DedupSettings):
         super().__init__()
-        self.fingerprints = fingerprints
+        self.fingerprints, self.signatures, self.settings = fingerprints, signatures, settings
 
     def expand(self, articles):
         by_id = articles | "ById" >> _KeepOnePerKey(
             lambda article: article.article_id, "id", "url", self.fingerprints)
         by_text = by_id.articles | "ByText" >> _KeepOnePerKey(
             lambda article: article.content_hash, "hash", "exact", self.fingerprints)
-        settled = by_text.articles | "Settle" >> beam.ParDo(_SettleFn()).with_outputs(
+        by_words = by_text.articles | "ByWords" >> _DropNearCopies(self.signatures, self.settings)
+        settled = by_words.articles | "Settle" >> beam.ParDo(_SettleFn()).with_outputs(
             self.DUPLICATES, main="articles")
-        duplicates = ((by_id.duplicates, by_text.duplicates, settled.duplicates)
+        duplicates = ((by_id.duplicates, by_text.duplicates, by_words.duplicates, settled.duplicates)
                       | "AllDuplicates" >> beam.Flatten())
         return {"articles": settled.articles, self.DUPLICATES: duplicates}

@@ -63,11 +63,29 @@ def recent_window(rows: list[SourceHistory], size: int) -> list[SourceHistory]:
     return window[::-1]
 
 
+def stories(window: list[SourceHistory], same_story: float) -> list[frozenset[str]]:
+    """The window's articles grouped into stories: versions of one story (an
+    update, a copy under another URL) share most of their lines. Returns the
+    union of line hashes per story."""
+    grouped: list[tuple[frozenset[str], set[str]]] = []  # (first version's lines, all lines)
+    for row in reversed(window):
+        lines = frozenset(row.keys)
+        for first, union in grouped:
+            if lines and len(lines & first) / len(lines | first) >= same_story:
+                union.update(lines)
+                break
+        else:
+            grouped.append((lines, set(lines)))
+    return [frozenset(union) for _, union in grouped]
+
+
 def learn_templates(window: list[SourceHistory], settings: CleanSettings) -> frozenset[str]:
-    """Line hashes that are this source's template."""
+    """Line hashes that are this source's template: in enough of its stories,
+    each story counted once however many versions of it the site published."""
+    story_lines = stories(window, settings.template_same_story)
     needed = max(settings.template_min_articles,
-                 math.ceil(settings.template_min_share * len(window)))
-    counts = Counter(key for row in window for key in set(row.keys))
+                 math.ceil(settings.template_min_share * len(story_lines)))
+    counts = Counter(key for lines in story_lines for key in lines)
     return frozenset(key for key, count in counts.items() if count >= needed)
 
 
