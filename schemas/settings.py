@@ -122,15 +122,21 @@ class DedupSettings:
     # 1-(1-s^4)^32: 1.00 at s=0.7, 0.87 at s=0.5, 0.23 at s=0.3. (16 bands
     # of 8 rows missed a tenth of the edited copies.)
     minhash_bands: int = 32
-    # Estimated Jaccard similarity from which two texts are the same story.
-    # Measured: edited copies score 0.5-1.0 (recall 0.98 at 0.5); distinct
-    # stories sharing two quoted sentences stay below 0.3, the seed articles on
-    # the same events below 0.1; the highest distinct pair seen scored 0.45.
-    near_threshold: float = 0.5
+    # Estimated Jaccard similarity from which two texts are the same story
+    # (bench/bench_dedup.py prints the measurements behind it).
+    near_threshold: float = 0.7
+    # Two texts that each state at least this many figures are one story only
+    # if at least this share of their figures agree: a daily report repeats
+    # yesterday's wording with today's numbers; a copy keeps the numbers.
+    min_figures: int = 3
+    figure_agreement: float = 0.5
     # A bucket larger than this is compared against its first members only.
     max_bucket: int = 50
-    # Content hashes and signatures of articles published this many days back
-    # are remembered across runs (URLs and ids are remembered for good).
+    # An article keeps at most this many earlier look-alikes in the duplicate graph.
+    max_neighbours: int = 8
+    # Content hashes and signatures of articles ingested (by runs started)
+    # this many days back are compared with new ones; URLs and ids are
+    # remembered for good.
     lookback_days: int = 30
 
 

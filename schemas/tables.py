@@ -37,8 +37,10 @@ ARTICLES = pa.schema([
     pa.field("section", pa.string()),
     pa.field("clutter_removed", pa.list_(pa.string())),
     pa.field("run_id", pa.string(), nullable=False),
-    # MinHash signature of the text: later runs find near copies of it.
+    # MinHash signature and stated figures of the text: later runs find near
+    # copies of it (and tell a new daily report from a copy of this one).
     pa.field("minhash", pa.list_(pa.uint32())),
+    pa.field("numbers", pa.list_(pa.string())),
 ])
 
 MENTIONS = pa.schema([

@@ -104,6 +104,13 @@ def test_a_date_in_the_prose_does_not_override_the_feed(cleaner, tmp_path):
     assert (from_meta.published_at.date().isoformat(), from_meta.date_source) == ("2024-02-01", "page")
 
 
+def test_a_canonical_link_to_the_home_page_is_ignored(cleaner, tmp_path):
+    page = tmp_path / "p.html"
+    page.write_bytes(html_page(PROSE, '<link rel="canonical" href="https://news.example.org/">'))
+    article = cleaner.clean(page_of(page, url="https://news.example.org/2024/03/convoy"))
+    assert article.canonical_url == "https://news.example.org/2024/03/convoy"
+
+
 def test_cross_site_canonical_is_ignored(cleaner, tmp_path):
     page = tmp_path / "p.html"
     page.write_bytes((DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"]).read_bytes())

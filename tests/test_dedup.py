@@ -55,6 +55,10 @@ def article(url: str, text: str = "same text", day: int = 2, feed: int = 0,
     ("amp path prefix", "https://news.example.com/amp/a/b?id=7"),
     ("amp parameter", "https://news.example.com/a/b?id=7&amp=1"),
     ("output type", "https://news.example.com/a/b?outputType=amp&id=7"),
+    ("http and https", "http://news.example.com/a/b?id=7"),
+    ("stacked prefixes", "https://www.m.news.example.com/a/b?id=7"),
+    ("dot segments and doubled slashes", "https://news.example.com/a//c/../b/./?id=7"),
+    ("campaign parameters", "https://news.example.com/a/b?id=7&CMP=rss&xtor=RSS-1&ref=rss"),
 ])
 def test_canonical_url_drops_what_does_not_identify(rule, variant):
     assert canonicalize_url(variant) == "https://news.example.com/a/b?id=7", rule
@@ -65,7 +69,23 @@ def test_amp_file_names_and_index_pages():
     assert canonicalize_url("https://x.example/story.amp.html") == "https://x.example/story.html"
     assert canonicalize_url("https://x.example/news/index.html") == "https://x.example/news"
     assert canonicalize_url("https://x.example/") == "https://x.example/"
-    assert canonicalize_url("https://m.me/page") == "https://m.me/page", "a two-label host keeps its name"
+
+
+def test_percent_escapes_meet_in_one_form():
+    arabic = "https://x.example/أخبار/سوريا"
+    assert canonicalize_url(arabic) == canonicalize_url("https://x.example/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/"
+                                                        "%d8%b3%d9%88%d8%b1%d9%8a%d8%a7")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("https://x.example/#!/article/123", "https://x.example/#!/article/124"),   # hashbang routes
+    ("https://x.example/reviews/amp/guide", "https://x.example/reviews/guide"),  # a real section
+    ("https://m.blogspot.com/post", "https://blogspot.com/post"),              # m is the blog's name
+    ("https://x.example/story?p=123", "https://x.example/story?p=124"),        # ids in the query
+    ("https://m.me/page", "https://me/page"),
+])
+def test_what_identifies_an_article_is_kept(first, second):
+    assert url_id(first) != url_id(second)
 
 
 def test_canonical_url_keeps_what_identifies():
@@ -93,6 +113,25 @@ def test_earliest_published_copy_survives():
     assert kept.copies == ()
     assert [(d.url, d.duplicate_of, d.method) for d in duplicates] == \
         [("https://a.example/1", early.article_id, "exact")]
+
+
+def test_undated_copies_yield_to_dated_ones_then_go_by_feed_order():
+    undated_late_fetch = replace(article("https://a.example/1", day=1, feed=0), date_source="fetched")
+    undated_early_fetch = replace(article("https://b.example/1", day=1, feed=1), date_source="fetched",
+                                  published_at=at(1) - timedelta(hours=1))
+    dated = article("https://c.example/1", day=5, feed=2)
+    keeper, _ = resolve_group([undated_early_fetch, undated_late_fetch, dated], [], "exact", NOW)
+    assert keeper == dated
+    keeper, _ = resolve_group([undated_early_fetch, undated_late_fetch], [], "exact", NOW)
+    assert keeper == undated_late_fetch, "fetch times race; the feed list's order does not"
+
+
+def test_a_listing_without_tracking_parameters_is_the_one_kept():
+    tracked = FeedItem(url="https://a.example/w?utm_source=x&fbclid=1", feed_url="aggregator",
+                       published_at=at(1), first_seen=(0, 0))
+    own = FeedItem(url="https://a.example/w", feed_url="own-feed", published_at=at(2), first_seen=(1, 0))
+    merged = merge_listings([tracked, own])
+    assert merged.url == own.url and [item.url for item in merged.also_listed] == [tracked.url]
 
 
 def test_ties_go_to_the_first_seen():

@@ -1,6 +1,7 @@
 """Near duplicates: MinHash signatures, band keys, clusters, and the pass in Beam."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
@@ -11,7 +12,19 @@ from apache_beam.testing.util import assert_that, equal_to
 from schemas.records import Article, FeedItem
 from schemas.settings import DedupSettings
 from transforms.dedup import DeduplicateArticles, content_hash
-from transforms.neardup import Member, Signer, band_keys, clusters, member_order, shingles, similarity
+from transforms.neardup import (
+    Member,
+    Signer,
+    band_keys,
+    candidate_pairs,
+    edge,
+    figures,
+    keepers,
+    member_order,
+    same_story,
+    shingles,
+    similarity,
+)
 
 from .conftest import SEED_TEXTS, seed_truth
 
@@ -34,6 +47,29 @@ def edited_copies(text: str) -> dict[str, str]:
         "numbers restyled": text.replace("70", "seventy").replace("100", "a hundred"),
         "other site's clutter": text + "\n\nShare this:\n\nSubscribe to our newsletter",
     }
+
+
+STRIKE_RELEASE = (
+    "SOUTHWEST ASIA – On {day} September, Coalition military forces conducted {strikes} strikes "
+    "consisting of {engagements} engagements against ISIS targets in Syria and Iraq. In Syria, Coalition "
+    "military forces conducted {syria} strikes consisting of {syria_eng} engagements against ISIS targets "
+    "near Abu Kamal, destroying {positions} fighting positions and {vehicles} vehicles. In Iraq, Coalition "
+    "military forces conducted {iraq} strikes consisting of {iraq_eng} engagements against ISIS targets near "
+    "Qaim. These strikes were conducted as part of Operation Inherent Resolve, the operation to defeat ISIS "
+    "in Iraq and Syria. The destruction of ISIS targets in Iraq and Syria also further limits the group's "
+    "ability to project terror and conduct external operations throughout the region and the rest of the "
+    "world. The list above contains all strikes conducted by fighter, attack, bomber, rotary-wing, or "
+    "remotely piloted aircraft, rocket-propelled artillery and some ground-based tactical artillery.")
+
+
+def release(day: int) -> str:
+    return STRIKE_RELEASE.format(day=day, strikes=10 + day, engagements=20 + 2 * day, syria=4 + day,
+                                 syria_eng=9 + day, positions=3 + day, vehicles=day % 5 + 1,
+                                 iraq=6, iraq_eng=11 + day % 3)
+
+
+BACKGROUND = ("Syria's war has killed more than 360,000 people and displaced millions since it erupted "
+              "in 2011 with the brutal repression of anti-government protests.")
 
 
 def test_shingles_are_folded_word_runs():
@@ -61,20 +97,73 @@ def test_seed_articles_on_the_same_events_are_not_duplicates(signer):
     assert max(scores) < SETTINGS.near_threshold / 2
 
 
+def text_member(name: str, text: str, signer: Signer) -> Member:
+    return Member(name, signer.sign(text), figures(text), member_order(False, START, (0, 0), name))
+
+
+def test_daily_reports_with_new_figures_are_different_stories(signer):
+    first, second = (text_member(f"day{day}", release(day), signer) for day in (17, 18))
+    assert same_story(first, second, SETTINGS) is None
+    lenient = replace(SETTINGS, near_threshold=0.5)
+    assert similarity(first.signature, second.signature) >= lenient.near_threshold
+    assert same_story(first, second, lenient) is None, "the figures alone tell them apart"
+
+
+def test_a_copy_with_restyled_figures_is_the_same_story(signer):
+    text = release(17)
+    copy = "BAGHDAD (Agencies) – " + text.replace("27 strikes", "twenty-seven strikes")
+    original, copied = text_member("a", text, signer), text_member("b", copy, signer)
+    assert figures("3,000 people") == figures("3000 people") == {"3000"}
+    assert same_story(original, copied, SETTINGS) is not None
+
+
+def test_short_briefs_sharing_a_background_sentence_are_different_stories(signer):
+    briefs = ["A car bomb exploded in the northern town of Azaz on Sunday, killing at least eight people "
+              "near a busy market, a monitor said. " + BACKGROUND,
+              "Government shelling hit a village in Idlib province overnight, wounding several civilians "
+              "including children, rescuers said on Monday. " + BACKGROUND]
+    first, second = (text_member(str(n), text, signer) for n, text in enumerate(briefs))
+    assert same_story(first, second, SETTINGS) is None
+
+
 def member(article_id: str, day: int, prior: bool = False) -> Member:
     order = member_order(prior, START + timedelta(days=day), (0, 0), article_id)
-    return Member(article_id, b"", order, prior)
+    return Member(article_id, b"", frozenset(), order, prior)
 
 
-def test_clusters_keep_the_earliest_and_follow_chains():
-    a, b, c = member("a", 3), member("b", 1), member("c", 2)
-    kept = clusters([(a, b, 0.9), (b, c, 0.6)])
-    assert kept == {"a": ("b", 0.9), "c": ("b", 0.6)}
+def test_a_copy_points_at_a_kept_article_it_resembles_chains_do_not_fold():
+    a, b, c = member("a", 1), member("b", 2), member("c", 3)  # a~b, b~c, but a and c share nothing
+    assert keepers([edge(a, b, 0.9), edge(b, c, 0.8)]) == {"b": ("a", 0.9)}, "c resembles only a copy: kept"
+    d = member("d", 4)
+    assert keepers([edge(a, b, 0.9), edge(a, d, 0.75), edge(b, d, 0.95)]) == \
+        {"b": ("a", 0.9), "d": ("a", 0.75)}, "d points at the kept article, with that pair's similarity"
 
 
 def test_a_stored_article_is_kept_over_an_earlier_published_new_one():
     stored, new = member("stored", 5, prior=True), member("new", 1)
-    assert clusters([(new, stored, 0.8)]) == {"new": ("stored", 0.8)}
+    assert keepers([edge(stored, new, 0.8)]) == {"new": ("stored", 0.8)}
+
+
+def test_of_two_stored_articles_a_copy_points_at_the_one_it_resembles():
+    first, second, new = member("p1", 0, prior=True), member("p2", 0, prior=True), member("c", 3)
+    other = member("b", 2)  # bridges the two stored ones
+    assert keepers([edge(first, other, 0.8), edge(second, other, 0.7), edge(second, new, 0.66)]) == \
+        {"b": ("p1", 0.8), "c": ("p2", 0.66)}
+    assert member("p", 9, prior=True).order < member("n", 1).order
+
+
+def test_undated_articles_sort_after_dated_ones_then_by_first_seen():
+    undated_first = member_order(False, None, (0, 0), "z")
+    undated_second = member_order(False, None, (1, 0), "a")
+    dated_late = member_order(False, START + timedelta(days=30), (5, 0), "m")
+    assert dated_late < undated_first < undated_second
+
+
+def test_oversized_buckets_compare_against_their_first_members_only():
+    bucket = [member(f"m{n:03d}", n) for n in range(60)]
+    pairs = candidate_pairs(bucket, max_bucket=50)
+    assert len(pairs) == 50 * 49 // 2 + 10 * 50
+    assert all(earlier.order < later.order for earlier, later in pairs)
 
 
 def article(article_id: str, text: str, minutes: int, site: int = 0) -> Article:
@@ -114,7 +203,8 @@ def test_near_copies_across_bundles_point_at_the_earliest(signer):
 
 
 def test_a_copy_of_a_stored_article_points_at_it(signer):
-    stored = Member("stored-id", signer.sign(WIRE), member_order(True, START, (0, 0), "stored-id"), True)
+    stored = replace(text_member("stored-id", WIRE, signer), prior=True,
+                     order=member_order(True, START, (0, 0), "stored-id"))
     copy = article("late-copy", edited_copies(WIRE)["dateline"], 600, site=4)
     with pipeline() as p:
         out = (p | beam.Create([copy])
@@ -123,3 +213,22 @@ def test_a_copy_of_a_stored_article_points_at_it(signer):
         assert_that(out["articles"], equal_to([]), label="NothingNew")
         assert_that(out["duplicates"] | beam.Map(lambda d: (d.article_id, d.duplicate_of, d.method)),
                     equal_to([("late-copy", "stored-id", "near")]), label="PointsAtStored")
+
+
+def test_stored_signatures_are_read_back_within_the_look_back_only(tmp_path, signer):
+    from transforms.dedup import ReadSignatures
+    from transforms.write import partition_rows, write_partition
+
+    def store(article_id: str, days_ago: int) -> None:
+        run = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y%m%dT%H%M%SZ") + "-abc123"
+        stored = replace(article(article_id, WIRE, 0), signature=signer.sign(WIRE))
+        partition, row = partition_rows(stored, run, 64)[0]
+        write_partition(str(tmp_path), partition, [row], run, 1000)
+
+    store("recent", days_ago=3)
+    store("old", days_ago=45)
+    with pipeline() as p:
+        members = p | ReadSignatures(str(tmp_path), SETTINGS.lookback_days)
+        assert_that(members | beam.Map(lambda m: (m.article_id, m.prior, m.signature == signer.sign(WIRE),
+                                                  m.numbers == figures(WIRE))),
+                    equal_to([("recent", True, True, True)]))

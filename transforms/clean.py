@@ -124,9 +124,12 @@ class Cleaner:
         return extracted.top_domain_under_public_suffix or host
 
     def canonical_url(self, page_url: str, declared: str | None) -> str:
-        """rel=canonical when it is http(s) and on the page's own site (or the
-        page is a local file); otherwise the page URL. Canonicalised."""
-        if declared and link_error(declared, allow_file=False) is None:
+        """rel=canonical when it is http(s), on the page's own site (or the
+        page is a local file) and not the site's home page (a template bug
+        that would make every article one); otherwise the page URL.
+        Canonicalised."""
+        if declared and link_error(declared, allow_file=False) is None \
+                and urlsplit(declared).path.strip("/"):
             local = urlsplit(page_url).scheme == "file"
             if local or self.registered_domain(declared) == self.registered_domain(page_url):
                 return canonicalize_url(declared)

@@ -17,10 +17,11 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import tldextract
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
@@ -34,10 +35,13 @@ from .neardup import (
     Signer,
     band_keys,
     candidate_pairs,
-    clusters,
+    edge,
+    figures,
+    keepers,
     member_order,
+    nearest_earlier,
+    same_story,
     signature_bytes,
-    similarity,
 )
 from .textnorm import fold
 
@@ -68,9 +72,12 @@ URL_RULES = UrlRules.load()
 def canonicalize_url(url: str) -> str:
     """The form of `url` that identifies an article.
 
-    Scheme and host lower-case; www./m./amp. host prefixes, the default port,
-    the fragment, tracking and AMP parameters, AMP path pieces, index pages
-    and trailing slashes dropped; the query sorted.
+    Scheme https (http and https serve one article) and host lower-case;
+    www./m./amp. prefixes dropped where they are not the site's own name
+    (m.blogspot.com is a blog); default port, fragment (but a #! route),
+    tracking and AMP parameters, AMP path ends, index pages, dot segments,
+    doubled and trailing slashes dropped; percent-escapes in one form; the
+    query sorted.
     """
     try:
         parts = urlsplit(url.strip())
@@ -81,15 +88,11 @@ def canonicalize_url(url: str) -> str:
     if scheme not in _DEFAULT_PORTS:
         return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
     rules = URL_RULES
-    host = (parts.hostname or "").rstrip(".")
-    for prefix in rules.host_prefixes:
-        if host.startswith(prefix) and host.count(".") > 1:
-            host = host[len(prefix):]
-            break
+    host = _site_host((parts.hostname or "").rstrip("."), rules)
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = rules.amp_path.sub("", parts.path)
+    path = rules.amp_path.sub("", _clean_path(parts.path))
     for index in rules.index_pages:
         if path.endswith("/" + index):
             path = path[: -len(index)]
@@ -97,7 +100,41 @@ def canonicalize_url(url: str) -> str:
     query = sorted(
         (key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True)
         if key.lower() not in rules.tracking_params and not key.lower().startswith(rules.tracking_prefixes))
-    return urlunsplit((scheme, netloc, path, urlencode(query), ""))
+    route = parts.fragment if parts.fragment.startswith("!") else ""  # #!/article/123 is the page
+    return urlunsplit(("https", netloc, path, urlencode(query), route))
+
+
+# The Public Suffix List with its private section (blogspot.com, github.io):
+# there the first label is the site itself. The bundled snapshot, no fetch.
+_DOMAINS = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
+
+def _site_host(host: str, rules: UrlRules) -> str:
+    """The host without edition prefixes (www., m., amp., also stacked)."""
+    registered = _DOMAINS(host).top_domain_under_public_suffix
+    stripped = True
+    while stripped and registered and host != registered:
+        stripped = False
+        for prefix in rules.host_prefixes:
+            if host.startswith(prefix) and host[len(prefix):].endswith(registered):
+                host, stripped = host[len(prefix):], True
+                break
+    return host
+
+
+def _clean_path(path: str) -> str:
+    """Dot segments and doubled slashes resolved, escapes in one form
+    (%c3%a9 == %C3%A9 == é)."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in (".", ""):
+            segments.append(segment)
+    trailing = "/" if path.endswith("/") else ""
+    joined = "/" + "/".join(segments) + (trailing if segments else "")
+    return quote(unquote(joined), safe="/:@!$&'()*+,;=-._~")
 
 
 def url_id(url: str) -> str:
@@ -115,13 +152,27 @@ _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
 def survivor_order(article: Article) -> tuple:
-    """Sort key: earliest published first; ties broken by first seen, then URL."""
+    """Sort key: earliest published first (undated copies after dated ones: a
+    fetch time says nothing about who published first); ties broken by first
+    seen in the feed list, then URL."""
     first_seen = article.item.first_seen if article.item else (0, 0)
-    return (article.published_at or _FAR_FUTURE, first_seen, article.url)
+    return (dated(article.published_at, article.date_source) or _FAR_FUTURE, first_seen, article.url)
 
 
 def item_order(item: FeedItem) -> tuple:
-    return (item.published_at or _FAR_FUTURE, item.first_seen, item.url)
+    """Which of several listings of one URL is kept: one without tracking
+    parameters first (the URL users see), then the earliest, the first seen."""
+    return (has_tracking(item.url), item.published_at or _FAR_FUTURE, item.first_seen, item.url)
+
+
+def has_tracking(url: str) -> bool:
+    try:
+        query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:
+        return False
+    rules = URL_RULES
+    return any(key.lower() in rules.tracking_params or key.lower().startswith(rules.tracking_prefixes)
+               for key, _ in query)
 
 
 def copy_rows(article: Article, method: str, similarity: float, now: datetime) -> list[Duplicate]:
@@ -270,11 +321,11 @@ class _ReadSignaturesFn(beam.DoFn):
         if not within_lookback(metadata.path, self.lookback_days, datetime.now(UTC)):
             return
         with FileSystems.open(metadata.path) as handle:
-            rows = pq.read_table(handle, columns=["article_id", "published_at", "minhash"]).to_pylist()
+            rows = pq.read_table(handle, columns=["article_id", "minhash", "numbers"]).to_pylist()
         for row in rows:
             if row["minhash"]:
-                yield Member(row["article_id"], signature_bytes(row["minhash"]),
-                             member_order(True, row["published_at"], (0, 0), row["article_id"]), prior=True)
+                yield Member(row["article_id"], signature_bytes(row["minhash"]), frozenset(row["numbers"]),
+                             member_order(True, None, (0, 0), row["article_id"]), prior=True)
 
 
 class ReadSignatures(beam.PTransform):
@@ -381,18 +432,24 @@ class _SignFn(beam.DoFn):
         yield replace(article, signature=self.signer.sign(article.text))
 
 
+def dated(published_at: datetime, date_source: str) -> datetime | None:
+    """The publication time when a feed or the page gave it (not a fetch time)."""
+    return published_at if date_source in ("feed", "page") else None
+
+
 def as_member(article: Article) -> Member:
     first_seen = article.item.first_seen if article.item else (0, 0)
-    return Member(article.article_id, article.signature,
-                  member_order(False, article.published_at, first_seen, article.article_id))
+    return Member(article.article_id, article.signature, figures(article.text),
+                  member_order(False, dated(article.published_at, article.date_source),
+                               first_seen, article.article_id))
 
 
-def similar_pairs(bucket: list[Member], settings: DedupSettings):
-    """((id, id), (member, member, similarity)) for the near copies in one band bucket."""
-    for first, second in candidate_pairs(bucket, settings.max_bucket):
-        score = similarity(first.signature, second.signature)
-        if score >= settings.near_threshold:
-            yield (first.article_id, second.article_id), (first, second, score)
+def near_edges(bucket: list[Member], settings: DedupSettings):
+    """(later id, edge to an earlier near copy) for one band bucket."""
+    for earlier, later in candidate_pairs(bucket, settings.max_bucket):
+        score = same_story(earlier, later, settings)
+        if score is not None:
+            yield later.article_id, edge(earlier, later, score)
 
 
 class _DropNearCopiesFn(beam.DoFn):
@@ -431,11 +488,13 @@ class _DropNearCopies(beam.PTransform):
             | "BandKeys" >> beam.FlatMap(lambda member: [(key, member) for key in
                                                          band_keys(member.signature, settings.minhash_bands)])
             | "Buckets" >> beam.GroupByKey()
-            | "Compare" >> beam.FlatMap(lambda bucket: similar_pairs(list(bucket[1]), settings))
-            | "OncePerPair" >> beam.GroupByKey()
-            | "Edge" >> beam.Map(lambda pair: next(iter(pair[1])))
-            | "AllEdges" >> beam.combiners.ToList()
-            | "Clusters" >> beam.FlatMap(lambda edges: clusters(edges).items()))
+            | "Compare" >> beam.FlatMap(lambda bucket: near_edges(list(bucket[1]), settings))
+            | "PerArticle" >> beam.GroupByKey()
+            | "Nearest" >> beam.FlatMap(lambda found: nearest_earlier(
+                list({edge.earlier: edge for edge in found[1]}.values()), settings.max_neighbours))
+            # The duplicate graph only (a few light edges per near copy) meets on one worker.
+            | "Graph" >> beam.combiners.ToList()
+            | "Keepers" >> beam.FlatMap(lambda edges: keepers(edges).items()))
         return (
             {"articles": signed | "ById" >> beam.Map(lambda article: (article.article_id, article)),
              "kept_by": kept_by}

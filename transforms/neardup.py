@@ -15,8 +15,9 @@ The thresholds are measured, not guessed: bench/bench_dedup.py.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 from datasketch import MinHash
@@ -36,18 +37,34 @@ class Member:
 
     article_id: str
     signature: bytes  # the MinHash values as little-endian uint32s (cheap to ship)
-    # (stored by an earlier run, published, first seen, id): smallest is kept.
+    # The figures the text states (see `figures`): copies keep them.
+    numbers: frozenset[str]
+    # (stored by an earlier run, dated time, first seen, id): smallest is kept.
     order: tuple
     prior: bool = False
 
 
+# Characters of scripts written without spaces (Han, Kana, Hangul) are tokens
+# of their own; other tokens are folded words.
+_TOKENS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\s\u3040-\u30ff"
+                     r"\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
+_NUMBER = re.compile(r"\d(?:[\d,.\u066b\u066c\u00a0 ]*\d)?")
+
+
 def shingles(text: str, size: int) -> set[bytes]:
-    """Overlapping runs of `size` folded words (the whole text if shorter)."""
-    words = fold(text).split()
-    if len(words) <= size:
-        return {" ".join(words).encode("utf-8")} if words else set()
-    return {" ".join(words[start:start + size]).encode("utf-8")
-            for start in range(len(words) - size + 1)}
+    """Overlapping runs of `size` tokens (the whole text if shorter)."""
+    tokens = _TOKENS.findall(fold(text))
+    if len(tokens) <= size:
+        return {" ".join(tokens).encode("utf-8")} if tokens else set()
+    return {" ".join(tokens[start:start + size]).encode("utf-8")
+            for start in range(len(tokens) - size + 1)}
+
+
+def figures(text: str) -> frozenset[str]:
+    """The numbers a text states, written one way ("3,000" == "3000").
+    Single digits are left out: copies spell them out ("three") at will."""
+    return frozenset(number for number in (re.sub(r"\D", "", match) for match in _NUMBER.findall(text))
+                     if len(number) > 1)
 
 
 class Signer:
@@ -89,11 +106,29 @@ def band_keys(signature: bytes, bands: int) -> list[bytes]:
             for band in range(bands)]
 
 
+def same_story(first: Member, second: Member, settings: DedupSettings) -> float | None:
+    """The similarity of two near copies, or None when they are different stories.
+
+    Text similarity must reach the threshold, and when both state several
+    figures, the figures must mostly agree: a daily strike report or death
+    toll repeats yesterday's wording with today's numbers, a syndicated copy
+    keeps the numbers (restyling "3,000" as "3000" changes nothing here).
+    """
+    score = similarity(first.signature, second.signature)
+    if score < settings.near_threshold:
+        return None
+    if min(len(first.numbers), len(second.numbers)) >= settings.min_figures:
+        shared = len(first.numbers & second.numbers) / len(first.numbers | second.numbers)
+        if shared < settings.figure_agreement:
+            return None
+    return score
+
+
 def candidate_pairs(bucket: list[Member], max_bucket: int) -> list[tuple[Member, Member]]:
-    """Pairs worth comparing in one band bucket: never two stored articles
-    (earlier runs already settled them). An oversized bucket (a template no
-    cleaning caught) is compared against its first members only, keeping the
-    work linear."""
+    """(earlier, later) pairs worth comparing in one band bucket: never two
+    stored articles (earlier runs settled them). An oversized bucket (a
+    template no cleaning caught) is compared against its first members only,
+    keeping the work linear."""
     ordered = sorted(bucket, key=lambda member: member.order)
     anchors = ordered[:max_bucket]
     pairs = []
@@ -104,35 +139,56 @@ def candidate_pairs(bucket: list[Member], max_bucket: int) -> list[tuple[Member,
     return pairs
 
 
-def clusters(edges: list[tuple[Member, Member, float]]) -> dict[str, tuple[str, float]]:
+@dataclass(frozen=True)
+class Edge:
+    """A later article and an earlier one it is a near copy of (no signatures:
+    the duplicate graph travels light)."""
+
+    later: str
+    earlier: str
+    similarity: float
+    later_order: tuple
+    earlier_order: tuple
+    earlier_prior: bool
+
+
+def edge(earlier: Member, later: Member, score: float) -> Edge:
+    return Edge(later.article_id, earlier.article_id, score, later.order, earlier.order, earlier.prior)
+
+
+def nearest_earlier(edges: list[Edge], limit: int) -> list[Edge]:
+    """The `limit` earliest neighbours of one article (bounds the graph: a
+    text with hundreds of look-alikes keeps a handful)."""
+    return sorted(edges, key=lambda found: found.earlier_order)[:limit]
+
+
+def keepers(edges: list[Edge]) -> dict[str, tuple[str, float]]:
     """For every article that is a near copy: (article kept, similarity).
 
-    Connected components of the similarity edges (union-find, over duplicate
-    pairs only); each component keeps its smallest `order` -- a stored
-    article first, then the earliest published, then the first seen.
+    Articles are settled in order, earliest first (stored ones are always
+    kept). An article is a copy of the earliest kept article it is directly
+    similar to; with none, it is kept itself. So a copy always points at an
+    article it resembles, and a chain of look-alikes (live-blog pages, each
+    close to the next) does not fold into its first page.
     """
-    parent: dict[str, str] = {}
-    members: dict[str, Member] = {}
-    best: dict[str, float] = {}
-
-    def root(article_id: str) -> str:
-        while parent[article_id] != article_id:
-            parent[article_id] = parent[parent[article_id]]
-            article_id = parent[article_id]
-        return article_id
-
-    for first, second, score in edges:
-        for member in (first, second):
-            members.setdefault(member.article_id, member)
-            parent.setdefault(member.article_id, member.article_id)
-            best[member.article_id] = max(best.get(member.article_id, 0.0), score)
-        a, b = root(first.article_id), root(second.article_id)
-        if a != b:
-            keep, drop = sorted((a, b), key=lambda article_id: members[article_id].order)
-            parent[drop] = keep
-    return {article_id: (root(article_id), best[article_id]) for article_id in members
-            if root(article_id) != article_id}
+    earlier_of: dict[str, list[Edge]] = {}
+    for found in edges:
+        earlier_of.setdefault(found.later, []).append(found)
+    copies: dict[str, tuple[str, float]] = {}
+    # Every earlier neighbour sorts before its later one, so it is settled
+    # (a copy, or kept) by the time the later one is looked at.
+    for article_id in sorted(earlier_of, key=lambda later: earlier_of[later][0].later_order):
+        kept = [found for found in earlier_of[article_id]
+                if found.earlier_prior or found.earlier not in copies]
+        if kept:
+            best = min(kept, key=lambda found: found.earlier_order)
+            copies[article_id] = (best.earlier, best.similarity)
+    return copies
 
 
-def member_order(prior: bool, published_at: datetime, first_seen: tuple, article_id: str) -> tuple:
-    return (not prior, published_at, first_seen, article_id)
+def member_order(prior: bool, dated: datetime | None, first_seen: tuple, article_id: str) -> tuple:
+    """Stored first, then the earliest dated (undated last), then first seen."""
+    return (not prior, dated or _UNDATED, first_seen, article_id)
+
+
+_UNDATED = datetime.max.replace(tzinfo=UTC)

@@ -35,7 +35,7 @@ from schemas.tables import (
     utc_date,
 )
 
-from .neardup import signature_values
+from .neardup import figures, signature_values
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -61,7 +61,8 @@ def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[tuple[str,
     if isinstance(record, Article):
         rows = [(key("articles", record.published_at, record.primary_actor),
                  record_row(record, ARTICLES, run_id=run_id,
-                            minhash=signature_values(record.signature)))]
+                            minhash=signature_values(record.signature),
+                            numbers=sorted(figures(record.text))))]
         rows += [(key("mentions", record.published_at, actor), row)
                  for actor, row in mention_rows(record, run_id)]
         return rows
