@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 import apache_beam as beam  # noqa: E402
 import trafilatura  # noqa: E402
 
+from pipelines.summary import counters_of  # noqa: E402
 from schemas.records import Article, FeedItem  # noqa: E402
 from schemas.settings import DedupSettings  # noqa: E402
 from tests.conftest import SEED_TEXTS  # noqa: E402
@@ -50,6 +51,7 @@ from transforms.neardup import (  # noqa: E402
     same_story,
     similarity,
 )
+from transforms.textnorm import word_count  # noqa: E402
 
 CLUTTER = ["Share this:", "Related Articles", "Subscribe to our newsletter for the latest updates.",
            "Follow us on Twitter @gulfwire", "© 2024 Gulf Wire. All rights reserved."]
@@ -161,7 +163,8 @@ def lookalike_pairs(texts: list[str], rng: random.Random) -> list[tuple[str, str
 
 
 def member(signer: Signer, name: str, text: str) -> Member:
-    return Member(name, signer.sign(text), figures(text), member_order(False, None, (0, 0), name))
+    return Member(name, signer.sign(text), figures(text), word_count(text),
+                  member_order(False, None, (0, 0), name))
 
 
 def share(results: list[tuple[str, bool]], kind: str) -> float:
@@ -222,7 +225,7 @@ def generated_articles(texts: list[str], count: int, rng: random.Random) -> list
                 article_id=f"{number}-{copy}", url=url, canonical_url=url, source=f"site{copy}.example",
                 feed_url=item.feed_url, title="t", text=text,
                 published_at=start + timedelta(minutes=number * 10 + copy), date_source="feed",
-                fetched_at=start, content_hash=content_hash(text), word_count=len(text.split()), item=item))
+                fetched_at=start, content_hash=content_hash(text), word_count=word_count(text), item=item))
         number += 1
     return articles
 
@@ -233,16 +236,22 @@ def cost(texts: list[str], sizes: list[int], settings: DedupSettings, rng: rando
     for size in sizes:
         articles = generated_articles(texts, size, rng)
         source = Path("/tmp/news-ingest-bench-dedup.jsonl")
+        stories = len({article.article_id.split("-")[0] for article in articles})
         started = time.perf_counter()
-        with beam.Pipeline(runner="FnApiRunner") as pipeline:
-            _ = (pipeline
-                 | "Articles" >> beam.Create([source]).with_output_types(Path)
-                 | "Generate" >> beam.FlatMap(lambda _, batch=articles: batch)
-                 | DeduplicateArticles(pipeline | "NoPrior" >> beam.Create([]),
-                                       pipeline | "NoSignatures" >> beam.Create([]), settings))
+        pipeline = beam.Pipeline(runner="FnApiRunner")
+        _ = (pipeline
+             | "Articles" >> beam.Create([source]).with_output_types(Path)
+             | "Generate" >> beam.FlatMap(lambda _, batch=articles: batch)
+             | DeduplicateArticles(pipeline | "NoPrior" >> beam.Create([]),
+                                   pipeline | "NoSignatures" >> beam.Create([]), settings))
+        result = pipeline.run()
+        result.wait_until_finish()
         seconds = time.perf_counter() - started
         per_article[size] = seconds / size
-        print(f"  {size:>7} articles  {seconds:7.1f} s  {size / seconds:7.0f} articles/s")
+        dropped = {name: value for name, value in counters_of(result).items() if name.startswith("dedup/")}
+        kept = size - sum(dropped.values())
+        print(f"  {size:>7} articles  {seconds:7.1f} s  {size / seconds:7.0f} articles/s   "
+              f"kept {kept} of {stories} stories ({dropped})")
     first = sizes[0]
     for size in sizes[1:]:
         print(f"  time per article at {size} / at {first}: {per_article[size] / per_article[first]:.2f}")

@@ -125,9 +125,15 @@ class DedupSettings:
     # Estimated Jaccard similarity from which two texts are the same story
     # (bench/bench_dedup.py prints the measurements behind it).
     near_threshold: float = 0.7
+    # A later, shorter text is also a copy when this much of it lies in the
+    # earlier one (a copy with paragraphs cut), from a similarity of at least
+    # `containment_floor` (below, the estimate is too rough to tell).
+    near_containment: float = 0.9
+    containment_floor: float = 0.4
     # Two texts that each state at least this many figures are one story only
-    # if at least this share of their figures agree: a daily report repeats
-    # yesterday's wording with today's numbers; a copy keeps the numbers.
+    # if at least this share of their figures agree (of the cut copy's own,
+    # for a cut copy): a daily report repeats yesterday's wording with today's
+    # numbers; a copy keeps the numbers.
     min_figures: int = 3
     figure_agreement: float = 0.5
     # A bucket larger than this is compared against its first members only.

@@ -98,7 +98,8 @@ def test_seed_articles_on_the_same_events_are_not_duplicates(signer):
 
 
 def text_member(name: str, text: str, signer: Signer) -> Member:
-    return Member(name, signer.sign(text), figures(text), member_order(False, START, (0, 0), name))
+    return Member(name, signer.sign(text), figures(text), len(text.split()),
+                  member_order(False, START, (0, 0), name))
 
 
 def test_daily_reports_with_new_figures_are_different_stories(signer):
@@ -128,7 +129,7 @@ def test_short_briefs_sharing_a_background_sentence_are_different_stories(signer
 
 def member(article_id: str, day: int, prior: bool = False) -> Member:
     order = member_order(prior, START + timedelta(days=day), (0, 0), article_id)
-    return Member(article_id, b"", frozenset(), order, prior)
+    return Member(article_id, b"", frozenset(), 100, order, prior)
 
 
 def test_a_copy_points_at_a_kept_article_it_resembles_chains_do_not_fold():

@@ -321,10 +321,12 @@ class _ReadSignaturesFn(beam.DoFn):
         if not within_lookback(metadata.path, self.lookback_days, datetime.now(UTC)):
             return
         with FileSystems.open(metadata.path) as handle:
-            rows = pq.read_table(handle, columns=["article_id", "minhash", "numbers"]).to_pylist()
+            columns = ["article_id", "minhash", "numbers", "word_count"]
+            rows = pq.read_table(handle, columns=columns).to_pylist()
         for row in rows:
             if row["minhash"]:
                 yield Member(row["article_id"], signature_bytes(row["minhash"]), frozenset(row["numbers"]),
+                             row["word_count"],
                              member_order(True, None, (0, 0), row["article_id"]), prior=True)
 
 
@@ -439,7 +441,7 @@ def dated(published_at: datetime, date_source: str) -> datetime | None:
 
 def as_member(article: Article) -> Member:
     first_seen = article.item.first_seen if article.item else (0, 0)
-    return Member(article.article_id, article.signature, figures(article.text),
+    return Member(article.article_id, article.signature, figures(article.text), article.word_count,
                   member_order(False, dated(article.published_at, article.date_source),
                                first_seen, article.article_id))
 

@@ -39,6 +39,8 @@ class Member:
     signature: bytes  # the MinHash values as little-endian uint32s (cheap to ship)
     # The figures the text states (see `figures`): copies keep them.
     numbers: frozenset[str]
+    # Its length in words (CJK characters): a cut copy is the shorter one.
+    words: int
     # (stored by an earlier run, dated time, first seen, id): smallest is kept.
     order: tuple
     prior: bool = False
@@ -106,20 +108,37 @@ def band_keys(signature: bytes, bands: int) -> list[bytes]:
             for band in range(bands)]
 
 
-def same_story(first: Member, second: Member, settings: DedupSettings) -> float | None:
-    """The similarity of two near copies, or None when they are different stories.
+def containment(score: float, larger: int, smaller: int) -> float:
+    """How much of the smaller text lies in the larger, from their Jaccard
+    similarity and sizes: |A∩B| = J(|A|+|B|)/(1+J)."""
+    if smaller <= 0:
+        return 0.0
+    return min(1.0, score * (larger + smaller) / ((1 + score) * smaller))
 
-    Text similarity must reach the threshold, and when both state several
-    figures, the figures must mostly agree: a daily strike report or death
-    toll repeats yesterday's wording with today's numbers, a syndicated copy
-    keeps the numbers (restyling "3,000" as "3000" changes nothing here).
+
+def same_story(earlier: Member, later: Member, settings: DedupSettings) -> float | None:
+    """The similarity of a later article to an earlier one when it is a copy
+    of it, or None when they are different stories.
+
+    The texts must be similar (Jaccard at the threshold), or the later one a
+    cut of the earlier (shorter, and contained in it) -- never the reverse:
+    a full story that grew out of an earlier brief is not the brief's copy.
+    And when both state several figures, they must mostly agree: a daily
+    strike report or death toll repeats yesterday's wording with today's
+    numbers; a copy keeps them ("3,000" and "3000" are one figure, single
+    digits are left out as copies spell them out).
     """
-    score = similarity(first.signature, second.signature)
-    if score < settings.near_threshold:
+    score = similarity(earlier.signature, later.signature)
+    similar = score >= settings.near_threshold
+    cut = (later.words <= earlier.words and score >= settings.containment_floor
+           and containment(score, earlier.words, later.words) >= settings.near_containment)
+    if not (similar or cut):
         return None
-    if min(len(first.numbers), len(second.numbers)) >= settings.min_figures:
-        shared = len(first.numbers & second.numbers) / len(first.numbers | second.numbers)
-        if shared < settings.figure_agreement:
+    if min(len(earlier.numbers), len(later.numbers)) >= settings.min_figures:
+        shared = len(earlier.numbers & later.numbers)
+        # A similar copy keeps the figures (share of all); a cut copy keeps its own (share of its).
+        agreement = shared / len(earlier.numbers | later.numbers) if similar else shared / len(later.numbers)
+        if agreement < settings.figure_agreement:
             return None
     return score
 
