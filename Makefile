@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run test lint bench bench-clean bench-dedup clean
+.PHONY: setup run test lint bench bench-clean bench-dedup bench-classify clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -38,6 +38,9 @@ bench: $(STAMP) $(CORPUS_DIR)/evaldata.json
 
 bench-clean: $(STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_clean.py --corpus $(CORPUS_DIR)
+
+bench-classify: $(STAMP)
+	$(BIN)/python bench/bench_classify.py
 
 bench-dedup: $(STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_dedup.py --corpus $(CORPUS_DIR)

@@ -25,6 +25,8 @@ from schemas.settings import METRICS_NAMESPACE, ClassifySettings
 from .textnorm import arabic_letters, strip_marks
 
 NO_ACTOR = "none"
+# Distinct words whose folded form a Gazetteer remembers (a few MB at most).
+MAX_FOLD_CACHE = 200_000
 UNDETERMINED = "und"
 
 # Dotted acronyms (U.S., U.N.) first, then words with inner apostrophes.
@@ -51,18 +53,32 @@ def fold_word(word: str) -> str:
         word = _REPEATS.sub(r"\1", word)
         if len(word) > 3 and word.endswith("h") and word[-2] in "aiu":
             word = word[:-1]
-    elif word.startswith("ال") and len(word) > 4:
-        word = word[2:]
+    else:
+        word = _arabic_clitics(word)
     return word
 
 
-def words_of(text: str) -> list[tuple[str, str]]:
-    """(as written, folded) for every word, the Arabic article dropped."""
+def _arabic_clitics(word: str) -> str:
+    """The Arabic word without its article and the particles written onto it:
+    و (and), ف, ب (with), ك (like), ل (for) -- "وقوات", "للتحالف", "بالرقة"."""
+    for prefix in ("وال", "فال", "بال", "كال", "لل", "ال"):
+        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+            return word[len(prefix):]
+    if word.startswith("و") and len(word) >= 4:
+        return _arabic_clitics(word[1:])
+    return word
+
+
+def words_of(text: str, fold=fold_word) -> list[tuple[str, str]]:
+    """(as written, folded) for every word, the Arabic article dropped.
+    `fold` may be a memoised fold_word (Gazetteer keeps one)."""
     text = _ARTICLE_PREFIX.sub("", strip_marks(text))
     out = []
     for match in _WORD.finditer(text):
-        raw = _POSSESSIVE.sub("", match.group().replace(".", ""))
-        folded = fold_word(raw)
+        raw = match.group()
+        if "." in raw or "'" in raw or "’" in raw:
+            raw = _POSSESSIVE.sub("", raw.replace(".", ""))
+        folded = fold(raw)
         if folded and folded not in _ARTICLE_WORDS:
             out.append((raw, folded))
     return out
@@ -75,26 +91,61 @@ class Actor:
     type: str
 
 
+@dataclass(frozen=True)
+class _Alias:
+    actor: str
+    words: tuple[str, ...]
+    needs_context: bool
+
+
 class Gazetteer:
-    """The actors and a one-pass matcher over their aliases."""
+    """The actors and a one-pass matcher over their aliases, with the rules
+    that keep ambiguous words from counting (see gazetteer.yaml):
+
+    - context: aliases listed under `needs_context` ("Coalition", "the
+      regime", "Jordan") count only in an article about the conflict -- one
+      that names a context term (Syria, Damascus, ...) or an actor by an
+      unambiguous alias;
+    - geography: a state named as a place on a border ("the Syria-Jordan
+      border", "the Turkish border", "the border with Iraq") is not the state
+      acting;
+    - shouting: an acronym inside an all-capitals run ("WHY IS IT") is not one.
+    """
 
     def __init__(self, spec: dict):
+        # Folded forms of words already seen: news reuses a small vocabulary.
+        self._folds: dict[str, str] = {}
         self.actors: dict[str, Actor] = {}
-        self._starts: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-        self._exact: dict[str, str] = {}
+        self._starts: dict[str, list[_Alias]] = {}
+        self._exact: dict[str, _Alias] = {}
+        self._context_terms: dict[str, list[tuple[str, ...]]] = {}
+        for term in spec.get("context_terms", []):
+            words = tuple(folded for _, folded in words_of(term))
+            self._context_terms.setdefault(words[0], []).append(words)
+        self._context = frozenset(words[0] for terms in self._context_terms.values()
+                                  for words in terms if len(words) == 1)
+        self._border = frozenset(folded for term in spec.get("border_terms", [])
+                                 for _, folded in words_of(term))
+        self._border_actors = frozenset(folded for term in spec.get("border_actors", [])
+                                        for _, folded in words_of(term))
         for entry in spec["actors"]:
             actor = Actor(entry["id"], entry["name"], entry["type"])
             if actor.id in self.actors:
                 raise ValueError(f"gazetteer lists actor {actor.id!r} twice")
             self.actors[actor.id] = actor
+            ambiguous = set(entry.get("needs_context", []))
+            unknown = ambiguous - set(entry.get("aliases", [])) - set(entry.get("exact", []))
+            if unknown:
+                raise ValueError(f"{actor.id}: needs_context names no alias: {sorted(unknown)}")
             for alias in entry.get("aliases", []):
                 folded = tuple(folded for _, folded in words_of(alias))
                 if folded:
-                    self._starts.setdefault(folded[0], []).append((folded, actor.id))
+                    self._starts.setdefault(folded[0], []).append(
+                        _Alias(actor.id, folded, alias in ambiguous))
             for word in entry.get("exact", []):
-                self._exact[word.replace(".", "")] = actor.id
+                self._exact[word.replace(".", "")] = _Alias(actor.id, (word,), word in ambiguous)
         for candidates in self._starts.values():
-            candidates.sort(key=lambda candidate: -len(candidate[0]))
+            candidates.sort(key=lambda candidate: -len(candidate.words))
 
     @classmethod
     def load(cls, text: str | None = None) -> Gazetteer:
@@ -102,25 +153,72 @@ class Gazetteer:
 
     def find(self, text: str) -> list[str]:
         """Actor id of every mention in `text`, in order of appearance."""
-        words = words_of(text)
-        folded = [word for _, word in words]
-        found, index = [], 0
-        while index < len(words):
-            length, actor = self._longest_alias(folded, index)
-            if actor is None and words[index][0] in self._exact:
-                length, actor = 1, self._exact[words[index][0]]
-            if actor is not None:
-                found.append(actor)
-                index += length
-            else:
-                index += 1
-        return found
+        return self.mentions("", text)[1]
 
-    def _longest_alias(self, folded: list[str], index: int) -> tuple[int, str | None]:
-        for alias, actor in self._starts.get(folded[index], ()):
-            if tuple(folded[index:index + len(alias)]) == alias:
-                return len(alias), actor
-        return 0, None
+    def mentions(self, title: str, text: str) -> tuple[list[str], list[str]]:
+        """Actor ids mentioned in the title and in the text, in order, with the
+        context rule applied over the whole article."""
+        words = [words_of(part, self._fold) for part in (title, text)]
+        found = [self._hits(part) for part in words]
+        in_context = (any(not alias.needs_context for hits in found for alias in hits)
+                      or any(self._names_context([folded for _, folded in part]) for part in words))
+        return tuple([alias.actor for alias in hits if in_context or not alias.needs_context]
+                     for hits in found)
+
+    def _hits(self, words: list[tuple[str, str]]) -> list[_Alias]:
+        folded = [word for _, word in words]
+        hits, index = [], 0
+        while index < len(words):
+            alias = self._longest_alias(folded, index)
+            if alias is None and words[index][0] in self._exact and not _shouted(words, index):
+                alias = self._exact[words[index][0]]
+            if alias is None:
+                index += 1
+                continue
+            end = index + (len(alias.words) if alias.words[0] == folded[index] else 1)
+            if not (self.actors[alias.actor].type == "state" and self._on_border(folded, index, end)):
+                hits.append(alias)
+            index = end
+        return hits
+
+    def _fold(self, word: str) -> str:
+        folded = self._folds.get(word)
+        if folded is None:
+            if len(self._folds) >= MAX_FOLD_CACHE:
+                self._folds.clear()  # bounded: a long-lived worker meets endless rare words
+            folded = self._folds[word] = fold_word(word)
+        return folded
+
+    def _names_context(self, folded: list[str]) -> bool:
+        """Whether the words name a place or term of the conflict (context_terms)."""
+        return any(folded[index:index + len(term)] == list(term)
+                   for index, word in enumerate(folded) for term in self._context_terms.get(word, ()))
+
+    def _longest_alias(self, folded: list[str], index: int) -> _Alias | None:
+        for alias in self._starts.get(folded[index], ()):
+            if tuple(folded[index:index + len(alias.words)]) == alias.words:
+                return alias
+        return None
+
+    def _on_border(self, folded: list[str], start: int, end: int) -> bool:
+        """The state names a place on a border -- "the Jordan border", "the
+        Turkey-Syria border", "the border with Iraq", "الحدود الأردنية" -- but
+        not "Jordanian border guards", who are the state acting."""
+        def at(index: int) -> str:
+            return folded[index] if 0 <= index < len(folded) else ""
+
+        if at(end) in self._border:
+            return at(end + 1) not in self._border_actors
+        return ((at(end + 1) in self._border and at(end) in self._context)
+                or at(start - 1) in self._border
+                or (at(start - 1) == "with" and at(start - 2) in self._border))
+
+
+def _shouted(words: list[tuple[str, str]], index: int) -> bool:
+    """The word stands between all-capital words: a shouted headline."""
+    neighbours = [words[i][0] for i in (index - 1, index + 1) if 0 <= i < len(words)]
+    return bool(neighbours) and all(len(word) > 1 and word.isalpha() and word.isupper()
+                                    for word in neighbours)
 
 
 def tag_actors(title: str, text: str, gazetteer: Gazetteer,
@@ -130,8 +228,7 @@ def tag_actors(title: str, text: str, gazetteer: Gazetteer,
     Primary: highest count with title mentions weighted up; ties go to the
     actor named first (title before text), then to the smaller id.
     """
-    in_title = gazetteer.find(title)
-    in_text = gazetteer.find(text)
+    in_title, in_text = gazetteer.mentions(title, text)
     counts = Counter(in_title) + Counter(in_text)
     if not counts:
         return (), NO_ACTOR

@@ -17,12 +17,17 @@ _NON_WORD = re.compile(r"[\W_]+")
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
+# Every combining character of the Basic Multilingual Plane, as one class:
+# a regex removes them far faster than a Python loop over the text.
+_COMBINING = re.compile("[" + "".join(re.escape(chr(code)) for code in range(0x300, 0x10000)
+                                      if unicodedata.combining(chr(code))) + "]")
+
+
 def strip_marks(text: str) -> str:
     """Drop accents and Arabic harakat/hamza marks (combining characters)."""
     if text.isascii():
         return text
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text)
-                   if not unicodedata.combining(ch))
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def fold(text: str) -> str:
