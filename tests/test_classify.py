@@ -88,14 +88,12 @@ def test_lower_case_coalition_is_not_an_actor(gazetteer):
     assert gazetteer.find("a coalition government in Berlin") == []
 
 
-EVAL = yaml.safe_load((ROOT / "tests" / "data" / "actors_eval.yaml").read_text())["cases"]
-
-
-def test_quality_floor_on_the_labelled_set(gazetteer):
-    """Precision and recall over tests/data/actors_eval.yaml (bench/bench_classify.py
+@pytest.mark.parametrize("labelled", ["actors_eval.yaml", "actors_heldout.yaml"])
+def test_quality_floor_on_the_labelled_sets(gazetteer, labelled):
+    """Precision and recall over the labelled sets (bench/bench_classify.py
     prints them per actor) may not fall below the floor."""
     true_pos = false_pos = false_neg = 0
-    for case in EVAL:
+    for case in yaml.safe_load((ROOT / "tests" / "data" / labelled).read_text())["cases"]:
         text = (SEED_TEXTS / case["seed"]).read_text() if "seed" in case else case["text"]
         in_title, in_text = gazetteer.mentions(case.get("title", ""), text)
         found, expected = set(in_title) | set(in_text), set(case["actors"])
@@ -104,6 +102,25 @@ def test_quality_floor_on_the_labelled_set(gazetteer):
         false_neg += len(expected - found)
     assert true_pos / (true_pos + false_pos) >= 0.97
     assert true_pos / (true_pos + false_neg) >= 0.97
+
+
+@pytest.mark.parametrize("text, actors", [
+    ("L'État islamique a revendiqué l'attentat.", ["isis"]),
+    ("Der Islamische Staat und die Vereinten Nationen.", ["isis", "united-nations"]),
+    ("El Estado Islámico atacó; la ONU condenó el ataque.", ["isis", "united-nations"]),
+    ("Uno de los heridos murió.", []),
+    ("The Free Syrian Army said the Syrian National Coalition met.", []),
+    ("Fighters of the Islamic State group met Free Syrian Army units.", ["isis"]),
+])
+def test_other_languages_and_ignored_names(gazetteer, text, actors):
+    assert gazetteer.find(text) == actors
+
+
+def test_spellings_that_fold_alike_share_their_ambiguity(gazetteer):
+    assert gazetteer.find("Farmers expect turkey prices to fall at Thanksgiving.") == []
+    with pytest.raises(ValueError, match="folds like"):
+        Gazetteer({"actors": [{"id": "a", "name": "A", "type": "state", "aliases": ["Qaryatayn"]},
+                              {"id": "b", "name": "B", "type": "state", "aliases": ["Qaryatain"]}]})
 
 
 @pytest.mark.parametrize("text, actors", [

@@ -36,6 +36,8 @@ _WORD = re.compile(r"(?:[A-Z]\.){2,}|\w+(?:['’ʼ‘`´]\w*)*", re.UNICODE)
 _ARTICLE_PREFIX = re.compile(r"\b(?:al|el|ad|an|ar|as|ash|at|ath|az|adh)[-‐‑](?=\w)", re.IGNORECASE)
 _ARTICLE_WORDS = frozenset({"al", "el"})
 _APOSTROPHES = re.compile(r"['’ʼ‘`´]")
+# French elision: l'État, d'Alep, qu'Ankara.
+_ELISION = re.compile(r"^(?:l|d|qu)['’ʼ‘`´](?=\w)", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"['’ʼ‘`´]s$", re.IGNORECASE)
 # Latin transliteration pairs folded to one spelling; applied in order.
 _TRANSLITERATION = (("ou", "u"), ("oo", "u"), ("o", "u"), ("ee", "i"), ("e", "i"),
@@ -45,7 +47,7 @@ _REPEATS = re.compile(r"(.)\1+")
 
 def fold_word(word: str) -> str:
     """One spelling for the variants of a word (see the module docstring)."""
-    word = _POSSESSIVE.sub("", strip_marks(word)).casefold()
+    word = _ELISION.sub("", _POSSESSIVE.sub("", strip_marks(word)).casefold())
     word = arabic_letters(_APOSTROPHES.sub("", word))
     if word.isascii():
         for variant, folded in _TRANSLITERATION:
@@ -59,13 +61,21 @@ def fold_word(word: str) -> str:
 
 
 def _arabic_clitics(word: str) -> str:
-    """The Arabic word without its article and the particles written onto it:
-    و (and), ف, ب (with), ك (like), ل (for) -- "وقوات", "للتحالف", "بالرقة"."""
-    for prefix in ("وال", "فال", "بال", "كال", "لل", "ال"):
-        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
-            return word[len(prefix):]
-    if word.startswith("و") and len(word) >= 4:
-        return _arabic_clitics(word[1:])
+    """The Arabic word without its article, the particles written onto it --
+    و ف (and), ب (with), ك (like), ل (for): "وقوات", "للتحالف", "لداعش",
+    "بالرقة" -- and the feminine ending of an adjective ("إسرائيلية" ==
+    "إسرائيلي"). Aliases are folded alike, so a word that merely starts with
+    one of these letters still meets itself."""
+    if word.startswith(("و", "ف")) and len(word) >= 4:
+        word = word[1:]
+    if word.startswith("لل") and len(word) >= 4:
+        word = word[2:]
+    elif word.startswith(("ب", "ك", "ل")) and len(word) >= 4:
+        word = word[1:]
+    if word.startswith("ال") and len(word) >= 4:
+        word = word[2:]
+    if word.endswith("يه") and len(word) >= 5:
+        word = word[:-1]
     return word
 
 
@@ -77,7 +87,7 @@ def words_of(text: str, fold=fold_word) -> list[tuple[str, str]]:
     for match in _WORD.finditer(text):
         raw = match.group()
         if "." in raw or "'" in raw or "’" in raw:
-            raw = _POSSESSIVE.sub("", raw.replace(".", ""))
+            raw = _ELISION.sub("", _POSSESSIVE.sub("", raw.replace(".", "")))
         folded = fold(raw)
         if folded and folded not in _ARTICLE_WORDS:
             out.append((raw, folded))
@@ -106,10 +116,13 @@ class Gazetteer:
       regime", "Jordan") count only in an article about the conflict -- one
       that names a context term (Syria, Damascus, ...) or an actor by an
       unambiguous alias;
-    - geography: a state named as a place on a border ("the Syria-Jordan
-      border", "the Turkish border", "the border with Iraq") is not the state
-      acting;
-    - shouting: an acronym inside an all-capitals run ("WHY IS IT") is not one.
+    - geography: a state named as a place -- on a border ("the Syria-Jordan
+      border", "the border with Iraq") or after "in" ("trained in Turkey") --
+      is not the state acting;
+    - shouting: a two-letter acronym inside an all-capitals run ("WHY IS IT")
+      is a word, not the group (SDF or HTS in capitals still are);
+    - ignored names: phrases that contain an alias but name something else
+      ("Free Syrian Army", "Syrian National Coalition") are skipped whole.
     """
 
     def __init__(self, spec: dict):
@@ -140,12 +153,27 @@ class Gazetteer:
             for alias in entry.get("aliases", []):
                 folded = tuple(folded for _, folded in words_of(alias))
                 if folded:
-                    self._starts.setdefault(folded[0], []).append(
-                        _Alias(actor.id, folded, alias in ambiguous))
+                    self._add(_Alias(actor.id, folded, alias in ambiguous), alias)
             for word in entry.get("exact", []):
                 self._exact[word.replace(".", "")] = _Alias(actor.id, (word,), word in ambiguous)
+        for name in spec.get("ignore", []):
+            self._add(_Alias("", tuple(folded for _, folded in words_of(name)), False), name)
+        self._places = frozenset(folded for term in spec.get("place_prepositions", [])
+                                 for _, folded in words_of(term))
         for candidates in self._starts.values():
             candidates.sort(key=lambda candidate: -len(candidate.words))
+
+    def _add(self, alias: _Alias, written: str) -> None:
+        """Register an alias; spellings that fold alike ("Turkey", "Türkiye")
+        are one alias, ambiguous if any of them is. Two actors may not share one."""
+        candidates = self._starts.setdefault(alias.words[0], [])
+        for index, known in enumerate(candidates):
+            if known.words == alias.words:
+                if known.actor != alias.actor:
+                    raise ValueError(f"alias {written!r} of {alias.actor} folds like one of {known.actor}")
+                candidates[index] = replace(known, needs_context=known.needs_context or alias.needs_context)
+                return
+        candidates.append(alias)
 
     @classmethod
     def load(cls, text: str | None = None) -> Gazetteer:
@@ -170,13 +198,15 @@ class Gazetteer:
         hits, index = [], 0
         while index < len(words):
             alias = self._longest_alias(folded, index)
-            if alias is None and words[index][0] in self._exact and not _shouted(words, index):
+            if alias is None and words[index][0] in self._exact and not (
+                    len(words[index][0]) <= 2 and _shouted(words, index)):
                 alias = self._exact[words[index][0]]
             if alias is None:
                 index += 1
                 continue
             end = index + (len(alias.words) if alias.words[0] == folded[index] else 1)
-            if not (self.actors[alias.actor].type == "state" and self._on_border(folded, index, end)):
+            if alias.actor and not (self.actors[alias.actor].type == "state"
+                                    and self._is_place(folded, index, end)):
                 hits.append(alias)
             index = end
         return hits
@@ -200,17 +230,21 @@ class Gazetteer:
                 return alias
         return None
 
-    def _on_border(self, folded: list[str], start: int, end: int) -> bool:
-        """The state names a place on a border -- "the Jordan border", "the
+    def _is_place(self, folded: list[str], start: int, end: int) -> bool:
+        """The state names a place: on a border -- "the Jordan border", "the
         Turkey-Syria border", "the border with Iraq", "الحدود الأردنية" -- but
-        not "Jordanian border guards", who are the state acting."""
+        not "Jordanian border guards" or "حرس الحدود الأردني", who are the
+        state acting; or after "in" ("trained in Turkey", "في تركيا")."""
         def at(index: int) -> str:
             return folded[index] if 0 <= index < len(folded) else ""
 
+        if at(start - 1) in self._places:
+            return True
         if at(end) in self._border:
             return at(end + 1) not in self._border_actors
+        if at(start - 1) in self._border:
+            return at(start - 2) not in self._border_actors
         return ((at(end + 1) in self._border and at(end) in self._context)
-                or at(start - 1) in self._border
                 or (at(start - 1) == "with" and at(start - 2) in self._border))
 
 
