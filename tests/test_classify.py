@@ -229,3 +229,37 @@ def test_classifier_fills_the_article():
     assert list(classified.actors) == sorted(classified.actors)
     assert "relocation-displacement" in classified.event_types
     assert next(m for m in classified.mentions if m.actor == "shq").in_title
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Clashes broke out at dawn and fighting continued in the town.", "armed-clash"),
+    ("Russian warplanes carried out air strikes on the market.", "airstrike"),
+    ("The brigade handed over its heavy weapons to the Coalition.", "arms-transfer"),
+    ("Thousands of displaced families fled towards the camp.", "relocation-displacement"),
+    ("The spokesman said in a statement that he told reporters nothing had changed.", "statement"),
+    ("A ceasefire agreement brokered by Russia took effect.", "agreement"),
+    ("A humanitarian aid convoy reached Rukban.", "humanitarian"),
+])
+def test_each_event_type_fires_on_its_evidence(text, expected):
+    assert expected in event_types_of("", text, load_event_types())
+
+
+@pytest.mark.parametrize("text", [
+    "The minister attacked the budget in parliament.",        # one armed-clash word is not enough
+    "She said the weather would change.",                      # one 'said' is not a statement
+])
+def test_one_passing_word_does_not_label_an_article(text):
+    types = event_types_of("", text, load_event_types())
+    assert "armed-clash" not in types and "statement" not in types
+
+
+def test_extract_prints_language_actors_and_event_types(capsys):
+    from pipelines.cli import main
+
+    from .conftest import DEMO_PAGES, SEED_PAGES
+    assert main(["extract", str(DEMO_PAGES / SEED_PAGES["001_967cd6e8aa18a310.txt"])]) == 0
+    import json
+    record = json.loads(capsys.readouterr().out)
+    assert record["primary_actor"] == "shq" and record["language"] == "en"
+    assert {"shq", "mat", "russia"} <= set(record["actors"])
+    assert "relocation-displacement" in record["event_types"]
