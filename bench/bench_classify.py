@@ -35,6 +35,7 @@ from transforms.classify import Classifier, Gazetteer, detect_language  # noqa: 
 LABELLED_SETS = {
     "development set": ROOT / "tests" / "data" / "actors_eval.yaml",
     "held-out set": ROOT / "tests" / "data" / "actors_heldout.yaml",
+    "second blind set": ROOT / "tests" / "data" / "actors_blind2.yaml",
 }
 
 

@@ -36,6 +36,8 @@ _WORD = re.compile(r"(?:[A-Z]\.){2,}|\w+(?:['’ʼ‘`´]\w*)*", re.UNICODE)
 _ARTICLE_PREFIX = re.compile(r"\b(?:al|el|ad|an|ar|as|ash|at|ath|az|adh)[-‐‑](?=\w)", re.IGNORECASE)
 _ARTICLE_WORDS = frozenset({"al", "el"})
 _APOSTROPHES = re.compile(r"['’ʼ‘`´]")
+# Turkish case endings after an apostrophe: YPG'nin, Rusya'nın, Şam'da.
+_TURKISH_SUFFIX = re.compile(r"['’](?:n?[ıiuü]n|n?[dt][ae]n?|[dt][ae]ki|y?[ıiuüea]|l[ae]|l[ıiuü]|n[ae])$")
 # French elision: l'État, d'Alep, qu'Ankara.
 _ELISION = re.compile(r"^(?:l|d|qu)['’ʼ‘`´](?=\w)", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"['’ʼ‘`´]s$", re.IGNORECASE)
@@ -87,7 +89,7 @@ def words_of(text: str, fold=fold_word) -> list[tuple[str, str]]:
     for match in _WORD.finditer(text):
         raw = match.group()
         if "." in raw or "'" in raw or "’" in raw:
-            raw = _ELISION.sub("", _POSSESSIVE.sub("", raw.replace(".", "")))
+            raw = _ELISION.sub("", _TURKISH_SUFFIX.sub("", _POSSESSIVE.sub("", raw.replace(".", ""))))
         folded = fold(raw)
         if folded and folded not in _ARTICLE_WORDS:
             out.append((raw, folded))
