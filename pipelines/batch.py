@@ -16,7 +16,7 @@ from schemas.settings import Settings
 from transforms.classify import ClassifyArticles
 from transforms.clean import CleanPages
 from transforms.dedup import DeduplicateArticles, DropSeenUrls, ReadFingerprints, ReadSignatures
-from transforms.feeds import PollFeeds
+from transforms.feeds import ListFeeds, PollFeeds, WriteFeedStates
 from transforms.fetch import FetchPages
 from transforms.templates import ReadTemplateHistory, WriteTemplateHistory
 from transforms.write import WriteDataset
@@ -29,8 +29,8 @@ def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
     fingerprints = pipeline | "ReadFingerprints" >> ReadFingerprints(out_dir, lookback)
     signatures = pipeline | "ReadSignatures" >> ReadSignatures(out_dir, lookback)
     history = pipeline | "ReadTemplateHistory" >> ReadTemplateHistory(out_dir)
-    feeds = pipeline | "FeedList" >> beam.Create(list(enumerate(feed_urls)))
-    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch)
+    feeds = pipeline | "Start" >> beam.Create([out_dir]) | "FeedList" >> ListFeeds(feed_urls)
+    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
     new_items = polled.items | "DropSeenUrls" >> DropSeenUrls(fingerprints)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
     cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history)
@@ -42,4 +42,5 @@ def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
     outputs = {"articles": articles, "duplicates": unique["duplicates"], "rejects": rejects}
     written = outputs | "Write" >> WriteDataset(out_dir, run_id, settings.write)
     _ = cleaned["history"] | "RememberTemplates" >> WriteTemplateHistory(out_dir, run_id)
+    _ = polled.states | "RememberFeeds" >> WriteFeedStates(out_dir)
     return {**outputs, "written": written}

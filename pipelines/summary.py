@@ -58,7 +58,11 @@ class RunSummary:
         return {
             "run_id": self.run_id, "out": self.out_dir, "seconds": round(self.seconds, 2),
             "feeds": {"listed": self.feeds_listed, "polled": self.count("feeds/polled"),
-                      "rejected": self.count("feeds/rejected")},
+                      "not_modified": self.count("feeds/not_modified"),
+                      "unchanged": self.count("feeds/unchanged"),
+                      "not_due": self.count("feeds/not_due"),
+                      "rejected": self.count("feeds/rejected"),
+                      "disabled": sorted(_with_prefix(self.counters, "feeds/disabled/"))},
             "items": {"seen": self.count("items/seen"),
                       "fetched": self.count("fetch/ok"),
                       "extracted": self.count("clean/ok"),
@@ -78,8 +82,11 @@ class RunSummary:
         feeds, items = data["feeds"], data["items"]
         lines = [
             f"run {self.run_id} -> {self.out_dir}  ({self.seconds:.1f} s)",
-            f"  feeds      listed {feeds['listed']}, polled {feeds['polled']}, "
-            f"failed {feeds['rejected']}",
+            f"  feeds      listed {feeds['listed']}, polled {feeds['polled']} (not modified "
+            f"{feeds['not_modified']}, unchanged {feeds['unchanged']}), failed {feeds['rejected']}, "
+            f"not due {feeds['not_due']}",
+            *([f"  DISABLED   {len(feeds['disabled'])} feeds keep failing: " + ", ".join(feeds["disabled"])]
+              if feeds["disabled"] else []),
             f"  items      seen {items['seen']}, fetched {items['fetched']}, "
             f"extracted {items['extracted']}",
             f"    articles written   {items['articles']:>6}",

@@ -108,6 +108,23 @@ class Reject:
 
 
 @dataclass(frozen=True)
+class FeedState:
+    """What is remembered of one feed between polls (DIR/_state/feeds.json)."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    # ok | not-modified | unchanged | an error type of the last poll
+    last_status: str = ""
+    last_polled_at: datetime | None = None
+    failures: int = 0  # consecutive
+    next_poll_at: datetime | None = None
+    disabled: bool = False
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceHistory:
     """One recent article of a source, as template learning remembers it:
     the hashed template keys of its lines."""

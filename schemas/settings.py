@@ -45,6 +45,19 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """How often feeds are polled and how failing ones are treated."""
+
+    # After a failure a feed waits base * 2^(failures-1): 15 min, 30, 1 h, ...
+    backoff_base_minutes: float = 15.0
+    # ...never longer than this, whatever the failures, Retry-After or <ttl>.
+    backoff_cap_hours: float = 24.0
+    # A feed failing this many polls in a row is marked disabled (still tried
+    # at the capped interval, and enabled again by its first success).
+    disable_after_failures: int = 10
+
+
+@dataclass(frozen=True)
 class CleanSettings:
     """How a page becomes clean article text."""
 
@@ -161,6 +174,7 @@ class Settings:
     """All stage settings of one run."""
 
     fetch: FetchSettings = FetchSettings()
+    feeds: FeedSettings = FeedSettings()
     clean: CleanSettings = CleanSettings()
     dedup: DedupSettings = DedupSettings()
     classify: ClassifySettings = ClassifySettings()

@@ -22,6 +22,7 @@ class Route:
     delay_s: float = 0.0  # wait this long before answering
     declare_length: bool = True  # False: no Content-Length, the body ends when we close
     trickle_s: float = 0.0  # pause between body bytes: a server that never quite finishes
+    etag: str | None = None  # answer 304 to a request that already has this version
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -40,6 +41,8 @@ class LoopbackSite:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
         self.user_agents: set[str] = set()
+        self.conditional: Counter[str] = Counter()  # requests that carried If-None-Match
+        self.bytes_sent = 0
         self._lock = threading.Lock()
         site = self
 
@@ -55,6 +58,17 @@ class LoopbackSite:
                     route = Route(b"not found", 404, "text/plain")
                 if route.delay_s:
                     time.sleep(route.delay_s)
+                if self.headers.get("If-None-Match"):
+                    with site._lock:
+                        site.conditional[self.path] += 1
+                if route.etag and self.headers.get("If-None-Match") == route.etag:
+                    self.send_response(304)
+                    self.send_header("ETag", route.etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with site._lock:
+                    site.bytes_sent += len(route.body)
                 try:
                     self.send_response(route.status)
                     self.send_header("Content-Type", route.content_type)
@@ -63,6 +77,8 @@ class LoopbackSite:
                     else:
                         self.send_header("Connection", "close")
                         self.close_connection = True
+                    if route.etag:
+                        self.send_header("ETag", route.etag)
                     for name, value in route.headers.items():
                         self.send_header(name, value)
                     self.end_headers()

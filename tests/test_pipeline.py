@@ -126,11 +126,20 @@ def test_second_run_fetches_and_writes_nothing_new(news_site, site, tmp_path):
     files_before = dataset_files(out, "articles", "mentions", "duplicates")
     code, printed = run_cli(*args)
     assert code == 0
-    assert "already ingested        7" in printed and "10 of 10 items accounted for" in printed
+    # Unchanged feeds are not parsed again; failed feeds wait for their back-off.
+    assert "unchanged 2), failed 0, not due 2" in printed and "0 of 0 items accounted for" in printed
     assert dataset_files(out, "articles", "mentions", "duplicates") == files_before
-    assert query(out, "articles") == [(5,)]
-    assert all(site.hits[path] == 1 for path in PAGES), "stored articles must not be refetched"
-    assert site.hits["/p/missing"] == 2, "failed articles are retried"
+
+    # The feed gains an item (a copy of a stored story): the feed is read again,
+    # its old entries are already ingested, the new one is processed.
+    site.add("/p/later", (DEMO_PAGES / PAGES["/p/levant"]).read_bytes())
+    second = site.routes["/feeds/second.xml"].body.replace(
+        b"</channel>", b"<item><link>/p/later</link></item></channel>")
+    site.add("/feeds/second.xml", second, content_type="application/rss+xml")
+    code, printed = run_cli(*args)
+    assert "already ingested        3" in printed and "5 of 5 items accounted for" in printed
+    assert dataset_files(out, "articles", "mentions", "duplicates") != files_before
+    assert all(site.hits[path] == 1 for path in PAGES), "stored articles are never fetched again"
 
 
 def test_private_network_is_refused_by_default(news_site, site, tmp_path):
@@ -150,7 +159,7 @@ def test_demo_run_twice_writes_nothing_twice(tmp_path):
         [("exact", 1), ("url", 1)]
     files = dataset_files(out)
     code, second = run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(out))
-    assert code == 0 and "already ingested        7" in second
+    assert code == 0 and "unchanged 7" in second
     assert dataset_files(out) == files
 
 
@@ -265,7 +274,7 @@ def test_a_wire_story_on_three_sites_lands_once_with_two_duplicates(tmp_path):
         assert all(method == "near" and 0.5 <= similarity < 1 for _, _, method, similarity in copies)
 
         code, printed = run_cli(*args)
-        assert code == 0 and "already ingested        3" in printed
+        assert code == 0 and "unchanged 3" in printed
         assert query(out, "articles") == [(1,)]
 
         with LoopbackSite() as later:  # a fourth site carries it a day later

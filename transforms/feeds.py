@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import apache_beam as beam
@@ -19,9 +20,18 @@ import feedparser
 from apache_beam.metrics import Metrics
 from lxml import etree
 
-from schemas.records import FeedItem, Reject
-from schemas.settings import METRICS_NAMESPACE, FetchSettings
+from schemas.records import FeedItem, FeedState, Reject
+from schemas.settings import METRICS_NAMESPACE, FeedSettings, FetchSettings
 
+from .feedstate import (
+    after_failure,
+    after_success,
+    body_hash,
+    is_due,
+    load_states,
+    publisher_interval,
+    save_states,
+)
 from .fetch import ConcurrentFetchFn, FetchError, fetch_batches, link_error
 
 _URL_SCHEMES = ("http", "https", "file")
@@ -125,8 +135,14 @@ def _entry_time(entry) -> datetime | None:
         return None
 
 
-def parse_feed(body: bytes, feed_url: str, feed_index: int,
-               now: datetime) -> tuple[list[FeedItem], list[Reject]]:
+class ParsedFeed(NamedTuple):
+    items: list[FeedItem]
+    rejects: list[Reject]
+    # How long the publisher asks readers to wait between polls (<ttl>, sy:).
+    wait: timedelta | None
+
+
+def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime) -> ParsedFeed:
     """Items of one feed document and rejects for entries that cannot be followed.
 
     Raises FetchError("parse") when the document is not a feed at all.
@@ -161,51 +177,134 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int,
                               published_at=_entry_time(entry),
                               first_seen=(feed_index, position),
                               from_local_feed=local))
-    return items, rejects
+    channel = parsed.get("feed", {})
+    wait = publisher_interval(channel.get("ttl"), channel.get("sy_updateperiod"),
+                              channel.get("sy_updatefrequency"))
+    return ParsedFeed(items, rejects, wait)
+
+
+class _ListFeedsFn(beam.DoFn):
+    """On each trigger (once per run, or per tick when streaming): every feed
+    of the list with its remembered state."""
+
+    def __init__(self, feed_urls: list[str]):
+        self.feed_urls = feed_urls
+
+    def process(self, out_dir: str):
+        states = load_states(out_dir)
+        for index, url in enumerate(self.feed_urls):
+            yield index, url, states.get(url, FeedState(url))
+
+
+class ListFeeds(beam.PTransform):
+    """trigger (the output folder) -> (feed index, feed URL, FeedState)."""
+
+    def __init__(self, feed_urls: list[str]):
+        super().__init__()
+        self.feed_urls = feed_urls
+
+    def expand(self, trigger):
+        return trigger | "WithState" >> beam.ParDo(_ListFeedsFn(self.feed_urls))
+
+
+class _Skipped(NamedTuple):
+    status: str  # not-due | not-modified | unchanged
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 class _PollFeedFn(ConcurrentFetchFn):
-    def __init__(self, settings: FetchSettings):
+    def __init__(self, settings: FetchSettings, feed_settings: FeedSettings):
         super().__init__(settings)
+        self.feed_settings = feed_settings
         self.polled = Metrics.counter(METRICS_NAMESPACE, "feeds/polled")
         self.failed = Metrics.counter(METRICS_NAMESPACE, "feeds/rejected")
         self.seen = Metrics.counter(METRICS_NAMESPACE, "items/seen")
 
-    def fetch_one(self, element: tuple[int, str]):
-        index, feed_url = element
-        response = self.fetcher.get(feed_url, max_bytes=self.settings.max_feed_bytes,
-                                    allow_file=True)
-        return parse_feed(response.body, feed_url, index, response.fetched_at)
+    def fetch_one(self, element: tuple[int, str, FeedState]):
+        index, feed_url, state = element
+        if not is_due(state, datetime.now(UTC)):
+            return _Skipped("not-due")
+        response = self.fetcher.get(feed_url, max_bytes=self.settings.max_feed_bytes, allow_file=True,
+                                    etag=state.etag, last_modified=state.last_modified)
+        if response.status == 304:
+            return _Skipped("not-modified", response.etag, response.last_modified), response
+        digest = body_hash(response.body)
+        if digest == state.body_hash:
+            return _Skipped("unchanged", response.etag, response.last_modified), response
+        return parse_feed(response.body, feed_url, index, response.fetched_at), response
 
     def emit(self, element, outcome):
-        _, feed_url = element
+        _, feed_url, state = element
+        now = datetime.now(UTC)
+        if isinstance(outcome, _Skipped):  # not due: the state stays as it is
+            Metrics.counter(METRICS_NAMESPACE, "feeds/not_due").inc()
+            yield beam.pvalue.TaggedOutput(PollFeeds.STATES, state)
+            return
         self.polled.inc()
         if isinstance(outcome, FetchError):
             self.failed.inc()
+            new_state = after_failure(state, outcome.error_type, str(outcome), now, self.feed_settings,
+                                      outcome.retry_after_s)
+            if new_state.disabled:
+                Metrics.counter(METRICS_NAMESPACE, f"feeds/disabled/{feed_url}").inc()
+            yield beam.pvalue.TaggedOutput(PollFeeds.STATES, new_state)
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, Reject(
                 "feed", feed_url, feed_url, outcome.error_type, str(outcome),
-                outcome.http_status, datetime.now(UTC)))
+                outcome.http_status, now))
             return
-        items, rejects = outcome
-        self.seen.inc(len(items) + len(rejects))
-        yield from items
-        for reject in rejects:
+        result, response = outcome
+        if isinstance(result, _Skipped):  # 304 or the same body: nothing to parse
+            Metrics.counter(METRICS_NAMESPACE, f"feeds/{result.status.replace('-', '_')}").inc()
+            yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
+                state, result.status, now, self.feed_settings, result.etag, result.last_modified,
+                wait=None))
+            return
+        self.seen.inc(len(result.items) + len(result.rejects))
+        yield from result.items
+        for reject in result.rejects:
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, reject)
+        yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
+            state, "ok", now, self.feed_settings, response.etag, response.last_modified,
+            body_hash(response.body), result.wait))
 
 
 class PollFeeds(beam.PTransform):
-    """(feed index, feed URL) -> FeedItem, with failed feeds and entries on `rejects`."""
+    """(index, URL, FeedState) -> FeedItem; failed feeds and entries on
+    `rejects`; every feed's new state on `states`."""
 
     REJECTS = "rejects"
+    STATES = "states"
 
-    def __init__(self, settings: FetchSettings):
+    def __init__(self, settings: FetchSettings, feed_settings: FeedSettings):
         super().__init__()
-        self.settings = settings
+        self.settings, self.feed_settings = settings, feed_settings
 
     def expand(self, feeds):
         return (
             feeds
             | "Batch" >> fetch_batches(self.settings)
-            | "Poll" >> beam.ParDo(_PollFeedFn(self.settings)).with_outputs(
-                self.REJECTS, main="items")
+            | "Poll" >> beam.ParDo(_PollFeedFn(self.settings, self.feed_settings)).with_outputs(
+                self.REJECTS, self.STATES, main="items")
         )
+
+
+class _SaveStatesFn(beam.DoFn):
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, states: list[FeedState]):
+        yield save_states(self.out_dir, states)
+
+
+class WriteFeedStates(beam.PTransform):
+    """Every feed's state -> DIR/_state/feeds.json, replaced atomically."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def expand(self, states):
+        return (states
+                | "All" >> beam.combiners.ToList().without_defaults()
+                | "Save" >> beam.ParDo(_SaveStatesFn(self.out_dir)))

@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 from urllib.request import url2pathname
@@ -38,19 +39,39 @@ _LOG = logging.getLogger(__name__)
 class FetchError(Exception):
     """A download that failed, classified for the rejects table."""
 
-    def __init__(self, error_type: str, message: str, http_status: int | None = None):
+    def __init__(self, error_type: str, message: str, http_status: int | None = None,
+                 retry_after_s: float | None = None):
         super().__init__(message)
         self.error_type = error_type
         self.http_status = http_status
+        self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one
 
 
 @dataclass(frozen=True)
 class Response:
     url: str  # after redirects
-    status: int
+    status: int  # 304: not modified since the validators sent (body empty)
     content_type: str
     body: bytes
     fetched_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds: either a number or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def check_public_address(host: str, port: int) -> None:
@@ -129,13 +150,21 @@ class Fetcher:
     def close(self) -> None:
         self.session.close()
 
-    def get(self, url: str, *, max_bytes: int, allow_file: bool) -> Response:
+    def get(self, url: str, *, max_bytes: int, allow_file: bool,
+            etag: str | None = None, last_modified: str | None = None) -> Response:
+        """The resource at `url`; with validators from an earlier fetch, a
+        conditional request (a 304 answer costs no body)."""
         error = link_error(url, allow_file)
         if error:
             raise error
         if urlsplit(url).scheme.lower() == "file":
             return self._read_file(url, max_bytes)
-        return self._get_http(url, max_bytes)
+        conditions = {}
+        if etag:
+            conditions["If-None-Match"] = etag
+        if last_modified:
+            conditions["If-Modified-Since"] = last_modified
+        return self._get_http(url, max_bytes, conditions)
 
     def _read_file(self, url: str, max_bytes: int) -> Response:
         path = Path(url2pathname(urlsplit(url).path))
@@ -151,7 +180,7 @@ class Fetcher:
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return Response(url, 200, content_type, body, datetime.now(UTC))
 
-    def _get_http(self, url: str, max_bytes: int) -> Response:
+    def _get_http(self, url: str, max_bytes: int, conditions: dict[str, str]) -> Response:
         settings = self.settings
         deadline = time.monotonic() + settings.total_timeout_s
         for _hop in range(settings.max_redirects + 1):
@@ -166,7 +195,7 @@ class Fetcher:
                 check_public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
             try:
                 response = self.session.get(
-                    url, stream=True, allow_redirects=False,
+                    url, stream=True, allow_redirects=False, headers=conditions,
                     timeout=(settings.connect_timeout_s, min(settings.read_timeout_s, remaining)))
             except requests.Timeout as exc:
                 raise FetchError("timeout", f"no answer within limits: {type(exc).__name__}") from exc
@@ -182,13 +211,15 @@ class Fetcher:
                         raise FetchError("invalid-url", "unusable redirect Location",
                                          response.status_code) from exc
                     continue
+                now = datetime.now(UTC)
                 if response.status_code >= 400:
                     raise FetchError("http-status", f"HTTP {response.status_code} {response.reason}",
-                                     response.status_code)
-                body = self._read_body(response, max_bytes, deadline)
+                                     response.status_code,
+                                     retry_after_seconds(response.headers.get("Retry-After"), now))
+                body = b"" if response.status_code == 304 else self._read_body(response, max_bytes, deadline)
                 return Response(url, response.status_code,
-                                _media_type(response.headers.get("Content-Type")),
-                                body, datetime.now(UTC))
+                                _media_type(response.headers.get("Content-Type")), body, now,
+                                response.headers.get("ETag"), response.headers.get("Last-Modified"))
         raise FetchError("too-many-redirects", f"more than {settings.max_redirects} redirects")
 
     @staticmethod

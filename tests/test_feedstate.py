@@ -1,0 +1,108 @@
+"""Feed state: conditional GET, unchanged bodies, back-off, Retry-After, <ttl>, disabling."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.records import FeedState
+from schemas.settings import FeedSettings
+from transforms.feedstate import (
+    after_failure,
+    after_success,
+    is_due,
+    load_states,
+    publisher_interval,
+    save_states,
+)
+
+from .loopback import rss
+from .test_pipeline import run_cli
+
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+SETTINGS = FeedSettings()
+
+
+def test_back_off_doubles_up_to_the_cap_and_disables_a_feed_that_keeps_failing():
+    state, waits = FeedState("https://a.example/rss"), []
+    for _ in range(12):
+        state = after_failure(state, "http-status", "HTTP 503", NOW, SETTINGS)
+        waits.append((state.next_poll_at - NOW).total_seconds() / 60)
+    assert waits[:4] == [15, 30, 60, 120]
+    assert max(waits) == 24 * 60
+    assert state.failures == 12 and state.disabled
+    recovered = after_success(state, "ok", NOW, SETTINGS)
+    assert (recovered.failures, recovered.disabled, recovered.next_poll_at) == (0, False, None)
+
+
+def test_retry_after_is_honoured_within_the_cap():
+    waited = after_failure(FeedState("u"), "http-status", "HTTP 429", NOW, SETTINGS, retry_after_s=7200)
+    assert waited.next_poll_at == NOW + timedelta(hours=2)
+    capped = after_failure(FeedState("u"), "http-status", "HTTP 429", NOW, SETTINGS, retry_after_s=10**7)
+    assert capped.next_poll_at == NOW + timedelta(hours=24)
+
+
+@pytest.mark.parametrize("ttl, period, frequency, minutes", [
+    ("60", None, None, 60), (None, "hourly", "2", 30), (None, "daily", None, 1440),
+    ("30", "hourly", "1", 60), (None, None, None, None), ("soon", None, None, None),
+])
+def test_publisher_intervals(ttl, period, frequency, minutes):
+    wait = publisher_interval(ttl, period, frequency)
+    assert (wait.total_seconds() / 60 if wait else None) == minutes
+
+
+def test_state_file_round_trips_and_is_replaced_whole(tmp_path):
+    states = [FeedState("https://a.example/rss", etag='"v1"', failures=2, next_poll_at=NOW),
+              FeedState("https://b.example/rss", disabled=True, last_error="HTTP 404")]
+    save_states(str(tmp_path), states)
+    save_states(str(tmp_path), states)
+    assert load_states(str(tmp_path)) == {state.url: state for state in states}
+    assert [path.name for path in (tmp_path / "_state").iterdir()] == ["feeds.json"]
+    assert is_due(states[1], NOW) and not is_due(states[0], NOW - timedelta(minutes=1))
+
+
+def feed_state(out) -> dict:
+    return json.loads((out / "_state" / "feeds.json").read_text())["feeds"]
+
+
+def test_conditional_get_answered_304_costs_no_parsing(site, tmp_path):
+    site.add("/rss", rss([{"link": "/gone"}]), etag='"v1"', content_type="application/rss+xml")
+    out = tmp_path / "out"
+    args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
+    assert run_cli(*args)[0] == 0
+    assert feed_state(out)[site.url("/rss")]["etag"] == '"v1"'
+    code, printed = run_cli(*args)
+    assert code == 0 and "not modified 1" in printed and "0 of 0 items accounted for" in printed
+    assert site.hits["/rss"] == 2 and site.conditional["/rss"] == 1
+    assert site.hits["/gone"] == 1, "the entry was not parsed again"
+    assert feed_state(out)[site.url("/rss")]["last_status"] == "not-modified"
+
+
+def test_a_server_asking_to_wait_is_not_asked_again_before_time(site, tmp_path):
+    site.add("/busy", "slow down", status=429, headers={"Retry-After": "3600"})
+    site.add("/ttl", rss([], title="hourly").replace("<description>", "<ttl>60</ttl><description>"),
+             content_type="application/rss+xml")
+    out = tmp_path / "out"
+    args = ("--feeds", site.url("/busy"), "--feeds", site.url("/ttl"), "--out", str(out),
+            "--allow-private-network")
+    assert run_cli(*args)[0] == 0
+    state = feed_state(out)
+    busy = datetime.fromisoformat(state[site.url("/busy")]["next_poll_at"])
+    assert timedelta(minutes=59) < busy - datetime.now(UTC) <= timedelta(hours=1)
+    assert state[site.url("/busy")]["failures"] == 1
+    assert datetime.fromisoformat(state[site.url("/ttl")]["next_poll_at"]) > datetime.now(UTC)
+    code, printed = run_cli(*args)
+    assert "not due 2" in printed
+    assert (site.hits["/busy"], site.hits["/ttl"]) == (1, 1)
+
+
+def test_a_feed_that_keeps_failing_is_reported_disabled(site, tmp_path):
+    out = tmp_path / "out"
+    url = site.url("/missing.xml")
+    save_states(str(out), [FeedState(url, failures=SETTINGS.disable_after_failures - 1,
+                                     next_poll_at=datetime.now(UTC) - timedelta(minutes=1))])
+    code, printed = run_cli("--feeds", url, "--out", str(out), "--allow-private-network")
+    assert code == 0
+    assert f"DISABLED   1 feeds keep failing: {url}" in printed
+    assert feed_state(out)[url]["disabled"] is True
