@@ -17,6 +17,8 @@ import sys
 import time
 
 EXIT_USAGE = 2
+# Another run holds the output folder: try again later (sysexits EX_TEMPFAIL).
+EXIT_LOCKED = 75
 
 
 class _DropNoise(logging.Filter):
@@ -72,14 +74,18 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     import apache_beam as beam
 
     from .batch import build_pipeline
+    from .lock import LockedError, RunLock
     from .summary import RunSummary, counters_of
 
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, urls, out, run_id, settings)
     try:
-        result = pipeline.run()
-        result.wait_until_finish()
+        with RunLock(out):
+            result = pipeline.run()
+            result.wait_until_finish()
+    except LockedError as error:
+        return _fail(str(error), EXIT_LOCKED)
     except Exception as error:  # the pipeline itself broke: say so in one line
         logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
         return _fail(f"run failed: {type(error).__name__}: {str(error).splitlines()[0][:300]} "
@@ -111,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Any Apache Beam pipeline option (--runner, --direct_num_workers, "
                     "--direct_running_mode, --project, ...) is passed to Beam.",
         epilog="Exit status: 0 when the run completed (failed feeds and articles are in "
-               "DIR/rejects), 1 when it could not run, 2 for bad options.")
+               "DIR/rejects), 1 when it could not run, 2 for bad options, 75 when another run "
+               "holds DIR.")
     from .options import IngestOptions
 
     IngestOptions._add_argparse_args(run)

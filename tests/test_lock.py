@@ -1,0 +1,46 @@
+"""One run per output folder: a second start stops clearly; stale locks and leftovers go."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.cli import EXIT_LOCKED, main
+from pipelines.lock import LockedError, RunLock
+
+
+def test_a_second_lock_on_the_same_folder_is_refused(tmp_path):
+    with RunLock(str(tmp_path)), pytest.raises(LockedError, match="another run is using"), \
+            RunLock(str(tmp_path)):
+        pass
+    with RunLock(str(tmp_path)):  # released: free again
+        pass
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    lock = tmp_path / "_state" / "run.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": "x"}))
+    leftover = tmp_path / "articles" / "date=2026-01-01" / ".part-x-00000.parquet.inprogress"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a file")
+    with RunLock(str(tmp_path)):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not leftover.exists(), "a crashed run's half-written file is removed"
+
+
+def test_an_overlapping_run_exits_with_a_clear_message(tmp_path, capsys):
+    feed = tmp_path / "feed.xml"
+    feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>')
+    with RunLock(str(tmp_path / "out")):
+        code = main(["run", "--feeds", str(feed), "--out", str(tmp_path / "out")])
+    assert code == EXIT_LOCKED
+    err = capsys.readouterr().err
+    assert "another run is using" in err and f"pid {os.getpid()}" in err
+    assert main(["run", "--feeds", str(feed), "--out", str(tmp_path / "out")]) == 0
