@@ -229,7 +229,7 @@ def test_stored_signatures_are_read_back_within_the_look_back_only(tmp_path, sig
     store("recent", days_ago=3)
     store("old", days_ago=45)
     with pipeline() as p:
-        members = p | ReadSignatures(str(tmp_path), SETTINGS.lookback_days)
+        members = p | beam.Create([str(tmp_path)]) | ReadSignatures(SETTINGS.lookback_days)
         assert_that(members | beam.Map(lambda m: (m.article_id, m.prior, m.signature == signer.sign(WIRE),
                                                   m.numbers == figures(WIRE))),
                     equal_to([("recent", True, True, True)]))

@@ -278,10 +278,12 @@ _FINGERPRINT_READERS = {
 }
 
 
-def _stored_files(pbegin, out_dir: str, table: str, label: str):
-    pattern = FileSystems.join(out_dir, table, "**", "*.parquet")
-    return (pbegin
-            | f"{label}/Pattern" >> beam.Create([pattern])
+def _stored_files(trigger, table: str, label: str):
+    """The Parquet files of a stored table, listed once per trigger element
+    (the output folder: once per run, or once per window when streaming)."""
+    return (trigger
+            | f"{label}/Pattern" >> beam.Map(
+                lambda out_dir: FileSystems.join(out_dir, table, "**", "*.parquet"))
             | f"{label}/Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
             | f"{label}/Spread" >> beam.Reshuffle())
 
@@ -299,15 +301,15 @@ class _ReadFingerprintsFn(beam.DoFn):
 
 
 class ReadFingerprints(beam.PTransform):
-    """Fingerprints of everything earlier runs stored under `out_dir`."""
+    """output folder -> fingerprints of everything earlier runs stored there."""
 
-    def __init__(self, out_dir: str, lookback_days: int):
+    def __init__(self, lookback_days: int):
         super().__init__()
-        self.out_dir, self.lookback_days = out_dir, lookback_days
+        self.lookback_days = lookback_days
 
-    def expand(self, pbegin):
+    def expand(self, trigger):
         return [
-            _stored_files(pbegin, self.out_dir, table, table)
+            _stored_files(trigger, table, table)
             | f"{table}/Read" >> beam.ParDo(_ReadFingerprintsFn(table, self.lookback_days))
             for table in _FINGERPRINT_READERS
         ] | "All" >> beam.Flatten()
@@ -331,14 +333,14 @@ class _ReadSignaturesFn(beam.DoFn):
 
 
 class ReadSignatures(beam.PTransform):
-    """MinHash signatures of the articles earlier runs stored in the look-back window."""
+    """output folder -> MinHash signatures of the articles stored in the look-back window."""
 
-    def __init__(self, out_dir: str, lookback_days: int):
+    def __init__(self, lookback_days: int):
         super().__init__()
-        self.out_dir, self.lookback_days = out_dir, lookback_days
+        self.lookback_days = lookback_days
 
-    def expand(self, pbegin):
-        return (_stored_files(pbegin, self.out_dir, "articles", "Signatures")
+    def expand(self, trigger):
+        return (_stored_files(trigger, "articles", "Signatures")
                 | "Read" >> beam.ParDo(_ReadSignaturesFn(self.lookback_days)))
 
 
@@ -495,7 +497,7 @@ class _DropNearCopies(beam.PTransform):
             | "Nearest" >> beam.FlatMap(lambda found: nearest_earlier(
                 list({edge.earlier: edge for edge in found[1]}.values()), settings.max_neighbours))
             # The duplicate graph only (a few light edges per near copy) meets on one worker.
-            | "Graph" >> beam.combiners.ToList()
+            | "Graph" >> beam.combiners.ToList().without_defaults()
             | "Keepers" >> beam.FlatMap(lambda edges: keepers(edges).items()))
         return (
             {"articles": signed | "ById" >> beam.Map(lambda article: (article.article_id, article)),

@@ -179,14 +179,10 @@ class _ReadHistoryFn(beam.DoFn):
 
 
 class ReadTemplateHistory(beam.PTransform):
-    """The window of recent articles per source that earlier runs remembered."""
+    """output folder -> the recent articles per source that earlier runs remembered."""
 
-    def __init__(self, out_dir: str):
-        super().__init__()
-        self.out_dir = out_dir
-
-    def expand(self, pbegin):
-        return pbegin | "StateDir" >> beam.Create([self.out_dir]) | "Read" >> beam.ParDo(_ReadHistoryFn())
+    def expand(self, trigger):
+        return trigger | "Read" >> beam.ParDo(_ReadHistoryFn())
 
 
 class _WriteHistoryFn(beam.DoFn):
@@ -214,5 +210,5 @@ class WriteTemplateHistory(beam.PTransform):
 
     def expand(self, rows):
         return (rows
-                | "All" >> beam.combiners.ToList()
+                | "All" >> beam.combiners.ToList().without_defaults()
                 | "Write" >> beam.ParDo(_WriteHistoryFn(self.out_dir, self.run_id)))
