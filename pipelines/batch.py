@@ -1,7 +1,7 @@
 """The batch pipeline: poll every feed once, ingest what is new, write.
 
     output folder -> ListFeeds -> PollFeeds -> ingest (pipelines/ingest.py)
-                                            -> WriteFeedStates
+                                            -> WriteFeedStates, once ingest has written
 
 Earlier runs' fingerprints are read from the dataset itself, so running
 again writes nothing twice; feed state (validators, back-off) and the
@@ -23,5 +23,6 @@ def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
     start = pipeline | "Start" >> beam.Create([out_dir])
     feeds = start | "FeedList" >> ListFeeds(feed_urls)
     polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
-    _ = polled.states | "RememberFeeds" >> WriteFeedStates(out_dir)
-    return ingest(start, polled.items, polled.rejects, out_dir, run_id, settings)
+    outputs = ingest(start, polled.items, polled.rejects, out_dir, run_id, settings)
+    _ = polled.states | "RememberFeeds" >> WriteFeedStates(out_dir, after=outputs["written"])
+    return outputs

@@ -1,10 +1,11 @@
 """`news-ingest`: the command line.
 
     news-ingest run --feeds F [--feeds F2 ...] --out DIR [beam options]
+    news-ingest stream --feeds F --out DIR --interval 15m [--polls N] [beam options]
     news-ingest extract PAGE.html [PAGE2.html ...] [--url URL]
 
-argparse (stdlib) because Beam's own options are argparse too: `run` parses
-its options with `parse_known_args` and hands the rest to Beam, which checks
+argparse (stdlib) because Beam's own options are argparse too: `run` and
+`stream` parse their options with `parse_known_args` and hands the rest to Beam, which checks
 them. Beam-dependent modules are imported inside functions so logging
 is filtered before Beam's import-time warnings fire.
 """
@@ -19,6 +20,8 @@ import time
 EXIT_USAGE = 2
 # Another run holds the output folder: try again later (sysexits EX_TEMPFAIL).
 EXIT_LOCKED = 75
+# Stopped with Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 class _DropNoise(logging.Filter):
@@ -45,56 +48,155 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+def _preflight(args: argparse.Namespace, beam_args: list[str]):
+    """Beam options, feed URLs, settings and output folder, or a PreflightError."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from .options import (
-        PreflightError,
-        feed_urls,
-        new_run_id,
-        output_dir,
-        settings_from,
-        unknown_options,
-        use_local_runner,
-    )
+    from .options import UsageError, feed_urls, output_dir, settings_from, unknown_options
 
     options = PipelineOptions(beam_args)
     unknown = unknown_options(options)
     if unknown:
-        return _fail(f"unknown option {unknown[0]} (see news-ingest run --help)", EXIT_USAGE)
-    try:
-        urls = feed_urls(args.feeds)
-        settings = settings_from(args)
-        out = output_dir(args.out)
-    except PreflightError as error:
-        return _fail(str(error))
-    use_local_runner(options)
-    run_id = new_run_id()
+        raise UsageError(f"unknown option {unknown[0]} (see news-ingest {args.command} --help)")
+    return options, feed_urls(args.feeds), settings_from(args), output_dir(args.out)
 
+
+def _preflight_failure(error: Exception) -> int:
+    from .options import UsageError
+
+    return _fail(str(error), EXIT_USAGE if isinstance(error, UsageError) else 1)
+
+
+def _pipeline_failure(error: Exception, what: str) -> str:
+    logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
+    return (f"{what} failed: {type(error).__name__}: {str(error).splitlines()[0][:300]} "
+            "(run with -v for details)")
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Ctrl-C inside a pipeline: Beam re-raises it wrapped (RuntimeError: KeyboardInterrupt ...)."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt) or str(error).startswith("KeyboardInterrupt"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _run_batch(options, urls: list[str], out: str, settings):
+    """Build and run the batch pipeline once; its summary."""
     import apache_beam as beam
 
     from .batch import build_pipeline
-    from .lock import LockedError, RunLock
+    from .options import new_run_id
     from .summary import RunSummary, counters_of
 
-    started = time.monotonic()
+    started, run_id = time.monotonic(), new_run_id()
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, urls, out, run_id, settings)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result))
+
+
+def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from .lock import LockedError, RunLock
+    from .options import PreflightError, use_local_runner
+
+    try:
+        options, urls, settings, out = _preflight(args, beam_args)
+    except PreflightError as error:
+        return _preflight_failure(error)
+    use_local_runner(options)
     try:
         with RunLock(out):
-            result = pipeline.run()
-            result.wait_until_finish()
+            summary = _run_batch(options, urls, out, settings)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)
-    except Exception as error:  # the pipeline itself broke: say so in one line
-        logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
-        return _fail(f"run failed: {type(error).__name__}: {str(error).splitlines()[0][:300]} "
-                     "(run with -v for details)")
-    summary = RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result))
+    except (KeyboardInterrupt, Exception) as error:
+        if _interrupted(error):
+            return _fail("interrupted; files it finished are kept, its other items are polled again "
+                         "next time", EXIT_INTERRUPTED)
+        return _fail(_pipeline_failure(error, "run"))  # the pipeline itself broke: one line
     print(summary.format())
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(summary.as_dict(), handle, indent=2)
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from .lock import LockedError
+    from .options import PreflightError, UsageError, parse_interval, use_local_runner
+
+    try:
+        interval = parse_interval(args.interval)
+        if args.polls < 0:
+            raise UsageError("--polls must be 0 (until stopped) or more")
+        options, urls, settings, out = _preflight(args, beam_args)
+    except PreflightError as error:
+        return _preflight_failure(error)
+    use_local_runner(options)
+    try:
+        if options.view_as(StandardOptions).runner == "FnApiRunner":
+            return _stream_locally(options, urls, out, settings, interval, args)
+        return _stream_on_runner(options, urls, out, settings, interval)
+    except LockedError as error:
+        return _fail(str(error), EXIT_LOCKED)
+
+
+def _stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
+    """One batch pipeline per interval on this machine, under one lock."""
+    from .lock import RunLock
+    from .stream import Stopper, run_locally
+
+    def poll(_number: int) -> None:
+        try:
+            print(_run_batch(options, urls, out, settings).line(), flush=True)
+        except Exception as error:
+            if _interrupted(error):
+                raise KeyboardInterrupt from error
+            _fail(_pipeline_failure(error, "poll"))  # this poll broke; the next one may not
+
+    print(f"news-ingest: polling {len(urls)} feeds every {args.interval} into {out}; Ctrl-C stops",
+          flush=True)
+    stopper = Stopper()
+    try:
+        with RunLock(out), stopper:
+            run_locally(poll, interval, args.polls, stopper)
+    except KeyboardInterrupt:
+        return _fail("aborted; the interrupted poll's items are polled again on the next start",
+                     EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED if stopper.requested.is_set() else 0
+
+
+def _stream_on_runner(options, urls, out, settings, interval) -> int:
+    """The streaming pipeline, submitted to a runner that executes streams."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from .lock import RunLock
+    from .options import new_run_id
+    from .stream import build_stream_pipeline
+
+    options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)
+    build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds())
+    with RunLock(out):
+        try:
+            result = pipeline.run()
+        except Exception as error:
+            return _fail(_pipeline_failure(error, "stream"))
+        print(f"news-ingest: streaming pipeline submitted ({type(result).__name__}); Ctrl-C cancels it",
+              flush=True)
+        try:
+            result.wait_until_finish()
+        except KeyboardInterrupt:
+            result.cancel()
+            return EXIT_INTERRUPTED
+        except Exception as error:
+            return _fail(_pipeline_failure(error, "stream"))
     return 0
 
 
@@ -124,6 +226,22 @@ def _parser() -> argparse.ArgumentParser:
     IngestOptions._add_argparse_args(run)
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
 
+    stream = commands.add_parser(
+        "stream", help="poll the feeds every interval until stopped, one summary line per poll",
+        description="Poll the feeds every --interval and ingest what is new, so new items are "
+                    "queryable within two intervals. On this machine each poll is a run of the batch "
+                    "pipeline; with --runner DataflowRunner, FlinkRunner or PortableRunner it is one "
+                    "streaming Beam pipeline writing a new set of files per window.",
+        epilog="Ctrl-C stops after the poll in progress has written (a second Ctrl-C aborts it; "
+               "its items are polled again on the next start). Exit status: 0 after --polls polls, "
+               "130 when stopped with Ctrl-C, 1 when it could not start, 2 for bad options, 75 when "
+               "another run holds DIR.")
+    IngestOptions._add_argparse_args(stream)
+    stream.add_argument("--interval", default="15m", metavar="DURATION",
+                        help="time between polls: 30s, 5m, 1h, 1h30m (default: 15m)")
+    stream.add_argument("--polls", type=int, default=0, metavar="N",
+                        help="stop after N polls (default: 0, until stopped; local runner only)")
+
     extract = commands.add_parser(
         "extract", help="clean and classify saved pages, print one JSON object per page",
         description="Run the clean and classify stages on saved HTML pages and print one "
@@ -141,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_logging(args.verbose)
     if args.command == "run":
         return cmd_run(args, rest)
+    if args.command == "stream":
+        return cmd_stream(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return cmd_extract(args)

@@ -4,7 +4,8 @@
 exclusively (O_EXCL), naming the process that holds it. A second start on the
 same DIR stops with a clear message; a lock left by a process that died (on
 this host) is taken over. Holding the lock, a start also removes the hidden
-`.inprogress` files a crashed run may have left (readers never saw them).
+`.inprogress` files a crashed run may have left (readers never saw them), and
+a run leaving on an exception (Ctrl-C included) removes its own.
 
 Object stores (gs://, s3://) have no exclusive create: there the scheduler
 must not overlap runs (the Kubernetes CronJob in deploy/ forbids it).
@@ -71,8 +72,10 @@ class RunLock:
         except (OSError, ValueError):
             return {}
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self.held:
+            if exc_type is not None:  # interrupted or failed: drop its half-written files
+                remove_leftovers(self.path.parent.parent)
             self.path.unlink(missing_ok=True)
             self.held = False
 

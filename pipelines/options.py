@@ -1,12 +1,14 @@
-"""Command-line options of `news-ingest run`, and the checks made before a
-pipeline is built (a bad feed list or output folder fails fast, in one line).
+"""Command-line options of `news-ingest run` and `stream`, and the checks
+made before a pipeline is built (a bad feed list, interval or output folder
+fails fast, in one line).
 """
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
@@ -20,6 +22,10 @@ _DEFAULT_FETCH = FetchSettings()
 
 class PreflightError(Exception):
     """The run cannot start; the message is shown to the user as is."""
+
+
+class UsageError(PreflightError):
+    """The command line itself is wrong (exit status 2)."""
 
 
 class IngestOptions(PipelineOptions):
@@ -93,6 +99,22 @@ def use_local_runner(options: PipelineOptions) -> None:
     standard = options.view_as(StandardOptions)
     if standard.runner in (None, "DirectRunner"):
         standard.runner = "FnApiRunner"
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(text: str) -> timedelta:
+    """'30s', '5m', '1h', '1h30m' -> a timedelta of at least one second."""
+    spec = text.strip().lower()
+    parts = _DURATION_PART.findall(spec)
+    if not parts or "".join(number + unit for number, unit in parts) != spec:
+        raise UsageError(f"--interval {text!r} is not a duration like 30s, 5m, 1h or 1h30m")
+    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if seconds < 1:
+        raise UsageError(f"--interval {text!r} is shorter than one second")
+    return timedelta(seconds=seconds)
 
 
 def feed_urls(specs: list[str] | None) -> list[str]:

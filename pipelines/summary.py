@@ -77,6 +77,18 @@ class RunSummary:
             "articles_by_language": _with_prefix(self.counters, "classify/language/"),
         }
 
+    def line(self) -> str:
+        """One line per poll of `news-ingest stream`."""
+        data = self.as_dict()
+        feeds, items = data["feeds"], data["items"]
+        disabled = f", DISABLED {len(feeds['disabled'])}" if feeds["disabled"] else ""
+        return (f"{self.run_id}: feeds polled {feeds['polled']} (not modified {feeds['not_modified']}, "
+                f"unchanged {feeds['unchanged']}), failed {feeds['rejected']}, not due "
+                f"{feeds['not_due']}{disabled}; items seen {items['seen']}: articles {items['articles']}, "
+                f"duplicates {items['duplicates']}, rejected {items['rejected']}, already ingested "
+                f"{items['already_ingested']}  ({self.seconds:.1f} s)"
+                + ("" if self.adds_up() else "  (MISMATCH: please report this)"))
+
     def format(self) -> str:
         data = self.as_dict()
         feeds, items = data["feeds"], data["items"]

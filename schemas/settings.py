@@ -160,6 +160,16 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """How the continuous pipeline remembers what it has seen."""
+
+    # A streaming pipeline keeps the URLs of items it has ingested for this
+    # long (per-key state with a time-to-live): feeds rarely list an item for
+    # more than a few days; older ones are caught by the dataset's fingerprints.
+    seen_ttl_hours: float = 72.0
+
+
+@dataclass(frozen=True)
 class WriteSettings:
     """How the Parquet dataset is laid out."""
 
@@ -177,5 +187,6 @@ class Settings:
     feeds: FeedSettings = FeedSettings()
     clean: CleanSettings = CleanSettings()
     dedup: DedupSettings = DedupSettings()
+    stream: StreamSettings = StreamSettings()
     classify: ClassifySettings = ClassifySettings()
     write: WriteSettings = WriteSettings()

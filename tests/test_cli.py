@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipelines.cli import main
+from pipelines.options import parse_interval
 
 from .conftest import DEMO_PAGES, SEED_PAGES
 
@@ -81,3 +84,25 @@ def test_installed_command_reads_a_page_from_stdin():
     assert record["source"] == "arabtimesonline.com"
     assert "new-syrian-forces" in record["actors"]
     assert "8399" not in record["text"]
+
+
+@pytest.mark.parametrize("interval, problem", [
+    ("15", "is not a duration"), ("5 minutes", "is not a duration"), ("0s", "shorter than one second"),
+    ("5x", "is not a duration")])
+def test_a_bad_stream_interval_is_a_usage_error(capsys, tmp_path, interval, problem):
+    assert main(["stream", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
+                 "--interval", interval]) == 2
+    assert problem in one_line_error(capsys)
+    assert not (tmp_path / "_state").exists(), "nothing started"
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("1h30m", 5400),
+                                           ("1.5m", 90), ("1d", 86400)])
+def test_stream_intervals(text, seconds):
+    assert parse_interval(text).total_seconds() == seconds
+
+
+def test_stream_refuses_unknown_options_like_run(capsys, tmp_path):
+    assert main(["stream", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
+                 "--intervall", "5m"]) == 2
+    assert "unknown option --intervall (see news-ingest stream --help)" in one_line_error(capsys)

@@ -106,3 +106,19 @@ def test_a_feed_that_keeps_failing_is_reported_disabled(site, tmp_path):
     assert code == 0
     assert f"DISABLED   1 feeds keep failing: {url}" in printed
     assert feed_state(out)[url]["disabled"] is True
+
+
+def test_feed_state_is_saved_only_after_its_items_are_written(site, tmp_path):
+    site.add("/rss", rss([{"link": "/story"}]), etag='"v1"', content_type="application/rss+xml")
+    site.add("/story", "<html><body><article><p>" + "Shelling was reported near Idlib today. " * 20
+             + "</p></article></body></html>")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "articles").write_text("a file where the articles folder belongs")
+    args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
+    assert run_cli(*args)[0] == 1
+    assert not (out / "_state" / "feeds.json").exists(), "no ETag saved for items never written"
+    (out / "articles").unlink()
+    code, printed = run_cli(*args)
+    assert code == 0 and "articles written        1" in printed
+    assert site.conditional["/rss"] == 0, "the feed was fetched whole again"

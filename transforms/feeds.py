@@ -293,18 +293,24 @@ class _SaveStatesFn(beam.DoFn):
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
 
-    def process(self, states: list[FeedState]):
+    def process(self, states: list[FeedState], written_paths=()):
         yield save_states(self.out_dir, states)
 
 
 class WriteFeedStates(beam.PTransform):
-    """Every feed's state -> DIR/_state/feeds.json, replaced atomically."""
+    """Every feed's state -> DIR/_state/feeds.json, replaced atomically.
 
-    def __init__(self, out_dir: str):
+    `after` (the dataset's written paths) is taken as a side input so the
+    state is saved only once the items it vouches for are written: a run
+    that dies before, re-polls those feeds unconditionally next time.
+    """
+
+    def __init__(self, out_dir: str, after=None):
         super().__init__()
-        self.out_dir = out_dir
+        self.out_dir, self.after = out_dir, after
 
     def expand(self, states):
-        return (states
-                | "All" >> beam.combiners.ToList().without_defaults()
-                | "Save" >> beam.ParDo(_SaveStatesFn(self.out_dir)))
+        every = states | "All" >> beam.combiners.ToList().without_defaults()
+        if self.after is None:
+            return every | "Save" >> beam.ParDo(_SaveStatesFn(self.out_dir))
+        return every | "Save" >> beam.ParDo(_SaveStatesFn(self.out_dir), beam.pvalue.AsList(self.after))

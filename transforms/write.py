@@ -16,12 +16,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from datetime import UTC, datetime
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
 
 from schemas.records import Article, Duplicate, Reject
 from schemas.settings import METRICS_NAMESPACE, WriteSettings
@@ -116,15 +118,25 @@ def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter
     return counts
 
 
+def window_run_id(run_id: str, window) -> str:
+    """The name stem of a window's files: a batch run's id, or for a stream
+    the window's start time with the stream's suffix -- every window writes
+    new files, and file names still start with when their rows were ingested."""
+    if isinstance(window, GlobalWindow):
+        return run_id
+    start = datetime.fromtimestamp(window.start.micros / 1e6, UTC)
+    return f"{start:%Y%m%dT%H%M%SZ}-{run_id.split('-', 1)[-1]}"
+
+
 class _WritePartitionFn(beam.DoFn):
     def __init__(self, out_dir: str, run_id: str, settings: WriteSettings):
         self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
 
-    def process(self, grouped):
+    def process(self, grouped, window=beam.DoFn.WindowParam):
         partition, rows = grouped
         # A stable row order makes a retried write produce the same file.
         rows = sorted(rows, key=lambda row: tuple(str(value) for value in row.values()))
-        paths = write_partition(self.out_dir, partition, rows, self.run_id,
+        paths = write_partition(self.out_dir, partition, rows, window_run_id(self.run_id, window),
                                 self.settings.max_rows_per_file)
         for name, count in written_counts(partition, rows).items():
             Metrics.counter(METRICS_NAMESPACE, name).inc(count)

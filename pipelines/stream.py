@@ -1,0 +1,114 @@
+"""Continuous ingestion: poll every interval, write each window as its own files.
+
+On a streaming runner (Dataflow, Flink, ...) `build_stream_pipeline` is one
+long-running Beam pipeline: a PeriodicImpulse ticks every interval, each tick
+polls the feeds (ListFeeds/PollFeeds, with their state), a per-key
+Deduplicate with a time-to-live drops items an earlier poll already carried,
+and the items are cut into fixed windows of one interval, each going through
+the same ingest graph as a batch run and landing as new files named after
+the window (no file is ever rewritten).
+
+The DirectRunner cannot run that graph as a stream on one machine (it runs a
+PeriodicImpulse with batch semantics: a GroupByKey after it fires only at the
+end). Locally, `run_locally` therefore runs the batch pipeline once per
+interval -- the same transforms, one window at a time -- until stopped.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import apache_beam as beam
+from apache_beam.transforms import window
+from apache_beam.transforms.deduplicate import DeduplicatePerKey
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.utils.timestamp import Duration
+
+from schemas.settings import Settings
+from transforms.dedup import url_id
+from transforms.feeds import ListFeeds, PollFeeds, WriteFeedStates
+
+from .ingest import ingest
+
+
+def stream_ingest(items, feed_rejects, feed_states, out_dir: str, run_id: str, settings: Settings,
+                  interval_s: float) -> dict:
+    """Items arriving over time -> the dataset, one set of files per window."""
+    windows = window.FixedWindows(interval_s)
+    once = (items
+            | "KeyByUrl" >> beam.Map(lambda item: (url_id(item.url), item))
+            | "OncePerStream" >> DeduplicatePerKey(
+                processing_time_duration=Duration(seconds=settings.stream.seen_ttl_hours * 3600))
+            | "Items" >> beam.Values())
+    windowed = once | "ItemWindows" >> beam.WindowInto(windows)
+    trigger = (windowed
+               | "WindowsWithItems" >> beam.combiners.Count.Globally().without_defaults()
+               | "OutputFolder" >> beam.Map(lambda _: out_dir))
+    rejects = feed_rejects | "RejectWindows" >> beam.WindowInto(windows)
+    outputs = ingest(trigger, windowed, rejects, out_dir, run_id, settings)
+    _ = (feed_states
+         | "StateWindows" >> beam.WindowInto(windows)
+         | "RememberFeeds" >> WriteFeedStates(out_dir, after=outputs["written"]))
+    return outputs
+
+
+def build_stream_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str, run_id: str,
+                          settings: Settings, interval_s: float, ticks=None) -> dict:
+    """The streaming graph; `ticks` replaces the PeriodicImpulse (tests pass a TestStream)."""
+    if ticks is None:
+        ticks = pipeline | "EveryInterval" >> PeriodicImpulse(fire_interval=interval_s)
+    feeds = ticks | "OutputFolder" >> beam.Map(lambda _: out_dir) | "FeedList" >> ListFeeds(feed_urls)
+    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
+    return stream_ingest(polled.items, polled.rejects, polled.states, out_dir, run_id, settings,
+                         interval_s)
+
+
+class Stopper:
+    """SIGINT handling for the local loop: the first Ctrl-C lets the poll in
+    progress finish and write (or stops the wait at once); a second aborts."""
+
+    def __init__(self):
+        self.requested = threading.Event()
+        self.polling = False
+
+    def __enter__(self) -> Stopper:
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested.is_set() or not self.polling:
+            self.requested.set()
+            if self.polling:
+                raise KeyboardInterrupt
+            return
+        self.requested.set()
+        print("news-ingest: stopping after the current poll (Ctrl-C again to abort)", flush=True)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep until the next poll; False when a stop was asked for."""
+        return not self.requested.wait(timeout=max(0.0, seconds))
+
+
+def run_locally(run_once: Callable[[int], None], interval: timedelta, polls: int, stopper: Stopper) -> int:
+    """Call `run_once(n)` every interval until `polls` are done (0: until
+    stopped). Returns how many polls ran."""
+    done = 0
+    while not stopper.requested.is_set() and (polls == 0 or done < polls):
+        started = time.monotonic()
+        stopper.polling = True
+        try:
+            run_once(done)
+        finally:
+            stopper.polling = False
+        done += 1
+        if polls and done >= polls:
+            break
+        if not stopper.wait(interval.total_seconds() - (time.monotonic() - started)):
+            break
+    return done
