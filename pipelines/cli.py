@@ -125,10 +125,8 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from apache_beam.options.pipeline_options import StandardOptions
-
     from .lock import LockedError
-    from .options import PreflightError, UsageError, parse_interval, use_local_runner
+    from .options import PreflightError, UsageError, parse_interval, runs_in_process, use_local_runner
 
     try:
         interval = parse_interval(args.interval)
@@ -139,15 +137,16 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
         return _preflight_failure(error)
     use_local_runner(options)
     try:
-        if options.view_as(StandardOptions).runner == "FnApiRunner":
+        if runs_in_process(options):
             return _stream_locally(options, urls, out, settings, interval, args)
-        return _stream_on_runner(options, urls, out, settings, interval)
+        return _stream_on_runner(options, urls, out, settings, interval, args.polls)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)
 
 
 def _stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
-    """One batch pipeline per interval on this machine, under one lock."""
+    """One batch pipeline per interval in this process, under one lock (an
+    in-process runner would hold a streaming pipeline's output to the end)."""
     from .lock import RunLock
     from .stream import Stopper, run_locally
 
@@ -171,7 +170,7 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
     return EXIT_INTERRUPTED if stopper.requested.is_set() else 0
 
 
-def _stream_on_runner(options, urls, out, settings, interval) -> int:
+def _stream_on_runner(options, urls, out, settings, interval, polls: int) -> int:
     """The streaming pipeline, submitted to a runner that executes streams."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import StandardOptions
@@ -182,7 +181,7 @@ def _stream_on_runner(options, urls, out, settings, interval) -> int:
 
     options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
-    build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds())
+    build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds(), polls)
     with RunLock(out):
         try:
             result = pipeline.run()
@@ -240,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument("--interval", default="15m", metavar="DURATION",
                         help="time between polls: 30s, 5m, 1h, 1h30m (default: 15m)")
     stream.add_argument("--polls", type=int, default=0, metavar="N",
-                        help="stop after N polls (default: 0, until stopped; local runner only)")
+                        help="stop after N polls (default: 0, until stopped)")
 
     extract = commands.add_parser(
         "extract", help="clean and classify saved pages, print one JSON object per page",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 
 from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
 from transforms.feeds import read_feed_list
@@ -115,6 +115,16 @@ def parse_interval(text: str) -> timedelta:
     if seconds < 1:
         raise UsageError(f"--interval {text!r} is shorter than one second")
     return timedelta(seconds=seconds)
+
+
+def runs_in_process(options: PipelineOptions) -> bool:
+    """True when the pipeline executes inside this process (the local
+    runners, or the portable job API served in process with
+    --job_endpoint=embed): such runners run a stream with batch semantics."""
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    if runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
+        return True
+    return runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint == "embed"
 
 
 def feed_urls(specs: list[str] | None) -> list[str]:

@@ -25,7 +25,7 @@ import apache_beam as beam
 from apache_beam.transforms import window
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
-from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.timestamp import MAX_TIMESTAMP, Duration
 
 from schemas.settings import Settings
 from transforms.dedup import url_id
@@ -39,6 +39,7 @@ def stream_ingest(items, feed_rejects, feed_states, out_dir: str, run_id: str, s
     """Items arriving over time -> the dataset, one set of files per window."""
     windows = window.FixedWindows(interval_s)
     once = (items
+            | "AcrossWindows" >> beam.WindowInto(window.GlobalWindows())
             | "KeyByUrl" >> beam.Map(lambda item: (url_id(item.url), item))
             | "OncePerStream" >> DeduplicatePerKey(
                 processing_time_duration=Duration(seconds=settings.stream.seen_ttl_hours * 3600))
@@ -56,11 +57,22 @@ def stream_ingest(items, feed_rejects, feed_states, out_dir: str, run_id: str, s
 
 
 def build_stream_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str, run_id: str,
-                          settings: Settings, interval_s: float, ticks=None) -> dict:
-    """The streaming graph; `ticks` replaces the PeriodicImpulse (tests pass a TestStream)."""
+                          settings: Settings, interval_s: float, polls: int = 0, ticks=None) -> dict:
+    """The streaming graph, polling `polls` times (0: until cancelled);
+    `ticks` replaces the PeriodicImpulse (tests pass a TestStream).
+
+    Each tick gets its own window before polling: batching and grouping
+    then close with the window instead of waiting for the global one's end.
+    """
     if ticks is None:
-        ticks = pipeline | "EveryInterval" >> PeriodicImpulse(fire_interval=interval_s)
-    feeds = ticks | "OutputFolder" >> beam.Map(lambda _: out_dir) | "FeedList" >> ListFeeds(feed_urls)
+        start = time.time()
+        stop = start + polls * interval_s - interval_s / 2 if polls else MAX_TIMESTAMP
+        ticks = pipeline | "EveryInterval" >> PeriodicImpulse(
+            start_timestamp=start, stop_timestamp=stop, fire_interval=interval_s)
+    feeds = (ticks
+             | "PollWindows" >> beam.WindowInto(window.FixedWindows(interval_s))
+             | "FolderPerTick" >> beam.Map(lambda _: out_dir)
+             | "FeedList" >> ListFeeds(feed_urls))
     polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
     return stream_ingest(polled.items, polled.rejects, polled.states, out_dir, run_id, settings,
                          interval_s)

@@ -17,7 +17,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
-from pipelines.stream import stream_ingest
+from pipelines.stream import build_stream_pipeline, stream_ingest
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings, Settings
 
@@ -186,3 +186,21 @@ def test_a_second_ctrl_c_aborts_the_poll_and_its_items_come_next_start(site, fee
     assert "articles 1," in stream.next_poll()
     assert stream.stop()[0] == 0
     assert urls_in(out) == [site.url("/a")]
+
+
+def test_the_whole_stream_graph_polls_on_each_tick_and_writes_each_story_once(site, feed, tmp_path):
+    feed("/a", "/b")
+    ticks = (TestStream()
+             .advance_watermark_to(0).add_elements([TimestampedValue(0, 0)])
+             .advance_watermark_to(INTERVAL).add_elements([TimestampedValue(1, INTERVAL)])
+             .advance_watermark_to_infinity())
+    settings = Settings(fetch=FetchSettings(allow_private_network=True))
+    out = tmp_path / "out"
+    with streaming_pipeline() as p:
+        build_stream_pipeline(p, [site.url("/rss")], str(out), "20260101T000000Z-abc123", settings,
+                              INTERVAL, ticks=p | ticks)
+    assert sorted(urls_in(out)) == [site.url("/a"), site.url("/b")]
+    assert site.hits["/a"] == site.hits["/b"] == 1
+    assert site.hits["/rss"] == 2, "polled on each tick"
+    assert (out / "_state" / "feeds.json").exists()
+    assert no_leftovers(out)
