@@ -1,0 +1,91 @@
+"""The same pipeline through the portable job API (the path Flink, Spark and
+Dataflow take), translated to the Runner API, and writing to an object store."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability import common_urns
+from apache_beam.portability.api import standard_window_fns_pb2
+
+from pipelines.batch import build_pipeline
+from pipelines.cli import main
+from pipelines.stream import build_stream_pipeline
+from schemas.settings import Settings
+
+from .objectstore import ObjectStore
+from .test_pipeline import news_site, query, run_cli  # noqa: F401 (news_site is a fixture)
+
+PORTABLE = ("--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK")
+
+
+def test_a_run_through_the_portable_job_api_lands_the_same_dataset(news_site, site, tmp_path):  # noqa: F811
+    args = ("--feeds", str(news_site), "--allow-private-network", "--read-timeout", "1")
+    local, portable = tmp_path / "local", tmp_path / "portable"
+    code, printed = run_cli(*args, "--out", str(local))
+    assert code == 0 and "10 of 10 items accounted for" in printed
+    code, printed = run_cli(*args, "--out", str(portable), *PORTABLE)
+    assert code == 0, printed
+    assert "10 of 10 items accounted for" in printed, "counters come back through the job API"
+    for table, columns in (("articles", "url, actor, date, title, text"),
+                           ("duplicates", "url, method"),
+                           ("rejects", "stage, url, error_type, http_status")):
+        sql = f"select {columns} from t order by all"
+        assert query(portable, table, sql) == query(local, table, sql), table
+
+
+def _proto(build, **options):
+    pipeline = beam.Pipeline(options=PipelineOptions(**options))
+    build(pipeline)
+    return pipeline.to_runner_api()
+
+
+def test_batch_and_stream_graphs_translate_to_the_runner_api(tmp_path):
+    feeds, out, settings = ["https://a.example/rss"], str(tmp_path), Settings()
+    batch = _proto(lambda p: build_pipeline(p, feeds, out, "r1", settings))
+    stream = _proto(lambda p: build_stream_pipeline(p, feeds, out, "20260101T000000Z-abc123", settings,
+                                                    interval_s=300), streaming=True)
+    for proto in (batch, stream):
+        names = {t.unique_name for t in proto.components.transforms.values()}
+        assert {"PollFeeds", "FetchPages", "CleanPages", "Deduplicate", "Classify", "Write",
+                "RememberFeeds"} <= names
+        beam.Pipeline.from_runner_api(proto, runner=None, options=PipelineOptions())
+
+    fixed = [standard_window_fns_pb2.FixedWindowsPayload.FromString(w.window_fn.payload).size.seconds
+             for w in stream.components.windowing_strategies.values()
+             if w.window_fn.urn == common_urns.fixed_windows.urn]
+    assert fixed and set(fixed) == {300}, "the stream writes one set of files per interval"
+    assert any(t.spec.urn == common_urns.primitives.PAR_DO.urn and t.unique_name.startswith("EveryInterval")
+               for t in stream.components.transforms.values())
+
+
+def test_a_run_writes_to_an_object_store_through_beam_filesystems(news_site, site, tmp_path,  # noqa: F811
+                                                                 monkeypatch):
+    monkeypatch.setattr(ObjectStore, "root", str(tmp_path / "bucket"))
+    args = ("--feeds", str(news_site), "--out", "objstore://bucket/news", "--allow-private-network",
+            "--read-timeout", "1", *PORTABLE)
+    code, printed = run_cli(*args)
+    assert code == 0 and "articles written        5" in printed, printed
+    stored = tmp_path / "bucket" / "bucket" / "news"
+    assert query(stored, "articles")[0][0] == 5
+    assert (stored / "_state" / "feeds.json").exists()
+    files = sorted(stored.rglob("*.parquet"))
+    code, printed = run_cli(*args)
+    assert code == 0 and "not modified 0, unchanged 2" in printed, "feed state read back from the store"
+    site.add("/p/again", site.routes["/p/levant"].body)
+    second = site.routes["/feeds/second.xml"].body.replace(
+        b"</channel>", b"<item><link>/p/again</link></item></channel>")
+    site.add("/feeds/second.xml", second, content_type="application/rss+xml")
+    code, printed = run_cli(*args)
+    assert "already ingested        3" in printed and "duplicates              1" in printed, \
+        "earlier fingerprints are read from the store"
+    assert set(files) < set(stored.rglob("*.parquet")), "no file rewritten"
+
+
+def test_stream_through_the_portable_job_api_polls_on_each_interval(news_site, site, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "out"
+    code = main(["stream", "--feeds", str(news_site), "--out", str(out), "--allow-private-network",
+                 "--read-timeout", "1", "--interval", "1s", "--polls", "2", *PORTABLE])
+    polls = [line for line in capsys.readouterr().out.splitlines() if "feeds polled" in line]
+    assert code == 0 and len(polls) == 2
+    assert "articles 5," in polls[0] and "items seen 0" in polls[1]
+    assert query(out, "articles")[0][0] == 5
