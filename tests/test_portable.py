@@ -2,13 +2,17 @@
 Dataflow take), translated to the Runner API, and writing to an object store."""
 from __future__ import annotations
 
+import re
+
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability import common_urns
 from apache_beam.portability.api import standard_window_fns_pb2
 
 from pipelines.batch import build_pipeline
 from pipelines.cli import main
+from pipelines.options import PreflightError, feed_urls
 from pipelines.stream import build_stream_pipeline
 from schemas.settings import Settings
 
@@ -89,3 +93,21 @@ def test_stream_through_the_portable_job_api_polls_on_each_interval(news_site, s
     assert code == 0 and len(polls) == 2
     assert "articles 5," in polls[0] and "items seen 0" in polls[1]
     assert query(out, "articles")[0][0] == 5
+
+
+def test_a_feed_list_in_the_object_store_is_read_through_beam_filesystems(site, tmp_path, monkeypatch):
+    monkeypatch.setattr(ObjectStore, "root", str(tmp_path / "bucket"))
+    listed = tmp_path / "bucket" / "lists"
+    listed.mkdir(parents=True)
+    (listed / "feeds.txt").write_text(f"# conflict desk\n{site.url('/a.xml')}\n{site.url('/b.xml')}\n")
+    (listed / "feeds.opml").write_text(
+        f'<opml version="2.0"><body><outline xmlUrl="{site.url("/c.xml")}"/></body></opml>')
+    (listed / "relative.txt").write_text("feeds/a.xml\n")
+    assert feed_urls(["objstore://lists/feeds.txt", "objstore://lists/feeds.opml"]) == [
+        site.url("/a.xml"), site.url("/b.xml"), site.url("/c.xml")]
+    for spec, message in (("objstore://lists/missing.txt", "cannot read feed list objstore://lists/missing.txt"),
+                          ("objstore://lists/relative.txt", "must name feeds by absolute URL"),
+                          ("nostore://lists/feeds.txt", "cannot read feed list nostore://")):
+        with pytest.raises(PreflightError, match=re.escape(message)) as raised:
+            feed_urls([spec])
+        assert "\n" not in str(raised.value)

@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 import apache_beam as beam
 import feedparser
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from lxml import etree
 
@@ -42,29 +43,52 @@ class FeedListError(ValueError):
 
 
 def read_feed_list(spec: str) -> list[str]:
-    """Feed URLs named by `spec`: a feed URL, an OPML file, a text list or a local feed file."""
-    if urlsplit(spec).scheme.lower() in _URL_SCHEMES and "://" in spec:
+    """Feed URLs named by `spec`: a feed URL, an OPML file, a text list or a
+    local feed file. Lists may also live where Beam's FileSystems reach
+    (gs://, s3://), so a cloud job reads its list from the bucket."""
+    scheme = urlsplit(spec).scheme.lower() if "://" in spec else ""
+    if scheme in _URL_SCHEMES:
         return [spec]
-    path = Path(spec)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise FeedListError(f"cannot read feed list {spec}: {exc.strerror or exc}") from exc
+    raw = _read_remote_list(spec) if scheme else _read_local_list(spec)
+    origin = spec if scheme else Path(spec)
     head = raw[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"<?xml") or head.startswith(b"<"):
         if b"<opml" in head:
-            return _dedupe(_opml_urls(raw, path))
-        return [path.resolve().as_uri()]  # the file is itself a feed
-    return _dedupe(_text_list_urls(raw, path))
+            return _dedupe(_opml_urls(raw, origin))
+        if scheme:
+            raise FeedListError(f"{spec} is a feed, not a feed list: feeds are read over "
+                                f"http(s) or from local files")
+        return [origin.resolve().as_uri()]  # the file is itself a feed
+    return _dedupe(_text_list_urls(raw, origin))
 
 
-def _resolve(entry: str, list_path: Path) -> str:
+def _read_local_list(spec: str) -> bytes:
+    try:
+        return Path(spec).read_bytes()
+    except OSError as exc:
+        raise FeedListError(f"cannot read feed list {spec}: {exc.strerror or exc}") from exc
+
+
+def _read_remote_list(spec: str) -> bytes:
+    try:
+        with FileSystems.open(spec) as handle:
+            return handle.read()
+    except Exception as exc:  # noqa: BLE001 - each filesystem raises its own errors
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FeedListError(f"cannot read feed list {spec}: {reason}") from exc
+
+
+def _resolve(entry: str, origin: Path | str) -> str:
+    """An entry as a URL; relative ones resolve against a local list's folder."""
     if "://" in entry:
         return entry
-    return (list_path.parent / entry).resolve().as_uri()
+    if isinstance(origin, str):
+        raise FeedListError(f"{origin}: relative entry {entry!r}; a list outside this machine "
+                            f"must name feeds by absolute URL")
+    return (origin.parent / entry).resolve().as_uri()
 
 
-def _opml_urls(raw: bytes, list_path: Path) -> list[str]:
+def _opml_urls(raw: bytes, list_path: Path | str) -> list[str]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
     try:
         root = etree.fromstring(raw, parser)
@@ -80,7 +104,7 @@ def _opml_urls(raw: bytes, list_path: Path) -> list[str]:
     return urls
 
 
-def _text_list_urls(raw: bytes, list_path: Path) -> list[str]:
+def _text_list_urls(raw: bytes, list_path: Path | str) -> list[str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
