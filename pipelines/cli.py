@@ -133,13 +133,16 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
         if args.polls < 0:
             raise UsageError("--polls must be 0 (until stopped) or more")
         options, urls, settings, out = _preflight(args, beam_args)
+        if args.detach and runs_in_process(options):
+            raise UsageError("--detach needs a runner outside this process (DataflowRunner, "
+                             "FlinkRunner, or PortableRunner with a --job_endpoint host:port)")
     except PreflightError as error:
         return _preflight_failure(error)
     use_local_runner(options)
     try:
         if runs_in_process(options):
             return _stream_locally(options, urls, out, settings, interval, args)
-        return _stream_on_runner(options, urls, out, settings, interval, args.polls)
+        return _stream_on_runner(options, urls, out, settings, interval, args)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)
 
@@ -170,8 +173,14 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
     return EXIT_INTERRUPTED if stopper.requested.is_set() else 0
 
 
-def _stream_on_runner(options, urls, out, settings, interval, polls: int) -> int:
-    """The streaming pipeline, submitted to a runner that executes streams."""
+def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
+    """The streaming pipeline, submitted to a runner that executes streams.
+
+    Attached, this process holds the run lock and Ctrl-C cancels the job;
+    detached (--detach, what a Dataflow flex template launcher needs) it
+    returns once the runner has accepted the job, which then runs until
+    cancelled on the runner.
+    """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import StandardOptions
 
@@ -181,7 +190,16 @@ def _stream_on_runner(options, urls, out, settings, interval, polls: int) -> int
 
     options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(options=options)
-    build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds(), polls)
+    build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds(),
+                          args.polls)
+    if args.detach:
+        try:
+            result = pipeline.run()
+        except Exception as error:
+            return _fail(_pipeline_failure(error, "stream"))
+        print(f"news-ingest: streaming job {_job_name(result)} submitted, state {result.state}; "
+              f"it writes into {out} until cancelled on the runner", flush=True)
+        return 0
     with RunLock(out):
         try:
             result = pipeline.run()
@@ -197,6 +215,12 @@ def _stream_on_runner(options, urls, out, settings, interval, polls: int) -> int
         except Exception as error:
             return _fail(_pipeline_failure(error, "stream"))
     return 0
+
+
+def _job_name(result) -> str:
+    """The runner's id for a submitted job (Dataflow and portable results both keep one)."""
+    job_id = getattr(result, "job_id", None)
+    return str(job_id() if callable(job_id) else getattr(result, "_job_id", "") or "(no id)")
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -240,6 +264,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="time between polls: 30s, 5m, 1h, 1h30m (default: 15m)")
     stream.add_argument("--polls", type=int, default=0, metavar="N",
                         help="stop after N polls (default: 0, until stopped)")
+    stream.add_argument("--detach", action="store_true",
+                        help="return once a streaming runner has accepted the job, instead of "
+                             "waiting for it (flex template launchers, cron-less deployments)")
 
     extract = commands.add_parser(
         "extract", help="clean and classify saved pages, print one JSON object per page",

@@ -3,12 +3,16 @@ Dataflow take), translated to the Runner API, and writing to an object store."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
 
 import apache_beam as beam
+import grpc
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability import common_urns
-from apache_beam.portability.api import standard_window_fns_pb2
+from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc, standard_window_fns_pb2
 
 from pipelines.batch import build_pipeline
 from pipelines.cli import main
@@ -111,3 +115,45 @@ def test_a_feed_list_in_the_object_store_is_read_through_beam_filesystems(site, 
         with pytest.raises(PreflightError, match=re.escape(message)) as raised:
             feed_urls([spec])
         assert "\n" not in str(raised.value)
+
+
+@pytest.fixture
+def job_service(tmp_path):
+    """Beam's own job service (the API Flink's and Spark's job servers speak)
+    in a process of its own, as a remote runner would be."""
+    port_file = tmp_path / "job-service.port"
+    server = subprocess.Popen([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+                               "--port", "0", "--port_file", str(port_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert time.monotonic() < deadline and server.poll() is None, "job service did not start"
+            time.sleep(0.1)
+        endpoint = f"localhost:{port_file.read_text().strip()}"
+        channel = grpc.insecure_channel(endpoint)
+        yield endpoint, beam_job_api_pb2_grpc.JobServiceStub(channel)
+        channel.close()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_detached_stream_returns_while_its_job_runs_on(news_site, tmp_path, job_service, capsys):  # noqa: F811
+    endpoint, jobs = job_service
+    code = main(["stream", "--feeds", str(news_site), "--out", str(tmp_path / "out"), "--interval", "1m",
+                 "--allow-private-network", "--detach", "--runner", "PortableRunner",
+                 f"--job_endpoint={endpoint}", "--environment_type=beam:env:embedded_python:v1"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    job_id = re.search(r"streaming job (\S+) submitted", printed).group(1)
+    state = jobs.GetState(beam_job_api_pb2.GetJobStateRequest(job_id=job_id)).state
+    assert state in (beam_job_api_pb2.JobState.STARTING, beam_job_api_pb2.JobState.RUNNING), \
+        "the job keeps running after the command returned"
+    jobs.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id))
+
+
+def test_detach_needs_a_runner_outside_this_process(news_site, tmp_path, capsys):  # noqa: F811
+    code = main(["stream", "--feeds", str(news_site), "--out", str(tmp_path), "--detach"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and "--detach needs a runner outside this process" in error
