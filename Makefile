@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run test lint bench bench-clean bench-dedup bench-classify clean
+.PHONY: setup run test lint bench bench-clean bench-dedup bench-classify bench-stream clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -44,6 +44,9 @@ bench-classify: $(STAMP)
 
 bench-dedup: $(STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_dedup.py --corpus $(CORPUS_DIR)
+
+bench-stream: $(STAMP) $(CORPUS_DIR)/evaldata.json
+	$(BIN)/python bench/bench_stream.py --pages $(CORPUS_DIR)/eval
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
