@@ -1,17 +1,20 @@
 """One run at a time per output folder.
 
-`run` and `stream` hold DIR/_state/run.lock while they work: created
-exclusively (O_EXCL), naming the process that holds it. A second start on the
-same DIR stops with a clear message; a lock left by a process that died (on
-this host) is taken over. Holding the lock, a start also removes the hidden
-`.inprogress` files a crashed run may have left (readers never saw them), and
-a run leaving on an exception (Ctrl-C included) removes its own.
+`run` and `stream` hold an exclusive `flock` on DIR/_state/run.lock while
+they work; the file names the process holding it. A second start on the same
+DIR stops with a clear message. The kernel releases the lock however its
+holder ends (Ctrl-C, SIGKILL, an OOM kill, a killed pod), so a crash never
+leaves DIR locked; the lock also holds across hosts sharing DIR over NFSv4.
+Holding the lock, a start removes the hidden `.inprogress` files a crashed
+run may have left (readers never saw them), and a run leaving on an
+exception (Ctrl-C included) removes its own.
 
-Object stores (gs://, s3://) have no exclusive create: there the scheduler
-must not overlap runs (the Kubernetes CronJob in deploy/ forbids it).
+Object stores (gs://, s3://) have no locks: there the scheduler must not
+overlap runs (the Kubernetes CronJob in deploy/ forbids it).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -26,45 +29,43 @@ class LockedError(Exception):
     """Another run holds the lock on this output folder."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RunLock:
     def __init__(self, out_dir: str):
         self.local = not urlsplit(out_dir).scheme or len(urlsplit(out_dir).scheme) == 1
         self.path = Path(out_dir, *LOCK_FILE)
-        self.held = False
+        self.handle = None
 
     def __enter__(self) -> RunLock:
         if not self.local:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(2):
+        while self.handle is None:
+            handle = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
             try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
                 holder = self._holder()
-                if holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", 0))):
-                    self.path.unlink(missing_ok=True)  # its process is gone: a stale lock
-                    continue
+                handle.close()
                 raise LockedError(
                     f"another run is using {self.path.parent.parent} (pid {holder.get('pid')} on "
                     f"{holder.get('host')} since {holder.get('started')}); not starting a second one"
                 ) from None
-            with os.fdopen(handle, "w") as lock:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                           "started": datetime.now(UTC).isoformat(timespec="seconds")}, lock)
-            self.held = True
-            remove_leftovers(self.path.parent.parent)
-            return self
-        raise LockedError(f"could not take the lock {self.path}")
+            if not self._is_current(handle):  # its holder removed it as we opened it: again
+                handle.close()
+                continue
+            handle.truncate(0)
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                       "started": datetime.now(UTC).isoformat(timespec="seconds")}, handle)
+            handle.flush()
+            self.handle = handle
+        remove_leftovers(self.path.parent.parent)
+        return self
+
+    def _is_current(self, handle) -> bool:
+        try:
+            return os.fstat(handle.fileno()).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
 
     def _holder(self) -> dict:
         try:
@@ -73,11 +74,13 @@ class RunLock:
             return {}
 
     def __exit__(self, exc_type, *exc) -> None:
-        if self.held:
-            if exc_type is not None:  # interrupted or failed: drop its half-written files
-                remove_leftovers(self.path.parent.parent)
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        if self.handle is None:
+            return
+        if exc_type is not None:  # interrupted or failed: drop its half-written files
+            remove_leftovers(self.path.parent.parent)
+        self.path.unlink(missing_ok=True)  # before releasing: a waiting start then retries
+        self.handle.close()
+        self.handle = None
 
 
 def remove_leftovers(out_dir: Path) -> int:

@@ -44,3 +44,31 @@ def test_an_overlapping_run_exits_with_a_clear_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "another run is using" in err and f"pid {os.getpid()}" in err
     assert main(["run", "--feeds", str(feed), "--out", str(tmp_path / "out")]) == 0
+
+
+def test_a_lock_whose_holder_is_killed_is_free_at_once(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pipelines.lock import RunLock\n"
+         f"with RunLock({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError, match=f"pid {holder.pid} on"):
+            RunLock(str(tmp_path)).__enter__()
+    finally:
+        holder.kill()  # SIGKILL: no cleanup of its own runs
+        holder.wait()
+    assert (tmp_path / "_state" / "run.lock").exists(), "the killed run left its lock file"
+    with RunLock(str(tmp_path)):
+        pass
+
+
+def test_a_lock_file_left_on_another_host_does_not_block(tmp_path):
+    """A Kubernetes pod killed mid-run leaves its lock file on the volume; the
+    next pod has another host name and must not wait for it forever."""
+    lock = tmp_path / "_state" / "run.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": 1, "host": "news-ingest-28391730-x7k2p", "started": "x"}))
+    with RunLock(str(tmp_path)):
+        assert json.loads(lock.read_text())["host"] == socket.gethostname()
+    assert not lock.exists()
