@@ -169,8 +169,8 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
             run_locally(poll, interval, args.polls, stopper)
     except KeyboardInterrupt:
         return _fail("aborted; the interrupted poll's items are polled again on the next start",
-                     EXIT_INTERRUPTED)
-    return EXIT_INTERRUPTED if stopper.requested.is_set() else 0
+                     stopper.exit_status)
+    return stopper.exit_status if stopper.requested.is_set() else 0
 
 
 def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Namespace) -> int:

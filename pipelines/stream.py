@@ -79,21 +79,33 @@ def build_stream_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir
 
 
 class Stopper:
-    """SIGINT handling for the local loop: the first Ctrl-C lets the poll in
-    progress finish and write (or stops the wait at once); a second aborts."""
+    """SIGINT and SIGTERM handling for the local loop: the first lets the poll
+    in progress finish and write (or ends the wait at once); a second aborts.
+    SIGTERM is what `docker stop`, Kubernetes and systemd send by default."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = threading.Event()
         self.polling = False
+        self.signal_number = signal.SIGINT
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal, as shells report a process it stopped."""
+        return 128 + int(self.signal_number)
 
     def __enter__(self) -> Stopper:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 
     def _handle(self, signum, frame) -> None:
+        if not self.requested.is_set():
+            self.signal_number = signum
         if self.requested.is_set() or not self.polling:
             self.requested.set()
             if self.polling:

@@ -17,6 +17,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
+from pipelines.lock import LockedError, RunLock
 from pipelines.stream import build_stream_pipeline, stream_ingest
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings, Settings
@@ -96,8 +97,8 @@ class StreamProcess:
             if "feeds polled" in line:
                 return line
 
-    def interrupt(self) -> None:
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        self.process.send_signal(signum)
 
     def stop(self, timeout: float = 60) -> tuple[int, str]:
         self.process.wait(timeout=timeout)
@@ -127,7 +128,14 @@ def feed(site):
 
 
 def no_leftovers(out: Path) -> bool:
-    return not list(out.rglob("*.inprogress")) and not (out / "_state" / "run.lock").exists()
+    """No half-written file, and the folder free for the next run."""
+    if list(out.rglob("*.inprogress")):
+        return False
+    try:
+        with RunLock(str(out)):
+            return True
+    except LockedError:
+        return False
 
 
 def test_stream_lands_items_a_feed_gains_while_it_runs_and_stops_on_ctrl_c(site, feed, tmp_path):
@@ -153,16 +161,18 @@ def test_stream_lands_items_a_feed_gains_while_it_runs_and_stops_on_ctrl_c(site,
     assert site.hits["/a"] == 1 and site.hits["/b"] == 1
 
 
-def test_ctrl_c_during_a_poll_lets_it_finish_writing(site, feed, tmp_path):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_during_a_poll_lets_it_finish_writing(site, feed, tmp_path, signum, status):
+    """Ctrl-C, and SIGTERM as `docker stop`, Kubernetes and systemd send it."""
     feed("/a")
     site.add("/a", STORY.format(title="Slow story"), delay_s=2)
     out = tmp_path / "out"
     stream = StreamProcess("--feeds", site.url("/rss"), "--out", str(out), "--interval", "1h",
                            "--allow-private-network")
     wait_for(lambda: site.hits["/a"] == 1)
-    stream.interrupt()  # while the page is downloading
+    stream.interrupt(signum)  # while the page is downloading
     code, errors = stream.stop()
-    assert code == 130, errors
+    assert code == status, errors
     assert urls_in(out) == [site.url("/a")], "what was fetched is written"
     assert no_leftovers(out)
 
