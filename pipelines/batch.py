@@ -24,5 +24,6 @@ def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
     feeds = start | "FeedList" >> ListFeeds(feed_urls)
     polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
     outputs = ingest(start, polled.items, polled.rejects, out_dir, run_id, settings)
-    _ = polled.states | "RememberFeeds" >> WriteFeedStates(out_dir, after=outputs["written"])
+    _ = polled.states | "RememberFeeds" >> WriteFeedStates(
+        out_dir, after=outputs["written"], rejects=outputs["rejects"])
     return outputs

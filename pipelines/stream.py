@@ -52,7 +52,8 @@ def stream_ingest(items, feed_rejects, feed_states, out_dir: str, run_id: str, s
     outputs = ingest(trigger, windowed, rejects, out_dir, run_id, settings)
     _ = (feed_states
          | "StateWindows" >> beam.WindowInto(windows)
-         | "RememberFeeds" >> WriteFeedStates(out_dir, after=outputs["written"]))
+         | "RememberFeeds" >> WriteFeedStates(
+             out_dir, after=outputs["written"], rejects=outputs["rejects"]))
     return outputs
 
 

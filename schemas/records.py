@@ -122,6 +122,9 @@ class FeedState:
     next_poll_at: datetime | None = None
     disabled: bool = False
     last_error: str | None = None
+    # The interval the feed itself asks for (<ttl>, sy:updatePeriod), kept
+    # across 304s, which do not repeat it.
+    min_interval_s: float | None = None
 
 
 @dataclass(frozen=True)

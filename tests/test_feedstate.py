@@ -122,3 +122,70 @@ def test_feed_state_is_saved_only_after_its_items_are_written(site, tmp_path):
     code, printed = run_cli(*args)
     assert code == 0 and "articles written        1" in printed
     assert site.conditional["/rss"] == 0, "the feed was fetched whole again"
+
+
+def test_absurd_failure_counts_retry_afters_and_ttls_stay_within_the_cap():
+    cap = NOW + timedelta(hours=SETTINGS.backoff_cap_hours)
+    state = FeedState("u", failures=10_000)
+    assert after_failure(state, "http-status", "HTTP 404", NOW, SETTINGS).next_poll_at == cap
+    assert after_failure(FeedState("u"), "http-status", "HTTP 503", NOW, SETTINGS,
+                         retry_after_s=1e300).next_poll_at == cap
+    wait = publisher_interval("99999999999999", None, None)
+    assert after_success(FeedState("u"), "ok", NOW, SETTINGS, wait=wait).next_poll_at == cap
+
+
+def test_a_feeds_ttl_still_holds_after_a_304():
+    polled = after_success(FeedState("u"), "ok", NOW, SETTINGS, etag='"v1"', wait=timedelta(minutes=60))
+    later = NOW + timedelta(minutes=61)
+    again = after_success(polled, "not-modified", later, SETTINGS)
+    assert again.next_poll_at == later + timedelta(minutes=60)
+    changed = after_success(again, "ok", later, SETTINGS, etag='"v2"', wait=None)
+    assert changed.next_poll_at is None, "a new body without <ttl> lifts it"
+
+
+def test_a_damaged_state_file_is_set_aside_and_the_run_goes_on(site, tmp_path):
+    site.add("/rss", rss([{"link": "/gone"}]), etag='"v1"', content_type="application/rss+xml")
+    out = tmp_path / "out"
+    args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
+    assert run_cli(*args)[0] == 0
+    state_file = out / "_state" / "feeds.json"
+    state_file.write_bytes(state_file.read_bytes()[:40])  # a torn write
+    code, printed = run_cli(*args)
+    assert code == 0 and "polled 1 (not modified 0, unchanged 0)" in printed
+    assert site.conditional["/rss"] == 0, "polled afresh"
+    (aside,) = (out / "_state").glob("feeds.json.damaged-*")
+    assert len(aside.read_bytes()) == 40, "the damaged file is kept for a look"
+    assert feed_state(out)[site.url("/rss")]["etag"] == '"v1"', "a good state written again"
+
+
+def test_a_disabled_feed_is_reported_on_every_run_not_only_when_retried(site, tmp_path):
+    out = tmp_path / "out"
+    url = site.url("/missing.xml")
+    save_states(str(out), [FeedState(url, failures=SETTINGS.disable_after_failures, disabled=True,
+                                     next_poll_at=datetime.now(UTC) + timedelta(hours=20))])
+    code, printed = run_cli("--feeds", url, "--out", str(out), "--allow-private-network")
+    assert code == 0 and "not due 1" in printed
+    assert f"DISABLED   1 feeds keep failing: {url}" in printed
+    assert site.hits[url] == 0
+
+
+STORY = ("<html><body><article><p>" + "Shelling was reported near Idlib today. " * 20
+         + "</p></article></body></html>")
+
+
+def test_an_article_that_failed_for_a_while_is_retried_though_its_feed_is_unchanged(site, tmp_path):
+    site.add("/rss", rss([{"link": "/busy"}, {"link": "/gone"}, {"link": "/fine"}]), etag='"v1"',
+             content_type="application/rss+xml")
+    site.add("/busy", "try later", status=503)
+    site.add("/fine", STORY)
+    out = tmp_path / "out"
+    args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
+    code, printed = run_cli(*args)
+    assert code == 0 and "articles written        1" in printed and "rejected                2" in printed
+    site.add("/busy", STORY.replace("Idlib", "Deir ez-Zor"))
+    code, printed = run_cli(*args)
+    assert code == 0 and "articles written        1" in printed
+    assert (site.hits["/busy"], site.hits["/gone"], site.hits["/fine"]) == (2, 2, 1), \
+        "the 503 is retried (the 404 with it, as before feed state); the stored article is not"
+    code, printed = run_cli(*args)
+    assert "not modified 1" in printed, "nothing left to retry: validators are used again"

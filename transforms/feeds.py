@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -33,7 +34,7 @@ from .feedstate import (
     publisher_interval,
     save_states,
 )
-from .fetch import ConcurrentFetchFn, FetchError, fetch_batches, link_error
+from .fetch import ConcurrentFetchFn, FetchError, fetch_batches, is_temporary, link_error
 
 _URL_SCHEMES = ("http", "https", "file")
 
@@ -263,6 +264,8 @@ class _PollFeedFn(ConcurrentFetchFn):
         now = datetime.now(UTC)
         if isinstance(outcome, _Skipped):  # not due: the state stays as it is
             Metrics.counter(METRICS_NAMESPACE, "feeds/not_due").inc()
+            if state.disabled:  # reported on every run, not only when it is retried
+                Metrics.counter(METRICS_NAMESPACE, f"feeds/disabled/{feed_url}").inc()
             yield beam.pvalue.TaggedOutput(PollFeeds.STATES, state)
             return
         self.polled.inc()
@@ -313,12 +316,19 @@ class PollFeeds(beam.PTransform):
         )
 
 
+def forget_contents(state: FeedState) -> FeedState:
+    """The state with no memory of the feed's last body: polled and parsed in full next time."""
+    return replace(state, etag=None, last_modified=None, body_hash=None)
+
+
 class _SaveStatesFn(beam.DoFn):
     def __init__(self, out_dir: str):
         self.out_dir = out_dir
 
-    def process(self, states: list[FeedState], written_paths=()):
-        yield save_states(self.out_dir, states)
+    def process(self, states: list[FeedState], written_paths=(), retry_feeds=()):
+        retry = set(retry_feeds)
+        yield save_states(self.out_dir, [forget_contents(state) if state.url in retry else state
+                                         for state in states])
 
 
 class WriteFeedStates(beam.PTransform):
@@ -327,14 +337,25 @@ class WriteFeedStates(beam.PTransform):
     `after` (the dataset's written paths) is taken as a side input so the
     state is saved only once the items it vouches for are written: a run
     that dies before, re-polls those feeds unconditionally next time.
+    A feed whose articles failed for a temporary reason (`rejects`: timeouts,
+    429, 5xx) forgets its validators, so the next poll lists those articles
+    again even if the feed has not changed; the ones already stored are
+    dropped as seen, the failed ones are retried.
     """
 
-    def __init__(self, out_dir: str, after=None):
+    def __init__(self, out_dir: str, after=None, rejects=None):
         super().__init__()
-        self.out_dir, self.after = out_dir, after
+        self.out_dir, self.after, self.rejects = out_dir, after, rejects
 
     def expand(self, states):
         every = states | "All" >> beam.combiners.ToList().without_defaults()
-        if self.after is None:
-            return every | "Save" >> beam.ParDo(_SaveStatesFn(self.out_dir))
-        return every | "Save" >> beam.ParDo(_SaveStatesFn(self.out_dir), beam.pvalue.AsList(self.after))
+        pipeline = states.pipeline
+        after = self.after if self.after is not None else pipeline | "NothingWritten" >> beam.Create([])
+        rejects = self.rejects if self.rejects is not None else pipeline | "NoRejects" >> beam.Create([])
+        retry = (rejects
+                 | "TemporaryFailures" >> beam.Filter(
+                     lambda reject: reject.stage == "fetch" and is_temporary(reject.error_type,
+                                                                             reject.http_status))
+                 | "TheirFeeds" >> beam.Map(lambda reject: reject.feed_url))
+        return every | "Save" >> beam.ParDo(_SaveStatesFn(self.out_dir), beam.pvalue.AsList(after),
+                                           beam.pvalue.AsList(retry))

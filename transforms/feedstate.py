@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import secrets
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -19,9 +21,12 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.records import FeedState
 from schemas.settings import FeedSettings
 
+_LOG = logging.getLogger(__name__)
 STATE_FILE = ("_state", "feeds.json")
 # Statuses after which a feed is polled again soon (its own pace), not backed off.
 HEALTHY = ("ok", "not-modified", "unchanged")
+# Longer than any back-off cap; what a feed may ask for before the cap applies.
+_LONGEST_MINUTES = 366 * 1440
 _PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
 
 
@@ -44,18 +49,24 @@ def publisher_interval(ttl: str | None, update_period: str | None,
     if period:
         frequency = str(update_frequency or "1").strip()
         minutes.append(period / max(1, int(frequency) if frequency.isdigit() else 1))
-    return timedelta(minutes=max(minutes)) if minutes else None
+    return timedelta(minutes=min(max(minutes), _LONGEST_MINUTES)) if minutes else None
 
 
 def after_success(state: FeedState, status: str, now: datetime, settings: FeedSettings,
                   etag: str | None = None, last_modified: str | None = None,
                   hash_of_body: str | None = None, wait: timedelta | None = None) -> FeedState:
-    """The state after a poll that worked (new content, 304, or the same body)."""
-    cap = timedelta(hours=settings.backoff_cap_hours)
+    """The state after a poll that worked (new content, 304, or the same body).
+
+    A 304 or an unchanged body says nothing new about the feed's <ttl>, so
+    the interval it asked for last time still holds."""
+    if wait is None and status != "ok" and state.min_interval_s:
+        wait = timedelta(seconds=state.min_interval_s)
+    wait = _capped(wait.total_seconds(), settings) if wait else None
     return replace(state, etag=etag or state.etag, last_modified=last_modified or state.last_modified,
                    body_hash=hash_of_body or state.body_hash, last_status=status, last_polled_at=now,
                    failures=0, disabled=False, last_error=None,
-                   next_poll_at=now + min(wait, cap) if wait else None)
+                   min_interval_s=wait.total_seconds() if wait else None,
+                   next_poll_at=now + wait if wait else None)
 
 
 def after_failure(state: FeedState, error_type: str, message: str, now: datetime,
@@ -63,13 +74,16 @@ def after_failure(state: FeedState, error_type: str, message: str, now: datetime
     """The state after a failed poll: exponential back-off (at least the
     server's Retry-After), capped; disabled after too many failures in a row."""
     failures = state.failures + 1
-    wait = timedelta(minutes=settings.backoff_base_minutes * 2 ** (failures - 1))
-    if retry_after_s:
-        wait = max(wait, timedelta(seconds=retry_after_s))
-    wait = min(wait, timedelta(hours=settings.backoff_cap_hours))
+    seconds = settings.backoff_base_minutes * 60 * 2.0 ** min(failures - 1, 64)
+    wait = _capped(max(seconds, retry_after_s or 0), settings)
     return replace(state, last_status=error_type, last_polled_at=now, failures=failures,
                    next_poll_at=now + wait, disabled=failures >= settings.disable_after_failures,
                    last_error=message[:300])
+
+
+def _capped(seconds: float, settings: FeedSettings) -> timedelta:
+    """A wait of at most the back-off cap, whatever a server or feed asked for."""
+    return timedelta(seconds=min(seconds, settings.backoff_cap_hours * 3600))
 
 
 def _encode(state: FeedState) -> dict:
@@ -86,13 +100,25 @@ def _decode(data: dict) -> FeedState:
 
 
 def load_states(out_dir: str) -> dict[str, FeedState]:
-    """The remembered state of every feed (empty on a first run)."""
+    """The remembered state of every feed (empty on a first run).
+
+    A state file that cannot be read back (damaged on disk, edited by hand)
+    is set aside with a warning and every feed starts afresh: the cost is one
+    unconditional poll each, and earlier articles are still not ingested
+    twice (that is the dataset's own fingerprints' job)."""
     path = FileSystems.join(out_dir, *STATE_FILE)
     if not FileSystems.exists(path):
         return {}
-    with FileSystems.open(path) as handle:
-        document = json.loads(handle.read().decode("utf-8"))
-    return {url: _decode({"url": url, **data}) for url, data in document.get("feeds", {}).items()}
+    try:
+        with FileSystems.open(path) as handle:
+            document = json.loads(handle.read().decode("utf-8"))
+        return {url: _decode({"url": url, **data}) for url, data in document["feeds"].items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        aside = f"{path}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        FileSystems.rename([path], [aside])
+        _LOG.warning("feed state %s is unreadable (%s: %s); moved to %s, every feed is polled afresh",
+                     path, type(error).__name__, str(error)[:100], aside)
+        return {}
 
 
 def save_states(out_dir: str, states: list[FeedState]) -> str:
@@ -104,5 +130,8 @@ def save_states(out_dir: str, states: list[FeedState]) -> str:
                                         for state in sorted(states, key=lambda state: state.url)}}
     with FileSystems.create(temporary) as handle:
         handle.write(json.dumps(document, indent=1, sort_keys=True).encode("utf-8"))
+    if os.path.isabs(temporary):  # a local disk: on it before the rename makes it the state
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
     FileSystems.rename([temporary], [path])
     return path

@@ -47,6 +47,17 @@ class FetchError(Exception):
         self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one
 
 
+# Failures that say nothing about the page itself: worth another try later.
+_TEMPORARY_TYPES = frozenset({"timeout", "connection", "dns", "io", "internal-error"})
+_TEMPORARY_STATUSES = frozenset({408, 425, 429})
+
+
+def is_temporary(error_type: str, http_status: int | None) -> bool:
+    if error_type == "http-status":
+        return http_status is not None and (http_status in _TEMPORARY_STATUSES or http_status >= 500)
+    return error_type in _TEMPORARY_TYPES
+
+
 @dataclass(frozen=True)
 class Response:
     url: str  # after redirects
