@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 EXIT_USAGE = 2
 # Another run holds the output folder: try again later (sysexits EX_TEMPFAIL).
@@ -150,8 +151,10 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
     """One batch pipeline per interval in this process, under one lock (an
     in-process runner would hold a streaming pipeline's output to the end)."""
-    from .lock import RunLock
+    from .lock import RunLock, remove_leftovers
     from .stream import Stopper, run_locally
+
+    failed = []
 
     def poll(_number: int) -> None:
         try:
@@ -159,18 +162,22 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
         except Exception as error:
             if _interrupted(error):
                 raise KeyboardInterrupt from error
-            _fail(_pipeline_failure(error, "poll"))  # this poll broke; the next one may not
+            if lock.local:
+                remove_leftovers(Path(out))  # what the broken poll half wrote
+            failed.append(_fail(_pipeline_failure(error, "poll")))  # the next poll may work
 
     print(f"news-ingest: polling {len(urls)} feeds every {args.interval} into {out}; Ctrl-C stops",
           flush=True)
-    stopper = Stopper()
+    stopper, lock = Stopper(), RunLock(out)
     try:
-        with RunLock(out), stopper:
+        with lock, stopper:
             run_locally(poll, interval, args.polls, stopper)
     except KeyboardInterrupt:
         return _fail("aborted; the interrupted poll's items are polled again on the next start",
                      stopper.exit_status)
-    return stopper.exit_status if stopper.requested.is_set() else 0
+    if stopper.requested.is_set():
+        return stopper.exit_status
+    return 1 if failed else 0
 
 
 def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
@@ -197,7 +204,7 @@ def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Nam
             result = pipeline.run()
         except Exception as error:
             return _fail(_pipeline_failure(error, "stream"))
-        print(f"news-ingest: streaming job {_job_name(result)} submitted, state {result.state}; "
+        print(f"news-ingest: streaming job {_job_name(result)} submitted; "
               f"it writes into {out} until cancelled on the runner", flush=True)
         return 0
     with RunLock(out):
@@ -218,9 +225,13 @@ def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Nam
 
 
 def _job_name(result) -> str:
-    """The runner's id for a submitted job (Dataflow and portable results both keep one)."""
-    job_id = getattr(result, "job_id", None)
-    return str(job_id() if callable(job_id) else getattr(result, "_job_id", "") or "(no id)")
+    """The runner's id for a submitted job (Dataflow and portable results both
+    keep one; a Dataflow result built for a template launcher has none)."""
+    try:
+        job_id = result.job_id() if hasattr(result, "job_id") else getattr(result, "_job_id", None)
+    except Exception:  # noqa: BLE001 - DataflowPipelineResult without a job raises AttributeError
+        job_id = None
+    return str(job_id or "(id assigned by the launcher)")
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -283,10 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     _quiet_logging(args.verbose)
-    if args.command == "run":
-        return cmd_run(args, rest)
-    if args.command == "stream":
-        return cmd_stream(args, rest)
+    try:
+        if args.command == "run":
+            return cmd_run(args, rest)
+        if args.command == "stream":
+            return cmd_stream(args, rest)
+    except KeyboardInterrupt:  # before a command's own handling began: nothing was written
+        return _fail("interrupted", EXIT_INTERRUPTED)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return cmd_extract(args)

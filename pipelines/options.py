@@ -105,6 +105,10 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+# A feed polled less often than this is better served by a scheduled `run`.
+_LONGEST_INTERVAL = timedelta(days=7)
+
+
 def parse_interval(text: str) -> timedelta:
     """'30s', '5m', '1h', '1h30m' -> a timedelta of at least one second."""
     spec = text.strip().lower()
@@ -114,6 +118,9 @@ def parse_interval(text: str) -> timedelta:
     seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
     if seconds < 1:
         raise UsageError(f"--interval {text!r} is shorter than one second")
+    if seconds > _LONGEST_INTERVAL.total_seconds():
+        raise UsageError(f"--interval {text!r} is longer than {_LONGEST_INTERVAL.days} days; "
+                         f"schedule `news-ingest run` instead")
     return timedelta(seconds=seconds)
 
 

@@ -88,7 +88,7 @@ def test_installed_command_reads_a_page_from_stdin():
 
 @pytest.mark.parametrize("interval, problem", [
     ("15", "is not a duration"), ("5 minutes", "is not a duration"), ("0s", "shorter than one second"),
-    ("5x", "is not a duration")])
+    ("5x", "is not a duration"), ("3000000h", "longer than 7 days"), ("99999999999999h", "longer than")])
 def test_a_bad_stream_interval_is_a_usage_error(capsys, tmp_path, interval, problem):
     assert main(["stream", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
                  "--interval", interval]) == 2

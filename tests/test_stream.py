@@ -214,3 +214,17 @@ def test_the_whole_stream_graph_polls_on_each_tick_and_writes_each_story_once(si
     assert site.hits["/rss"] == 2, "polled on each tick"
     assert (out / "_state" / "feeds.json").exists()
     assert no_leftovers(out)
+
+
+def test_a_failing_poll_leaves_no_half_written_files_and_fails_a_bounded_stream(site, feed, tmp_path):
+    feed("/a")
+    site.add("/a", STORY.format(title="A story"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "articles").write_text("a file where the articles folder belongs")
+    stream = StreamProcess("--feeds", site.url("/rss"), "--out", str(out), "--interval", "1s",
+                           "--polls", "2", "--allow-private-network")
+    code, errors = stream.stop()
+    assert code == 1 and errors.count("news-ingest: error:") == 2, errors
+    assert no_leftovers(out)
+    assert not (out / "_state" / "feeds.json").exists()
