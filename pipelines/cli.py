@@ -291,10 +291,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.getLogger().addFilter(_DropNoise())  # before anything imports Beam
-    parser = _parser()
-    args, rest = parser.parse_known_args(argv)
-    _quiet_logging(args.verbose)
     try:
+        parser = _parser()
+        args, rest = parser.parse_known_args(argv)
+        _quiet_logging(args.verbose)
         if args.command == "run":
             return cmd_run(args, rest)
         if args.command == "stream":

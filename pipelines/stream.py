@@ -113,7 +113,7 @@ class Stopper:
                 raise KeyboardInterrupt
             return
         self.requested.set()
-        print("news-ingest: stopping after the current poll (Ctrl-C again to abort)", flush=True)
+        print("news-ingest: stopping after the current poll (signal again to abort it)", flush=True)
 
     def wait(self, seconds: float) -> bool:
         """Sleep until the next poll; False when a stop was asked for."""

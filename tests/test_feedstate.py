@@ -16,6 +16,7 @@ from transforms.feedstate import (
     publisher_interval,
     save_states,
 )
+from transforms.fetch import retry_after_seconds
 
 from .loopback import rss
 from .test_pipeline import run_cli
@@ -36,6 +37,13 @@ def test_back_off_doubles_up_to_the_cap_and_disables_a_feed_that_keeps_failing()
     assert (recovered.failures, recovered.disabled, recovered.next_poll_at) == (0, False, None)
 
 
+@pytest.mark.parametrize("header, seconds", [
+    ("120", 120), ("Thu, 01 Jan 2026 13:00:00 GMT", 3600), ("²", None), ("soon", None),
+    ("9" * 5000, float("inf")), ("Thu, 01 Jan 2026 11:00:00 GMT", 0)])
+def test_retry_after_headers_as_servers_write_them(header, seconds):
+    assert retry_after_seconds(header, NOW) == seconds
+
+
 def test_retry_after_is_honoured_within_the_cap():
     waited = after_failure(FeedState("u"), "http-status", "HTTP 429", NOW, SETTINGS, retry_after_s=7200)
     assert waited.next_poll_at == NOW + timedelta(hours=2)
@@ -46,6 +54,7 @@ def test_retry_after_is_honoured_within_the_cap():
 @pytest.mark.parametrize("ttl, period, frequency, minutes", [
     ("60", None, None, 60), (None, "hourly", "2", 30), (None, "daily", None, 1440),
     ("30", "hourly", "1", 60), (None, None, None, None), ("soon", None, None, None),
+    ("²", None, None, None), ("9" * 5000, None, None, 366 * 1440), (None, "hourly", "²", 60),
 ])
 def test_publisher_intervals(ttl, period, frequency, minutes):
     wait = publisher_interval(ttl, period, frequency)
@@ -143,18 +152,25 @@ def test_a_feeds_ttl_still_holds_after_a_304():
     assert changed.next_poll_at is None, "a new body without <ttl> lifts it"
 
 
-def test_a_damaged_state_file_is_set_aside_and_the_run_goes_on(site, tmp_path):
+@pytest.mark.parametrize("damage", [
+    lambda text: text[:40],  # a torn write
+    lambda text: text.replace('"failures": 0', '"failures": "3"'),  # a mistaken hand edit
+    lambda text: "[]",
+])
+def test_a_damaged_state_file_is_set_aside_and_the_run_goes_on(site, tmp_path, damage):
     site.add("/rss", rss([{"link": "/gone"}]), etag='"v1"', content_type="application/rss+xml")
     out = tmp_path / "out"
     args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
     assert run_cli(*args)[0] == 0
     state_file = out / "_state" / "feeds.json"
-    state_file.write_bytes(state_file.read_bytes()[:40])  # a torn write
+    damaged = damage(state_file.read_text())
+    assert damaged != state_file.read_text()
+    state_file.write_text(damaged)
     code, printed = run_cli(*args)
     assert code == 0 and "polled 1 (not modified 0, unchanged 0)" in printed
     assert site.conditional["/rss"] == 0, "polled afresh"
     (aside,) = (out / "_state").glob("feeds.json.damaged-*")
-    assert len(aside.read_bytes()) == 40, "the damaged file is kept for a look"
+    assert aside.read_text() == damaged, "the damaged file is kept for a look"
     assert feed_state(out)[site.url("/rss")]["etag"] == '"v1"', "a good state written again"
 
 

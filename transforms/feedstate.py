@@ -43,13 +43,21 @@ def publisher_interval(ttl: str | None, update_period: str | None,
     """How long the feed asks readers to wait: <ttl> minutes, or
     sy:updatePeriod / sy:updateFrequency (e.g. hourly, 2 -> 30 minutes)."""
     minutes = []
-    if ttl and str(ttl).strip().isdigit():
-        minutes.append(int(str(ttl).strip()))
+    if _whole_number(ttl) is not None:
+        minutes.append(_whole_number(ttl))
     period = _PERIOD_MINUTES.get((update_period or "").strip().lower())
     if period:
-        frequency = str(update_frequency or "1").strip()
-        minutes.append(period / max(1, int(frequency) if frequency.isdigit() else 1))
+        minutes.append(period / max(1, _whole_number(update_frequency) or 1))
     return timedelta(minutes=min(max(minutes), _LONGEST_MINUTES)) if minutes else None
+
+
+def _whole_number(text) -> int | None:
+    """A feed's ASCII whole number, at most _LONGEST_MINUTES (feeds write
+    anything here, including Unicode digits and thousands of them)."""
+    text = str(text or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return min(int(text), _LONGEST_MINUTES) if len(text) <= 9 else _LONGEST_MINUTES
 
 
 def after_success(state: FeedState, status: str, now: datetime, settings: FeedSettings,
@@ -91,8 +99,20 @@ def _encode(state: FeedState) -> dict:
             for key, value in asdict(state).items()}
 
 
+# What each remembered field must be; anything else means the file was damaged or mis-edited.
+_FIELD_TYPES = {"etag": (str, type(None)), "last_modified": (str, type(None)),
+                "body_hash": (str, type(None)), "last_status": (str,), "failures": (int,),
+                "disabled": (bool,), "last_error": (str, type(None)),
+                "min_interval_s": (int, float, type(None)),
+                "last_polled_at": (str, type(None)), "next_poll_at": (str, type(None))}
+
+
 def _decode(data: dict) -> FeedState:
     fields = {key: value for key, value in data.items() if key in FeedState.__dataclass_fields__}
+    for key, value in fields.items():
+        wrong_bool = isinstance(value, bool) and bool not in _FIELD_TYPES.get(key, (str,))
+        if key in _FIELD_TYPES and (wrong_bool or not isinstance(value, _FIELD_TYPES[key])):
+            raise TypeError(f"{fields.get('url')}: {key} is {value!r}")
     for key in ("last_polled_at", "next_poll_at"):
         if fields.get(key):
             fields[key] = datetime.fromisoformat(fields[key]).astimezone(UTC)

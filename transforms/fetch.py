@@ -74,8 +74,8 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit takes any Unicode digit
+        return float(value) if len(value) <= 12 else float("inf")  # longer: "never", whatever the digits
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -243,7 +243,7 @@ class Fetcher:
         """
         status = response.status_code
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
+        if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes):
             raise FetchError("too-large", f"declares {declared} bytes, limit {max_bytes}", status)
         expired = threading.Event()
 
