@@ -56,6 +56,17 @@ class IngestOptions(PipelineOptions):
             "--max-page-bytes", type=int, default=_DEFAULT_FETCH.max_page_bytes, metavar="B",
             help=f"largest page accepted (default: {_DEFAULT_FETCH.max_page_bytes})")
         parser.add_argument(
+            "--per-host", type=int, default=_DEFAULT_FETCH.per_host_concurrency, metavar="N",
+            help=f"parallel requests to one host (default: {_DEFAULT_FETCH.per_host_concurrency})")
+        parser.add_argument(
+            "--host-delay", type=float, default=_DEFAULT_FETCH.host_delay_s, metavar="S",
+            help=f"seconds between request starts to one host (default: {_DEFAULT_FETCH.host_delay_s:g})")
+        parser.add_argument(
+            "--retries", type=int, default=_DEFAULT_FETCH.retries, metavar="N",
+            help="tries again after 429/502/503/504 or a dropped connection, waiting Retry-After "
+                 f"(at most {_DEFAULT_FETCH.max_retry_wait_s:g} s) or 1 s, 2 s, ... "
+                 f"(default: {_DEFAULT_FETCH.retries})")
+        parser.add_argument(
             "--dedup-days", type=int, default=DedupSettings().lookback_days, metavar="N",
             help="how many days of stored articles later copies are compared with "
                  f"(default: {DedupSettings().lookback_days}; 0: all); URLs are remembered for good")
@@ -66,9 +77,12 @@ class IngestOptions(PipelineOptions):
 
 def settings_from(options: IngestOptions) -> Settings:
     """Stage settings from parsed options; the rest keep their defaults."""
-    for name in ("concurrency", "connect_timeout", "read_timeout", "max_page_bytes"):
+    for name in ("concurrency", "connect_timeout", "read_timeout", "max_page_bytes", "per_host"):
         if getattr(options, name) <= 0:
             raise PreflightError(f"--{name.replace('_', '-')} must be positive")
+    for name in ("host_delay", "retries"):
+        if getattr(options, name) < 0:
+            raise PreflightError(f"--{name.replace('_', '-')} must be 0 or more")
     fetch = replace(
         _DEFAULT_FETCH,
         concurrency=options.concurrency,
@@ -76,6 +90,9 @@ def settings_from(options: IngestOptions) -> Settings:
         read_timeout_s=options.read_timeout,
         total_timeout_s=max(_DEFAULT_FETCH.total_timeout_s, options.read_timeout),
         max_page_bytes=options.max_page_bytes,
+        per_host_concurrency=options.per_host,
+        host_delay_s=options.host_delay,
+        retries=options.retries,
         allow_private_network=options.allow_private_network,
         user_agent=f"news-ingest/{VERSION} (+{options.contact})")
     if options.dedup_days < 0:

@@ -38,6 +38,18 @@ class FetchSettings:
     # URLs handed to the thread pool at once, per thread: enough that one
     # slow server does not leave the other threads idle for long.
     batch_per_thread: int = 4
+    # Politeness per host (Scrapy's defaults are 8 and 0): a handful of
+    # parallel requests, started at least a quarter second apart.
+    per_host_concurrency: int = 4
+    host_delay_s: float = 0.25
+    # A 429/502/503/504 or a dropped connection is retried in the run, after
+    # the server's Retry-After or 1 s, 2 s, ...; a longer wait than
+    # `max_retry_wait_s` is left to the next poll (the page stays a reject).
+    retries: int = 2
+    retry_wait_s: float = 1.0
+    max_retry_wait_s: float = 10.0
+    # RFC 9309 asks parsers to read at least 500 KiB of a robots.txt.
+    max_robots_bytes: int = 512 * 1024
     # Loopback/private/link-local targets are refused unless this is set.
     allow_private_network: bool = False
     # Identify ourselves so site operators know whom to contact.

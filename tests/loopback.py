@@ -5,6 +5,8 @@ every request path, so tests can assert what was (not) fetched.
 """
 from __future__ import annotations
 
+import socket
+import struct
 import sys
 import threading
 import time
@@ -23,6 +25,10 @@ class Route:
     declare_length: bool = True  # False: no Content-Length, the body ends when we close
     trickle_s: float = 0.0  # pause between body bytes: a server that never quite finishes
     etag: str | None = None  # answer 304 to a request that already has this version
+    flaky: int = 0  # answer the first `flaky` requests with `flaky_status` and `flaky_headers`
+    flaky_status: int = 503
+    flaky_headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # drop the connection (TCP RST) instead of answering
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -46,6 +52,8 @@ class LoopbackSite:
         self.user_agents: set[str] = set()
         self.conditional: Counter[str] = Counter()  # requests that carried If-None-Match
         self.bytes_sent = 0
+        self.started: list[tuple[str, float]] = []  # (path, time.monotonic()) of each request
+        self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         site = self
 
@@ -56,11 +64,28 @@ class LoopbackSite:
                 with site._lock:
                     site.hits[self.path] += 1
                     site.user_agents.add(self.headers.get("User-Agent", ""))
+                    site.started.append((self.path, time.monotonic()))
+                    site.in_flight += 1
+                    site.max_in_flight = max(site.max_in_flight, site.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with site._lock:
+                        site.in_flight -= 1
+
+            def _answer(self):
                 route = site.routes.get(self.path)
                 if route is None:
                     route = Route(b"not found", 404, "text/plain")
                 if route.delay_s:
                     time.sleep(route.delay_s)
+                if route.reset:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if site.hits[self.path] <= route.flaky:
+                    route = Route(b"try again", route.flaky_status, "text/plain", route.flaky_headers)
                 if self.headers.get("If-None-Match"):
                     with site._lock:
                         site.conditional[self.path] += 1

@@ -192,7 +192,7 @@ STORY = ("<html><body><article><p>" + "Shelling was reported near Idlib today. "
 def test_an_article_that_failed_for_a_while_is_retried_though_its_feed_is_unchanged(site, tmp_path):
     site.add("/rss", rss([{"link": "/busy"}, {"link": "/gone"}, {"link": "/fine"}]), etag='"v1"',
              content_type="application/rss+xml")
-    site.add("/busy", "try later", status=503)
+    site.add("/busy", "try later", status=503, headers={"Retry-After": "3600"})  # not in this run
     site.add("/fine", STORY)
     out = tmp_path / "out"
     args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import logging
 import mimetypes
 import socket
@@ -31,6 +32,8 @@ from apache_beam.metrics import Metrics
 from schemas.records import FeedItem, Page, rejects_for
 from schemas.settings import METRICS_NAMESPACE, FetchSettings
 
+from .politeness import HostGate, RobotsRules
+
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CHUNK = 64 * 1024
 _LOG = logging.getLogger(__name__)
@@ -48,8 +51,27 @@ class FetchError(Exception):
 
 
 # Failures that say nothing about the page itself: worth another try later.
-_TEMPORARY_TYPES = frozenset({"timeout", "connection", "dns", "io", "internal-error"})
+_TEMPORARY_TYPES = frozenset({"timeout", "connection", "dns", "io", "internal-error", "robots-unreachable"})
 _TEMPORARY_STATUSES = frozenset({408, 425, 429})
+# ...and those worth another try within the run, after a short wait.
+_RETRY_NOW_STATUSES = frozenset({429, 502, 503, 504})
+# Content codings we ask for; urllib3 decodes them, with its output bounded per read.
+_ENCODINGS = ("gzip", "deflate")
+_DECODED = frozenset({*_ENCODINGS, "x-gzip", "identity", ""})
+
+
+def retry_wait(error: FetchError, attempt: int, settings: FetchSettings) -> float | None:
+    """Seconds to wait before trying again in this run, or None: not worth it
+    now (a page's own fault, or a server asking for longer than we wait)."""
+    if attempt >= settings.retries:
+        return None
+    if error.error_type == "connection" or (
+            error.error_type == "http-status" and error.http_status in _RETRY_NOW_STATUSES):
+        wait = error.retry_after_s
+        if wait is None:
+            wait = settings.retry_wait_s * 2 ** attempt
+        return wait if wait <= settings.max_retry_wait_s else None
+    return None
 
 
 def is_temporary(error_type: str, http_status: int | None) -> bool:
@@ -156,7 +178,9 @@ class Fetcher:
         self.session.headers.update({
             "User-Agent": settings.user_agent,
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "Accept-Encoding": ", ".join(_ENCODINGS),
         })
+        self.gate = HostGate(settings.per_host_concurrency, settings.host_delay_s)
 
     def close(self) -> None:
         self.session.close()
@@ -204,34 +228,42 @@ class Fetcher:
             parts = urlsplit(url)
             if not settings.allow_private_network:
                 check_public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-            try:
-                response = self.session.get(
-                    url, stream=True, allow_redirects=False, headers=conditions,
-                    timeout=(settings.connect_timeout_s, min(settings.read_timeout_s, remaining)))
-            except requests.Timeout as exc:
-                raise FetchError("timeout", f"no answer within limits: {type(exc).__name__}") from exc
-            except requests.RequestException as exc:
-                raise FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
-            except ValueError as exc:  # requests' URL handling rejects it
-                raise FetchError("invalid-url", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
-            with response:
-                if response.is_redirect:
+            with self.gate.request(parts.hostname or ""):
+                response = self._request(url, conditions, min(settings.read_timeout_s, remaining))
+                with response:
+                    if not response.is_redirect:
+                        return self._answer(url, response, max_bytes, deadline)
                     try:
                         url = urljoin(url, response.headers["Location"])
                     except ValueError as exc:
                         raise FetchError("invalid-url", "unusable redirect Location",
                                          response.status_code) from exc
-                    continue
-                now = datetime.now(UTC)
-                if response.status_code >= 400:
-                    raise FetchError("http-status", f"HTTP {response.status_code} {response.reason}",
-                                     response.status_code,
-                                     retry_after_seconds(response.headers.get("Retry-After"), now))
-                body = b"" if response.status_code == 304 else self._read_body(response, max_bytes, deadline)
-                return Response(url, response.status_code,
-                                _media_type(response.headers.get("Content-Type")), body, now,
-                                response.headers.get("ETag"), response.headers.get("Last-Modified"))
         raise FetchError("too-many-redirects", f"more than {settings.max_redirects} redirects")
+
+    def _request(self, url: str, conditions: dict[str, str], read_timeout_s: float) -> requests.Response:
+        try:
+            return self.session.get(url, stream=True, allow_redirects=False, headers=conditions,
+                                    timeout=(self.settings.connect_timeout_s, read_timeout_s))
+        except requests.Timeout as exc:
+            raise FetchError("timeout", f"no answer within limits: {type(exc).__name__}") from exc
+        except requests.RequestException as exc:
+            raise FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        except ValueError as exc:  # requests' URL handling rejects it
+            raise FetchError("invalid-url", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+    def _answer(self, url: str, response: requests.Response, max_bytes: int, deadline: float) -> Response:
+        """A final (non-redirect) answer as a Response, or the FetchError it amounts to."""
+        now, status = datetime.now(UTC), response.status_code
+        if status >= 400:
+            raise FetchError("http-status", f"HTTP {status} {response.reason}", status,
+                             retry_after_seconds(response.headers.get("Retry-After"), now))
+        codings = response.headers.get("Content-Encoding", "").lower().split(",")
+        unknown = [token.strip() for token in codings if token.strip() not in _DECODED]
+        if unknown:  # never asked for, and left encoded by urllib3: bytes no parser should see
+            raise FetchError("content-encoding", f"unsupported Content-Encoding {unknown[0][:40]!r}", status)
+        body = b"" if status == 304 else self._read_body(response, max_bytes, deadline)
+        return Response(url, status, _media_type(response.headers.get("Content-Type")), body, now,
+                        response.headers.get("ETag"), response.headers.get("Last-Modified"))
 
     @staticmethod
     def _read_body(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
@@ -307,9 +339,15 @@ class ConcurrentFetchFn(beam.DoFn):
 
     def _attempt(self, element):
         try:
-            return self.fetch_one(element)
-        except FetchError as error:
-            return error
+            for attempt in itertools.count():
+                try:
+                    return self.fetch_one(element)
+                except FetchError as error:
+                    wait = retry_wait(error, attempt, self.settings)
+                    if wait is None:
+                        return error
+                    Metrics.counter(METRICS_NAMESPACE, "fetch/retried").inc()
+                    time.sleep(wait)
         except Exception as error:  # one odd input must not stop the run: record it
             _LOG.info("unexpected error on %r", element, exc_info=True)  # shown with -v
             return FetchError("internal-error", f"{type(error).__name__}: {str(error)[:200]}")
@@ -326,13 +364,37 @@ class _FetchPageFn(ConcurrentFetchFn):
         super().__init__(settings)
         self.fetched = Metrics.counter(METRICS_NAMESPACE, "fetch/ok")
 
+    def setup(self):
+        super().setup()
+        self.robots = RobotsRules(self.settings.user_agent)
+
     def fetch_one(self, item: FeedItem) -> Response:
+        error = link_error(item.url, item.from_local_feed)
+        if error:
+            raise error
+        remote = urlsplit(item.url).scheme.lower() != "file"
+        if remote and not self.robots.allowed(item.url, self._robots_file):
+            raise FetchError("robots", "disallowed by the site's robots.txt")
         response = self.fetcher.get(item.url, max_bytes=self.settings.max_page_bytes,
                                     allow_file=item.from_local_feed)
         if response.content_type and response.content_type not in HTML_TYPES:
             raise FetchError("content-type", f"not an HTML page: {response.content_type}",
                              response.status)
         return response
+
+    def _robots_file(self, robots_url: str) -> tuple[int, bytes]:
+        """(status, body) of a robots.txt; a 4xx is an answer (no rules),
+        other failures make the site's pages wait for the next poll."""
+        try:
+            response = self.fetcher.get(robots_url, max_bytes=self.settings.max_robots_bytes,
+                                        allow_file=False)
+        except FetchError as error:
+            if error.error_type == "http-status" and 400 <= (error.http_status or 0) < 500:
+                return error.http_status, b""
+            if error.error_type in ("blocked-address", "invalid-url", "unsupported-scheme"):
+                raise  # the page's own address is the problem: report that
+            raise FetchError("robots-unreachable", f"robots.txt: {error}", error.http_status) from error
+        return response.status, response.body
 
     def emit(self, item: FeedItem, outcome):
         if isinstance(outcome, FetchError):

@@ -1,0 +1,105 @@
+"""How we treat the sites we read, and how we take their failures: per-host
+limits, robots.txt, retries within a run, and encodings nobody asked for."""
+from __future__ import annotations
+
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import zstandard
+
+from schemas.settings import FetchSettings
+from transforms.fetch import Fetcher, FetchError
+
+from .loopback import rss
+from .test_pipeline import query, run_cli
+
+STORY = ("<html><body><article><h1>{0}</h1><p>" + "{0}: shelling was reported near Idlib today. " * 15
+         + "</p></article></body></html>")
+
+
+def test_one_host_gets_a_few_requests_at_a_time_spaced_apart(site):
+    for number in range(6):
+        site.add(f"/p/{number}", "<p>page</p>", delay_s=0.3)
+    fetcher = Fetcher(FetchSettings(allow_private_network=True, per_host_concurrency=2, host_delay_s=0.1))
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda n: fetcher.get(site.url(f"/p/{n}"), max_bytes=1000, allow_file=False), range(6)))
+    assert site.max_in_flight == 2
+    starts = sorted(when for _, when in site.started)
+    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 0.09
+
+
+def feed_of(site, *paths: str) -> str:
+    return site.add("/rss", rss([{"link": path} for path in paths]), content_type="application/rss+xml")
+
+
+def rejects(out) -> list[tuple]:
+    return query(out, "rejects", "select url, error_type, http_status from t where stage = 'fetch' "
+                                 "order by url")
+
+
+def test_robots_txt_is_read_once_per_host_and_obeyed_for_articles(site, tmp_path):
+    site.add("/robots.txt", "User-agent: *\nDisallow: /\n\nUser-agent: news-ingest\nDisallow: /private/\n",
+             content_type="text/plain")
+    for path in ("/private/a", "/news/b", "/news/c"):
+        site.add(path, STORY.format(path))
+    out = tmp_path / "out"
+    code, printed = run_cli("--feeds", feed_of(site, "/private/a", "/news/b", "/news/c"), "--out", str(out),
+                            "--allow-private-network")
+    assert code == 0 and "articles written        2" in printed
+    assert rejects(out) == [(site.url("/private/a"), "robots", None)]
+    assert site.hits["/private/a"] == 0 and site.hits["/robots.txt"] == 1
+    assert site.hits["/rss"] == 1, "feeds are subscriptions, not crawled pages"
+
+
+def test_an_unreachable_robots_txt_holds_the_sites_pages_for_the_next_poll(site, tmp_path):
+    site.add("/robots.txt", "down", status=500)
+    for path in ("/news/b", "/news/c"):
+        site.add(path, STORY.format(path))
+    out = tmp_path / "out"
+    code, printed = run_cli("--feeds", feed_of(site, "/news/b", "/news/c"), "--out", str(out),
+                            "--allow-private-network")
+    assert code == 0 and "articles written        0" in printed
+    assert [error for _, error, _ in rejects(out)] == ["robots-unreachable"] * 2
+    assert site.hits["/robots.txt"] == 1 and site.hits["/news/b"] == 0
+    site.add("/robots.txt", "", status=404)  # back, and without rules
+    code, printed = run_cli("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
+    assert "articles written        2" in printed, "a temporary failure: retried though the feed is unchanged"
+
+
+def test_a_busy_server_is_asked_again_within_the_run_then_the_page_lands(site, tmp_path):
+    site.add("/p/busy", STORY.format("busy"), flaky=2, flaky_status=429, flaky_headers={"Retry-After": "1"})
+    site.add("/p/down", "down", status=503)
+    site.add("/p/later", "later", status=503, headers={"Retry-After": "3600"})
+    site.add("/p/reset", "", reset=True)
+    out = tmp_path / "out"
+    code, printed = run_cli("--feeds", feed_of(site, "/p/busy", "/p/down", "/p/later", "/p/reset"),
+                            "--out", str(out), "--allow-private-network", "--retries", "2")
+    assert code == 0 and "articles written        1" in printed
+    assert site.hits["/p/busy"] == 3, "429, 429, then the page"
+    assert (site.hits["/p/down"], site.hits["/p/reset"]) == (3, 3), "two retries, then landed as rejects"
+    assert site.hits["/p/later"] == 1, "an hour's Retry-After is left to the next poll"
+    assert rejects(out) == [(site.url("/p/down"), "http-status", 503),
+                            (site.url("/p/later"), "http-status", 503),
+                            (site.url("/p/reset"), "connection", None)]
+
+
+def _bomb(wbits: int) -> bytes:
+    """A gigabyte of zeros, about 1 MB compressed, built without holding the gigabyte."""
+    packer, megabyte = zlib.compressobj(9, zlib.DEFLATED, wbits), bytes(1 << 20)
+    return b"".join(packer.compress(megabyte) for _ in range(1024)) + packer.flush()
+
+
+@pytest.mark.parametrize(("coding", "body", "error_type"), [
+    ("gzip", lambda: _bomb(31), "too-large"),
+    ("deflate", lambda: _bomb(15), "too-large"),
+    ("br", lambda: b"\x1b\xff\xff" * 100, "content-encoding"),
+    ("zstd", lambda: zstandard.ZstdCompressor().compress(bytes(1 << 20)), "content-encoding"),
+    ("gzip, snappy", lambda: b"x", "content-encoding"),
+])
+def test_compressed_bodies_are_capped_and_unknown_codings_refused(site, coding, body, error_type):
+    site.add("/p", body(), headers={"Content-Encoding": coding})
+    fetcher = Fetcher(FetchSettings(allow_private_network=True))
+    with pytest.raises(FetchError) as raised:
+        fetcher.get(site.url("/p"), max_bytes=5 << 20, allow_file=False)
+    assert raised.value.error_type == error_type
