@@ -151,7 +151,7 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
     """One batch pipeline per interval in this process, under one lock (an
     in-process runner would hold a streaming pipeline's output to the end)."""
-    from .lock import RunLock, remove_leftovers
+    from .lock import RunLock, settle
     from .stream import Stopper, run_locally
 
     failed = []
@@ -163,7 +163,7 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
             if _interrupted(error):
                 raise KeyboardInterrupt from error
             if lock.local:
-                remove_leftovers(Path(out))  # what the broken poll half wrote
+                settle(Path(out))  # what the broken poll half wrote
             failed.append(_fail(_pipeline_failure(error, "poll")))  # the next poll may work
 
     print(f"news-ingest: polling {len(urls)} feeds every {args.interval} into {out}; Ctrl-C stops",

@@ -5,9 +5,10 @@ they work; the file names the process holding it. A second start on the same
 DIR stops with a clear message. The kernel releases the lock however its
 holder ends (Ctrl-C, SIGKILL, an OOM kill, a killed pod), so a crash never
 leaves DIR locked; the lock also holds across hosts sharing DIR over NFSv4.
-Holding the lock, a start removes the hidden `.inprogress` files a crashed
-run may have left (readers never saw them), and a run leaving on an
-exception (Ctrl-C included) removes its own.
+Holding the lock, a start first completes a commit a crash interrupted
+(transforms/write.py), then removes the hidden `.inprogress` files a crashed
+run left uncommitted (readers never saw them); a run leaving on an exception
+(Ctrl-C included) removes its own.
 
 Object stores (gs://, s3://) have no locks: there the scheduler must not
 overlap runs (the Kubernetes CronJob in deploy/ forbids it).
@@ -21,6 +22,8 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from transforms.write import finish_commits
 
 LOCK_FILE = ("_state", "run.lock")
 
@@ -58,7 +61,7 @@ class RunLock:
                        "started": datetime.now(UTC).isoformat(timespec="seconds")}, handle)
             handle.flush()
             self.handle = handle
-        remove_leftovers(self.path.parent.parent)
+        settle(self.path.parent.parent)
         return self
 
     def _is_current(self, handle) -> bool:
@@ -76,11 +79,17 @@ class RunLock:
     def __exit__(self, exc_type, *exc) -> None:
         if self.handle is None:
             return
-        if exc_type is not None:  # interrupted or failed: drop its half-written files
-            remove_leftovers(self.path.parent.parent)
+        if exc_type is not None:  # interrupted or failed: settle its half-done writes
+            settle(self.path.parent.parent)
         self.path.unlink(missing_ok=True)  # before releasing: a waiting start then retries
         self.handle.close()
         self.handle = None
+
+
+def settle(out_dir: Path) -> None:
+    """After a crash or a failed run: finish what was committed, drop the rest."""
+    finish_commits(str(out_dir))
+    remove_leftovers(out_dir)
 
 
 def remove_leftovers(out_dir: Path) -> int:

@@ -7,12 +7,21 @@ import apache_beam as beam
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.testing.test_pipeline import TestPipeline
 
+from pipelines.lock import RunLock
 from schemas.records import Article, Duplicate, Mention, Reject
 from schemas.settings import WriteSettings
 from schemas.tables import ARTICLES
-from transforms.write import WriteDataset, safe_partition_value, write_partition
+from transforms.write import (
+    WriteDataset,
+    hidden_path,
+    partition_rows,
+    publish_files,
+    safe_partition_value,
+    write_partition,
+)
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -84,3 +93,43 @@ def test_write_dataset_lands_every_table_in_hive_folders(tmp_path):
     assert read("duplicates").fetchall()[0][:2] == ("d1", "https://b.example/d1")
     assert len(read("rejects").fetchall()) == 1
     assert not list(tmp_path.rglob(".*inprogress"))
+
+
+def _hidden_run(tmp_path, run: str) -> list[str]:
+    """A run's article and its mention, written but not yet published."""
+    record = article("a9", "shq", 4, [Mention("shq", 2, True)])
+    return [path for partition, row in partition_rows(record, run, 64)
+            for path in write_partition(str(tmp_path), partition, [row], run, 1000, publish=False)]
+
+
+def visible(tmp_path) -> list[str]:
+    return sorted(path.name for path in tmp_path.rglob("*.parquet"))
+
+
+def test_a_run_is_published_all_tables_at_once(tmp_path):
+    finals = _hidden_run(tmp_path, "r1")
+    assert visible(tmp_path) == [], "nothing visible before the commit"
+    publish_files(str(tmp_path), "r1", finals)
+    assert visible(tmp_path) == ["part-r1-00000.parquet"] * 2
+    assert not list(tmp_path.rglob("*.inprogress")) and not list((tmp_path / "_state").rglob("*.json"))
+
+
+def test_a_commit_cut_short_is_finished_by_the_next_start(tmp_path, monkeypatch):
+    finals = _hidden_run(tmp_path, "r1")
+    renamed = []
+
+    def crash_after_one(batch):  # the process dies after the first rename
+        FileSystems.rename([hidden_path(batch[0])], [batch[0]])
+        renamed.append(batch[0])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("transforms.write._rename_hidden", crash_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        publish_files(str(tmp_path), "r1", finals)
+    assert len(visible(tmp_path)) == 1, "an article visible without its mention"
+    monkeypatch.undo()
+    _hidden_run(tmp_path, "r2")  # a run that died before its commit: rolled back
+    with RunLock(str(tmp_path)):
+        assert visible(tmp_path) == ["part-r1-00000.parquet"] * 2
+        assert not list(tmp_path.rglob("*.inprogress"))
+        assert not list((tmp_path / "_state" / "commits").iterdir())

@@ -4,15 +4,22 @@
     mentions/date=YYYY-MM-DD/actor=<id>/...    duplicates/date=.../...    rejects/date=.../...
 
 Rows are grouped by partition folder, and each group is written by one
-worker: to a hidden `.part-….inprogress` file beside the target (readers'
-`*.parquet` globs skip it), then renamed. File names depend only on the run
-and the partition, so a retried bundle overwrites its own file instead of
-adding a second copy. All I/O goes through Beam's FileSystems, so gs:// and
-s3:// work like local paths. (fileio.WriteToFiles is not used: it silently
+worker to a hidden `.part-….inprogress` file beside its target (readers'
+`*.parquet` globs skip it). Once every file of the run (or window) is
+written, a commit makes them visible together: the list of files goes to
+DIR/_state/commits/<run>.json, then each is renamed, then the list is
+removed. A crash before the list exists leaves only hidden files, which the
+next start removes (its items are polled again); a crash after it is rolled
+forward by the next start (`finish_commits`). So an article is never visible
+without its mentions. File names depend only on the run and the partition,
+so a retried bundle overwrites its own file instead of adding a second copy.
+All I/O goes through Beam's FileSystems, so gs:// and s3:// work like local
+paths. (fileio.WriteToFiles is not used: it silently
 loses data when a destination holds a '/', which hive folders need.)
 """
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections import Counter
@@ -40,6 +47,7 @@ from schemas.tables import (
 from .neardup import figures, signature_values
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
+COMMITS = ("_state", "commits")
 
 
 def safe_partition_value(value: str, max_chars: int) -> str:
@@ -82,26 +90,68 @@ def partition_folder(table: str, day: str, actor: str) -> list[str]:
 
 
 def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[dict], run_id: str,
-                    max_rows_per_file: int) -> list[str]:
-    """Write rows of one partition as Parquet; return the final paths."""
+                    max_rows_per_file: int, publish: bool = True) -> list[str]:
+    """Write rows of one partition as Parquet; return the final paths
+    (`publish=False`: left hidden for `publish_files`)."""
     schema = SCHEMAS[partition[0]]
     directory = FileSystems.join(out_dir, *partition_folder(*partition))
     return [write_parquet(directory, f"part-{run_id}-{number:05d}.parquet",
-                          rows[start:start + max_rows_per_file], schema)
+                          rows[start:start + max_rows_per_file], schema, publish)
             for number, start in enumerate(range(0, len(rows), max_rows_per_file))]
 
 
-def write_parquet(directory: str, name: str, rows: list[dict], schema: pa.Schema) -> str:
+def hidden_path(final: str) -> str:
+    """Where a file is written before it is published: `.NAME.inprogress` beside it."""
+    directory, name = FileSystems.split(final)
+    return FileSystems.join(directory, f".{name}.inprogress")
+
+
+def write_parquet(directory: str, name: str, rows: list[dict], schema: pa.Schema,
+                  publish: bool = True) -> str:
     """Write one Parquet file so that readers never see it half-written:
-    to a hidden `.NAME.inprogress` beside it, then renamed. Returns its path."""
+    to its hidden path, then (if `publish`) renamed. Returns its final path."""
     final = FileSystems.join(directory, name)
-    temporary = FileSystems.join(directory, f".{name}.inprogress")
     sink = pa.BufferOutputStream()
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
-    with FileSystems.create(temporary) as handle:
+    with FileSystems.create(hidden_path(final)) as handle:
         handle.write(sink.getvalue().to_pybytes())
-    FileSystems.rename([temporary], [final])
+    if publish:
+        FileSystems.rename([hidden_path(final)], [final])
     return final
+
+
+def _commit_list(out_dir: str, commit_id: str) -> str:
+    return FileSystems.join(out_dir, *COMMITS, f"{commit_id}.json")
+
+
+def publish_files(out_dir: str, commit_id: str, finals: list[str]) -> list[str]:
+    """Make a run's hidden files visible together (see the module docstring)."""
+    finals = sorted(set(finals))
+    listing = _commit_list(out_dir, commit_id)
+    with FileSystems.create(hidden_path(listing)) as handle:
+        handle.write(json.dumps({"files": finals}).encode("utf-8"))
+    FileSystems.rename([hidden_path(listing)], [listing])  # from here on, the run happened
+    _rename_hidden(finals)
+    FileSystems.delete([listing])
+    return finals
+
+
+def _rename_hidden(finals: list[str]) -> None:
+    waiting = [final for final in finals if FileSystems.exists(hidden_path(final))]
+    if waiting:
+        FileSystems.rename([hidden_path(final) for final in waiting], waiting)
+
+
+def finish_commits(out_dir: str) -> int:
+    """Roll forward commits a crash interrupted; return how many. Run it
+    holding the run lock, before anything removes hidden files."""
+    pattern = FileSystems.join(out_dir, *COMMITS, "*.json")
+    listings = [meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list]
+    for listing in listings:
+        with FileSystems.open(listing) as handle:
+            _rename_hidden(json.loads(handle.read().decode("utf-8"))["files"])
+        FileSystems.delete([listing])
+    return len(listings)
 
 
 def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter:
@@ -137,14 +187,23 @@ class _WritePartitionFn(beam.DoFn):
         # A stable row order makes a retried write produce the same file.
         rows = sorted(rows, key=lambda row: tuple(str(value) for value in row.values()))
         paths = write_partition(self.out_dir, partition, rows, window_run_id(self.run_id, window),
-                                self.settings.max_rows_per_file)
+                                self.settings.max_rows_per_file, publish=False)
         for name, count in written_counts(partition, rows).items():
             Metrics.counter(METRICS_NAMESPACE, name).inc(count)
         yield from paths
 
 
+class _PublishFn(beam.DoFn):
+    def __init__(self, out_dir: str, run_id: str):
+        self.out_dir, self.run_id = out_dir, run_id
+
+    def process(self, finals: list[str], window=beam.DoFn.WindowParam):
+        yield from publish_files(self.out_dir, window_run_id(self.run_id, window), finals)
+
+
 class WriteDataset(beam.PTransform):
-    """{'articles', 'duplicates', 'rejects'} -> paths of the Parquet files written."""
+    """{'articles', 'duplicates', 'rejects'} -> paths of the Parquet files
+    written, published together once all are written."""
 
     def __init__(self, out_dir: str, run_id: str, settings: WriteSettings):
         super().__init__()
@@ -161,4 +220,6 @@ class WriteDataset(beam.PTransform):
                                        self.settings.max_partition_chars)
             | "ByPartition" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(_WritePartitionFn(self.out_dir, self.run_id, self.settings))
+            | "AllFiles" >> beam.combiners.ToList().without_defaults()
+            | "Publish" >> beam.ParDo(_PublishFn(self.out_dir, self.run_id))
         )
