@@ -53,6 +53,10 @@ class IngestOptions(PipelineOptions):
             "--read-timeout", type=float, default=_DEFAULT_FETCH.read_timeout_s, metavar="S",
             help=f"seconds of silence while reading (default: {_DEFAULT_FETCH.read_timeout_s:g})")
         parser.add_argument(
+            "--total-timeout", type=float, default=_DEFAULT_FETCH.total_timeout_s, metavar="S",
+            help="seconds one response may take in all, redirects included "
+                 f"(default: {_DEFAULT_FETCH.total_timeout_s:g})")
+        parser.add_argument(
             "--max-page-bytes", type=int, default=_DEFAULT_FETCH.max_page_bytes, metavar="B",
             help=f"largest page accepted (default: {_DEFAULT_FETCH.max_page_bytes})")
         parser.add_argument(
@@ -77,7 +81,8 @@ class IngestOptions(PipelineOptions):
 
 def settings_from(options: IngestOptions) -> Settings:
     """Stage settings from parsed options; the rest keep their defaults."""
-    for name in ("concurrency", "connect_timeout", "read_timeout", "max_page_bytes", "per_host"):
+    for name in ("concurrency", "connect_timeout", "read_timeout", "total_timeout", "max_page_bytes",
+                 "per_host"):
         if getattr(options, name) <= 0:
             raise PreflightError(f"--{name.replace('_', '-')} must be positive")
     for name in ("host_delay", "retries"):
@@ -88,7 +93,7 @@ def settings_from(options: IngestOptions) -> Settings:
         concurrency=options.concurrency,
         connect_timeout_s=options.connect_timeout,
         read_timeout_s=options.read_timeout,
-        total_timeout_s=max(_DEFAULT_FETCH.total_timeout_s, options.read_timeout),
+        total_timeout_s=max(options.total_timeout, options.read_timeout),
         max_page_bytes=options.max_page_bytes,
         per_host_concurrency=options.per_host,
         host_delay_s=options.host_delay,

@@ -29,6 +29,7 @@ class Route:
     flaky_status: int = 503
     flaky_headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False  # drop the connection (TCP RST) instead of answering
+    repeat: int = 1  # send the body this many times (a huge response without holding it)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -96,12 +97,12 @@ class LoopbackSite:
                     self.end_headers()
                     return
                 with site._lock:
-                    site.bytes_sent += len(route.body)
+                    site.bytes_sent += len(route.body) * route.repeat
                 try:
                     self.send_response(route.status)
                     self.send_header("Content-Type", route.content_type)
                     if route.declare_length:
-                        self.send_header("Content-Length", str(len(route.body)))
+                        self.send_header("Content-Length", str(len(route.body) * route.repeat))
                     else:
                         self.send_header("Connection", "close")
                         self.close_connection = True
@@ -116,7 +117,8 @@ class LoopbackSite:
                             self.wfile.flush()
                             time.sleep(route.trickle_s)
                     else:
-                        self.wfile.write(route.body)
+                        for _ in range(route.repeat):
+                            self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test): nothing to do
 

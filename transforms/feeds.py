@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
+from xml.sax import SAXParseException
 
 import apache_beam as beam
 import feedparser
@@ -167,10 +168,19 @@ class ParsedFeed(NamedTuple):
     wait: timedelta | None
 
 
+def _cut_short(error) -> bool:
+    """Did the XML parser hit the end of the document with elements open?"""
+    return isinstance(error, SAXParseException) and any(
+        sign in str(error) for sign in ("no element found", "unclosed token"))
+
+
 def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime) -> ParsedFeed:
     """Items of one feed document and rejects for entries that cannot be followed.
 
-    Raises FetchError("parse") when the document is not a feed at all.
+    Raises FetchError("parse") when the document is not a feed at all. A
+    malformed feed is read as far as feedparser's tolerant parser gets; when
+    the document stops short, its last, unfinished entry is a `truncated`
+    reject.
     """
     # A stream, never bytes: feedparser opens bytes that look like a path as a file.
     parsed = feedparser.parse(io.BytesIO(repair_character_references(body)), sanitize_html=False,
@@ -182,7 +192,13 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime) -> Pa
         raise FetchError("parse", "not an RSS/Atom feed")
     local = urlsplit(feed_url).scheme == "file"
     items, rejects = [], []
-    for position, entry in enumerate(parsed.entries):
+    entries = list(parsed.entries)
+    if parsed.bozo and _cut_short(parsed.get("bozo_exception")):
+        # The document ends inside its last entry, whose link may be cut too.
+        cut = entries.pop()
+        rejects.append(Reject("item", (cut.get("link") or feed_url)[:2000], feed_url, "truncated",
+                              "the feed ends inside this entry", None, now))
+    for position, entry in enumerate(entries):
         link = (entry.get("link") or "").strip()
         if not link:
             rejects.append(Reject("item", feed_url, feed_url, "no-link",
