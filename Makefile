@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run test lint bench bench-clean bench-dedup bench-classify bench-stream clean
+.PHONY: setup run test lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -47,6 +47,9 @@ bench-dedup: $(STAMP) $(CORPUS_DIR)/evaldata.json
 
 bench-stream: $(STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_stream.py --pages $(CORPUS_DIR)/eval
+
+bench-hostile: $(STAMP)
+	$(BIN)/python bench/bench_hostile.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

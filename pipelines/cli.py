@@ -37,9 +37,10 @@ def _quiet_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not verbose:
-        # Extraction libraries log every odd page at WARNING; rejects record what matters.
+        # Extraction libraries log every odd page (up to ERROR for an empty
+        # one); the rejects table records what matters.
         for name in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         # A failing pipeline is reported in one line by `run`; -v shows Beam's traceback.
         logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
 
