@@ -35,6 +35,11 @@ NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
     ("Ünïcödé ☃ actor", "unicode_actor"),
     ("", "unknown"),
     ("x" * 500, "x" * 64),
+    ("\uff0e\uff0e/\uff0e\uff0e/etc", "etc"),  # full-width dots fold to '.', then go
+    ("a\u202egnp.exe", "agnp.exe"),  # a right-to-left override
+    ("nul\x00byte", "nul_byte"),
+    (".hidden", "hidden"),
+    ("\U0001f600", "unknown"),
 ])
 def test_partition_values_cannot_escape_the_dataset(value, expected):
     assert safe_partition_value(value, 64) == expected
