@@ -1,6 +1,7 @@
 """Fetch stage against a real loopback server: limits, failures, boundaries."""
 from __future__ import annotations
 
+import socket
 import time
 
 import apache_beam as beam
@@ -150,6 +151,29 @@ def test_host_names_are_checked_after_resolution(site):
     try:
         with pytest.raises(FetchError) as raised:
             get(strict, f"http://localhost:{site.server.server_address[1]}/a")
+    finally:
+        strict.close()
+    assert raised.value.error_type == "blocked-address"
+    assert site.hits["/a"] == 0
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_contacted(site, monkeypatch):
+    """DNS rebinding: a public answer for the check, loopback for the connect."""
+    site.add("/a", "secret")
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    strict = Fetcher(FetchSettings())
+    try:
+        with pytest.raises(FetchError) as raised:
+            get(strict, f"http://rebind.example:{site.server.server_address[1]}/a")
     finally:
         strict.close()
     assert raised.value.error_type == "blocked-address"

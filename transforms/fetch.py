@@ -107,8 +107,9 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def check_public_address(host: str, port: int) -> None:
-    """Raise unless every address `host` resolves to is publicly routable."""
+def check_public_address(host: str, port: int) -> str:
+    """The first address `host` resolves to; raises unless every one of them
+    is publicly routable."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -122,6 +123,47 @@ def check_public_address(host: str, port: int) -> None:
                 "blocked-address",
                 f"{host} resolves to non-public address {address}; "
                 "use --allow-private-network to allow it")
+    return infos[0][4][0]
+
+
+class _PinnedAddress:
+    """Connections that go to the address the check approved: the host name
+    is resolved and checked once, at connect time, so a DNS server cannot
+    answer a public address to the check and a private one to the connect
+    (DNS rebinding). TLS still verifies the certificate for the host name."""
+
+    def _new_conn(self):
+        name = self._dns_host
+        self._dns_host = check_public_address(name, self.port)
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _PinnedHTTPConnection(_PinnedAddress, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedAddress, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+def _refusal(exc: BaseException) -> FetchError | None:
+    """The address refusal behind an HTTP client error, if that is what it was."""
+    while exc is not None:
+        if isinstance(exc, FetchError):
+            return exc
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "reason", None)
+    return None
 
 
 def link_error(url: str, allow_file: bool) -> FetchError | None:
@@ -173,6 +215,8 @@ class Fetcher:
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(
             pool_connections=settings.concurrency, pool_maxsize=settings.concurrency)
+        if not settings.allow_private_network:
+            adapter.poolmanager.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({
@@ -247,7 +291,8 @@ class Fetcher:
         except requests.Timeout as exc:
             raise FetchError("timeout", f"no answer within limits: {type(exc).__name__}") from exc
         except requests.RequestException as exc:
-            raise FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            refused = _refusal(exc)
+            raise refused or FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         except ValueError as exc:  # requests' URL handling rejects it
             raise FetchError("invalid-url", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
