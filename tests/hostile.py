@@ -41,6 +41,7 @@ PAGES = {
     "/a/bad-utf8": ({"body": story("Broken bytes").encode() + b"\xff\xfe\xc3(" * 50}, "article"),
     "/a/silent": ({"body": story("Never answers"), "delay_s": 5}, "timeout"),
     "/a/trickle": ({"body": story("Trickles"), "trickle_s": 0.05}, "timeout"),
+    "/a/slow-headers": ({"trickle_headers_s": 0.2}, "timeout"),
     "/a/reset": ({"reset": True}, "connection"),
     "/a/500": ({"body": "oops", "status": 500}, "http-status"),
     "/a/404": ({"body": "gone", "status": 404}, "http-status"),

@@ -30,6 +30,7 @@ class Route:
     flaky_headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False  # drop the connection (TCP RST) instead of answering
     repeat: int = 1  # send the body this many times (a huge response without holding it)
+    trickle_headers_s: float = 0.0  # pause between bytes of endless headers
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -80,6 +81,9 @@ class LoopbackSite:
                     route = Route(b"not found", 404, "text/plain")
                 if route.delay_s:
                     time.sleep(route.delay_s)
+                if route.trickle_headers_s:
+                    self._trickle_headers(route.trickle_headers_s)
+                    return
                 if route.reset:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.close_connection = True
@@ -124,6 +128,18 @@ class LoopbackSite:
 
             def log_message(self, *args):
                 pass
+
+            def _trickle_headers(self, pause_s: float):
+                """A status line, then header bytes one by one for a minute."""
+                self.close_connection = True
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for byte in (b"X-Slow: " + b"z" * 50 + b"\r\n") * 100:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(pause_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up, as it should
 
         self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

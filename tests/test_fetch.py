@@ -81,6 +81,14 @@ def test_a_trickling_server_is_cut_at_the_total_deadline(site, fetcher):
     assert time.monotonic() - started < LOCAL.total_timeout_s + LOCAL.read_timeout_s + 0.5
 
 
+def test_a_server_trickling_its_headers_is_cut_at_the_deadline(site, fetcher):
+    site.add("/slow-headers", trickle_headers_s=0.2)  # each byte well within the read timeout
+    started = time.monotonic()
+    error = failure(fetcher, site.url("/slow-headers"))
+    assert error.error_type == "timeout"
+    assert time.monotonic() - started < LOCAL.total_timeout_s + 1.5
+
+
 def test_a_compressed_stream_that_never_yields_text_is_cut_at_the_deadline(site, fetcher):
     gzip_header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
     empty_block = b"\x00\x00\x00\xff\xff"  # a deflate block that decodes to nothing

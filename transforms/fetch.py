@@ -141,20 +141,44 @@ class _PinnedAddress:
             self._dns_host = name
 
 
-class _PinnedHTTPConnection(_PinnedAddress, urllib3.connection.HTTPConnection):
-    pass
+# The total deadline of the request this thread is making (see _HeaderDeadline).
+_REQUEST = threading.local()
 
 
-class _PinnedHTTPSConnection(_PinnedAddress, urllib3.connection.HTTPSConnection):
-    pass
+class _HeaderDeadline:
+    """Status line and headers bounded by the request's total deadline: the
+    read timeout alone restarts with every byte, so a server trickling its
+    headers could hold a thread for hours. At the deadline the socket is shut,
+    as for a trickled body."""
+
+    def getresponse(self):
+        deadline = getattr(_REQUEST, "deadline", None)
+        if deadline is None:
+            return super().getresponse()
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut_off)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return super().getresponse()
+        finally:
+            watchdog.cancel()
+
+    def _cut_off(self):
+        with contextlib.suppress(Exception):  # already closed
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
-class _PinnedHTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _PinnedHTTPConnection
-
-
-class _PinnedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _PinnedHTTPSConnection
+def _pools(pinned: bool) -> dict[str, type]:
+    """Connection pools for the HTTP client: header deadline always, pinned
+    addresses unless private networks are allowed."""
+    mixins = (_HeaderDeadline, _PinnedAddress) if pinned else (_HeaderDeadline,)
+    pools = {}
+    for scheme, pool, connection in (("http", urllib3.HTTPConnectionPool, urllib3.connection.HTTPConnection),
+                                     ("https", urllib3.HTTPSConnectionPool,
+                                      urllib3.connection.HTTPSConnection)):
+        bounded = type(f"Bounded{connection.__name__}", (*mixins, connection), {})
+        pools[scheme] = type(f"Bounded{pool.__name__}", (pool,), {"ConnectionCls": bounded})
+    return pools
 
 
 def _refusal(exc: BaseException) -> FetchError | None:
@@ -215,8 +239,7 @@ class Fetcher:
         self.session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(
             pool_connections=settings.concurrency, pool_maxsize=settings.concurrency)
-        if not settings.allow_private_network:
-            adapter.poolmanager.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
+        adapter.poolmanager.pool_classes_by_scheme = _pools(pinned=not settings.allow_private_network)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({
@@ -273,7 +296,7 @@ class Fetcher:
             if not settings.allow_private_network:
                 check_public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
             with self.gate.request(parts.hostname or ""):
-                response = self._request(url, conditions, min(settings.read_timeout_s, remaining))
+                response = self._request(url, conditions, min(settings.read_timeout_s, remaining), deadline)
                 with response:
                     if not response.is_redirect:
                         return self._answer(url, response, max_bytes, deadline)
@@ -284,17 +307,23 @@ class Fetcher:
                                          response.status_code) from exc
         raise FetchError("too-many-redirects", f"more than {settings.max_redirects} redirects")
 
-    def _request(self, url: str, conditions: dict[str, str], read_timeout_s: float) -> requests.Response:
+    def _request(self, url: str, conditions: dict[str, str], read_timeout_s: float,
+                 deadline: float) -> requests.Response:
+        _REQUEST.deadline = deadline
         try:
             return self.session.get(url, stream=True, allow_redirects=False, headers=conditions,
                                     timeout=(self.settings.connect_timeout_s, read_timeout_s))
         except requests.Timeout as exc:
             raise FetchError("timeout", f"no answer within limits: {type(exc).__name__}") from exc
         except requests.RequestException as exc:
+            if time.monotonic() >= deadline:
+                raise FetchError("timeout", "headers not complete within the total deadline") from exc
             refused = _refusal(exc)
             raise refused or FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         except ValueError as exc:  # requests' URL handling rejects it
             raise FetchError("invalid-url", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        finally:
+            _REQUEST.deadline = None
 
     def _answer(self, url: str, response: requests.Response, max_bytes: int, deadline: float) -> Response:
         """A final (non-redirect) answer as a Response, or the FetchError it amounts to."""
