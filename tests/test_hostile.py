@@ -40,6 +40,13 @@ def test_each_page_ends_as_what_its_failure_is(hostile_run):
     assert {url: landed.get(url) for url in expected} == expected
 
 
+def test_pages_with_odd_charsets_are_decoded_right(hostile_run):
+    out, site = hostile_run["out"], hostile_run["site"]
+    titles = dict(query(out, "articles", "select url, title from t"))
+    assert titles[site.url("/a/cp1252")] == "Caf\xe9 in Afr\xeen \u2013 \u201cquoted\u201d"
+    assert titles[site.url("/a/bad-utf8")] == "Broken bytes"
+
+
 def test_feeds_that_cannot_be_read_are_rejects_and_entries_that_cannot_be_followed_too(hostile_run):
     out, site = hostile_run["out"], hostile_run["site"]
     feeds = dict(query(out, "rejects", "select url, error_type from t where stage = 'feed'"))
