@@ -66,6 +66,10 @@ class IngestOptions(PipelineOptions):
             "--host-delay", type=float, default=_DEFAULT_FETCH.host_delay_s, metavar="S",
             help=f"seconds between request starts to one host (default: {_DEFAULT_FETCH.host_delay_s:g})")
         parser.add_argument(
+            "--pause-host-after", type=int, default=_DEFAULT_FETCH.host_failures_to_pause, metavar="N",
+            help="a host failing N requests in a row gets no more in the run; its pages wait for "
+                 f"the next poll (default: {_DEFAULT_FETCH.host_failures_to_pause}; 0: never)")
+        parser.add_argument(
             "--retries", type=int, default=_DEFAULT_FETCH.retries, metavar="N",
             help="tries again after 429/502/503/504 or a dropped connection, waiting Retry-After "
                  f"(at most {_DEFAULT_FETCH.max_retry_wait_s:g} s) or 1 s, 2 s, ... "
@@ -85,7 +89,7 @@ def settings_from(options: IngestOptions) -> Settings:
                  "per_host"):
         if getattr(options, name) <= 0:
             raise PreflightError(f"--{name.replace('_', '-')} must be positive")
-    for name in ("host_delay", "retries"):
+    for name in ("host_delay", "retries", "pause_host_after"):
         if getattr(options, name) < 0:
             raise PreflightError(f"--{name.replace('_', '-')} must be 0 or more")
     fetch = replace(
@@ -98,6 +102,7 @@ def settings_from(options: IngestOptions) -> Settings:
         per_host_concurrency=options.per_host,
         host_delay_s=options.host_delay,
         retries=options.retries,
+        host_failures_to_pause=options.pause_host_after or 10**9,
         allow_private_network=options.allow_private_network,
         user_agent=f"news-ingest/{VERSION} (+{options.contact})")
     if options.dedup_days < 0:

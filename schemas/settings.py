@@ -42,6 +42,9 @@ class FetchSettings:
     # parallel requests, started at least a quarter second apart.
     per_host_concurrency: int = 4
     host_delay_s: float = 0.25
+    # A host failing this many requests in a row (timeouts, 429, 5xx, resets)
+    # gets no more in the run: its pages wait for the next poll.
+    host_failures_to_pause: int = 5
     # A 429/502/503/504 or a dropped connection is retried in the run, after
     # the server's Retry-After or 1 s, 2 s, ...; a longer wait than
     # `max_retry_wait_s` is left to the next poll (the page stays a reject).

@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings
-from transforms.fetch import Fetcher, FetchError, FetchPages, link_error
+from transforms.fetch import Fetcher, FetchError, FetchPages, check_public_address, link_error
 
 LOCAL = FetchSettings(allow_private_network=True, connect_timeout_s=2, read_timeout_s=1,
                       total_timeout_s=3, max_page_bytes=10_000, max_redirects=3)
@@ -163,6 +163,19 @@ def test_host_names_are_checked_after_resolution(site):
         strict.close()
     assert raised.value.error_type == "blocked-address"
     assert site.hits["/a"] == 0
+
+
+@pytest.mark.parametrize("address", [
+    "64:ff9b::a9fe:a9fe",  # NAT64 form of 169.254.169.254 (cloud metadata)
+    "2002:7f00:1::",  # 6to4 form of 127.0.0.1
+    "::ffff:10.0.0.1",  # IPv4-mapped private address
+])
+def test_ipv4_addresses_inside_ipv6_ones_are_checked_too(monkeypatch, address):
+    answer = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, 80))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answer)
+    with pytest.raises(FetchError) as raised:
+        check_public_address("sneaky.example", 80)
+    assert raised.value.error_type == "blocked-address"
 
 
 def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_contacted(site, monkeypatch):

@@ -74,7 +74,8 @@ def test_a_busy_server_is_asked_again_within_the_run_then_the_page_lands(site, t
     site.add("/p/reset", "", reset=True)
     out = tmp_path / "out"
     code, printed = run_cli("--feeds", feed_of(site, "/p/busy", "/p/down", "/p/later", "/p/reset"),
-                            "--out", str(out), "--allow-private-network", "--retries", "2")
+                            "--out", str(out), "--allow-private-network", "--retries", "2",
+                            "--pause-host-after", "0")
     assert code == 0 and "articles written        1" in printed
     assert site.hits["/p/busy"] == 3, "429, 429, then the page"
     assert (site.hits["/p/down"], site.hits["/p/reset"]) == (3, 3), "two retries, then landed as rejects"
@@ -82,6 +83,20 @@ def test_a_busy_server_is_asked_again_within_the_run_then_the_page_lands(site, t
     assert rejects(out) == [(site.url("/p/down"), "http-status", 503),
                             (site.url("/p/later"), "http-status", 503),
                             (site.url("/p/reset"), "connection", None)]
+
+
+def test_a_host_that_keeps_failing_is_left_alone_for_the_rest_of_the_run(site, tmp_path):
+    paths = [f"/p/{number}" for number in range(12)]
+    for path in paths:
+        site.add(path, "busy", status=503, headers={"Retry-After": "1"})
+    out = tmp_path / "out"
+    code, printed = run_cli("--feeds", feed_of(site, *paths), "--out", str(out), "--allow-private-network",
+                            "--per-host", "2", "--pause-host-after", "3")
+    assert code == 0 and "12 of 12 items accounted for" in printed
+    asked = sum(site.hits[path] for path in paths)
+    assert asked <= 3 + 2, f"{asked} requests: no more once 3 in a row failed (2 were in flight)"
+    errors = {error for _, error, _ in rejects(out)}
+    assert errors == {"http-status", "host-unavailable"}
 
 
 def _bomb(wbits: int) -> bytes:

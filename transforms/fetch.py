@@ -51,7 +51,8 @@ class FetchError(Exception):
 
 
 # Failures that say nothing about the page itself: worth another try later.
-_TEMPORARY_TYPES = frozenset({"timeout", "connection", "dns", "io", "internal-error", "robots-unreachable"})
+_TEMPORARY_TYPES = frozenset({"timeout", "connection", "dns", "io", "internal-error", "robots-unreachable",
+                              "host-unavailable"})
 _TEMPORARY_STATUSES = frozenset({408, 425, 429})
 # ...and those worth another try within the run, after a short wait.
 _RETRY_NOW_STATUSES = frozenset({429, 502, 503, 504})
@@ -107,6 +108,22 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052/8215).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable, and so is any IPv4 address it carries inside."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if any(address in prefix for prefix in _NAT64):
+            inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(_is_public(embedded) for embedded in inner if embedded is not None)
+    return True
+
+
 def check_public_address(host: str, port: int) -> str:
     """The first address `host` resolves to; raises unless every one of them
     is publicly routable."""
@@ -118,7 +135,7 @@ def check_public_address(host: str, port: int) -> str:
         raise FetchError("invalid-url", f"not a valid host name: {host[:100]}") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global or address.is_multicast:
+        if not _is_public(address):
             raise FetchError(
                 "blocked-address",
                 f"{host} resolves to non-public address {address}; "
@@ -247,7 +264,8 @@ class Fetcher:
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
             "Accept-Encoding": ", ".join(_ENCODINGS),
         })
-        self.gate = HostGate(settings.per_host_concurrency, settings.host_delay_s)
+        self.gate = HostGate(settings.per_host_concurrency, settings.host_delay_s,
+                             settings.host_failures_to_pause)
 
     def close(self) -> None:
         self.session.close()
@@ -283,28 +301,42 @@ class Fetcher:
         return Response(url, 200, content_type, body, datetime.now(UTC))
 
     def _get_http(self, url: str, max_bytes: int, conditions: dict[str, str]) -> Response:
+        """Follow redirects by hand, checking each hop; the total deadline
+        counts time spent talking to servers, not waiting for a host slot."""
         settings = self.settings
-        deadline = time.monotonic() + settings.total_timeout_s
+        budget = settings.total_timeout_s
         for _hop in range(settings.max_redirects + 1):
             error = link_error(url, allow_file=False)  # again on every redirect hop
             if error:
                 raise error
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if budget <= 0:
                 raise FetchError("timeout", "redirects took longer than the total deadline")
             parts = urlsplit(url)
+            host = parts.hostname or ""
             if not settings.allow_private_network:
-                check_public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-            with self.gate.request(parts.hostname or ""):
-                response = self._request(url, conditions, min(settings.read_timeout_s, remaining), deadline)
-                with response:
-                    if not response.is_redirect:
-                        return self._answer(url, response, max_bytes, deadline)
-                    try:
-                        url = urljoin(url, response.headers["Location"])
-                    except ValueError as exc:
-                        raise FetchError("invalid-url", "unusable redirect Location",
-                                         response.status_code) from exc
+                check_public_address(host, parts.port or (443 if parts.scheme == "https" else 80))
+            try:
+                with self.gate.request(host):
+                    if failures := self.gate.paused(host):  # checked once a slot is ours
+                        raise FetchError("host-unavailable", f"{host} failed {failures} requests in a "
+                                                             "row; its pages wait for the next poll")
+                    started = time.monotonic()
+                    deadline = started + budget
+                    response = self._request(url, conditions, min(settings.read_timeout_s, budget), deadline)
+                    with response:
+                        if not response.is_redirect:
+                            answer = self._answer(url, response, max_bytes, deadline)
+                            self.gate.record(host, failed=False)
+                            return answer
+                        try:
+                            url = urljoin(url, response.headers["Location"])
+                        except ValueError as exc:
+                            raise FetchError("invalid-url", "unusable redirect Location",
+                                             response.status_code) from exc
+                    budget -= time.monotonic() - started
+            except FetchError as error:
+                self.gate.record(host, failed=is_temporary(error.error_type, error.http_status))
+                raise
         raise FetchError("too-many-redirects", f"more than {settings.max_redirects} redirects")
 
     def _request(self, url: str, conditions: dict[str, str], read_timeout_s: float,
@@ -370,6 +402,8 @@ class Fetcher:
                 chunks.append(chunk)
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
             raise FetchError("timeout", "server went silent while sending the body", status) from exc
+        except urllib3.exceptions.DecodeError as exc:  # a coding it declared but did not use
+            raise FetchError("content-encoding", f"body does not decode: {str(exc)[:150]}", status) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if not expired.is_set():
                 raise FetchError("connection", f"{type(exc).__name__} while reading the body",
@@ -413,11 +447,14 @@ class ConcurrentFetchFn(beam.DoFn):
 
     def _attempt(self, element):
         try:
+            previous = None
             for attempt in itertools.count():
                 try:
                     return self.fetch_one(element)
                 except FetchError as error:
-                    wait = retry_wait(error, attempt, self.settings)
+                    if error.error_type == "host-unavailable" and previous is not None:
+                        return previous  # what the host said is the better record
+                    previous, wait = error, retry_wait(error, attempt, self.settings)
                     if wait is None:
                         return error
                     Metrics.counter(METRICS_NAMESPACE, "fetch/retried").inc()

@@ -20,13 +20,26 @@ _NO_RULES = range(400, 500)
 
 
 class HostGate:
-    """Per-host concurrency slots and a minimum gap between request starts."""
+    """Per-host concurrency slots, a minimum gap between request starts, and
+    a breaker: a host that failed `pause_after` requests in a row gets no
+    more in this run (its pages wait for the next poll), so one sick or
+    hostile host cannot hold a run for hours."""
 
-    def __init__(self, per_host_concurrency: int, host_delay_s: float):
-        self.delay_s = host_delay_s
+    def __init__(self, per_host_concurrency: int, host_delay_s: float, pause_after: int):
+        self.delay_s, self.pause_after = host_delay_s, pause_after
         self._guard = threading.Lock()
         self._slots = defaultdict(lambda: threading.BoundedSemaphore(per_host_concurrency))
         self._next_start: dict[str, float] = defaultdict(float)
+        self._failures_in_a_row: dict[str, int] = defaultdict(int)
+
+    def paused(self, host: str) -> int:
+        """How many requests in a row the host failed, if that many pause it; else 0."""
+        failures = self._failures_in_a_row.get(host, 0)
+        return failures if failures >= self.pause_after else 0
+
+    def record(self, host: str, failed: bool) -> None:
+        with self._guard:
+            self._failures_in_a_row[host] = self._failures_in_a_row[host] + 1 if failed else 0
 
     @contextmanager
     def request(self, host: str):
