@@ -70,6 +70,9 @@ class FeedSettings:
     # A feed failing this many polls in a row is marked disabled (still tried
     # at the capped interval, and enabled again by its first success).
     disable_after_failures: int = 10
+    # Real feeds list tens to a few thousand entries; parsing costs memory per
+    # entry (about 5 KB), so a feed listing more is refused before parsing.
+    max_entries: int = 5000
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,18 @@ def test_feed_body_that_looks_like_a_path_is_not_opened(tmp_path):
     secret.write_text(rss([{"link": "https://leak.example/"}]))
     with pytest.raises(FetchError):
         parse_feed(str(secret).encode(), "https://evil.example/rss", 0, NOW)
+
+
+@pytest.mark.parametrize(("document", "entry"), [
+    ('<rss version="2.0"><channel><title>t</title>{}</channel></rss>', "<item><link>/a</link></item>"),
+    ('<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>{}</feed>',
+     '<entry><title>e</title><link href="https://site.example/a"/></entry>'),
+])
+def test_a_feed_listing_more_entries_than_any_real_one_is_refused_before_parsing(document, entry):
+    def feed(count: int) -> bytes:
+        return document.format(entry * count).encode()
+
+    with pytest.raises(FetchError) as raised:
+        parse_feed(feed(51), "https://site.example/rss", 0, NOW, max_entries=50)
+    assert raised.value.error_type == "too-many-entries" and "51 entries" in str(raised.value)
+    assert len(parse_feed(feed(50), "https://site.example/rss", 0, NOW, max_entries=50).items) == 50

@@ -174,7 +174,11 @@ def _cut_short(error) -> bool:
         sign in str(error) for sign in ("no element found", "unclosed token"))
 
 
-def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime) -> ParsedFeed:
+_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?(?:item|entry)[\s>/]")
+
+
+def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
+               max_entries: int = FeedSettings.max_entries) -> ParsedFeed:
     """Items of one feed document and rejects for entries that cannot be followed.
 
     Raises FetchError("parse") when the document is not a feed at all. A
@@ -182,6 +186,9 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime) -> Pa
     the document stops short, its last, unfinished entry is a `truncated`
     reject.
     """
+    listed = sum(1 for _ in _ENTRY_TAG.finditer(body))
+    if listed > max_entries:  # counted before parsing, which would hold them all
+        raise FetchError("too-many-entries", f"{listed} entries, more than {max_entries}")
     # A stream, never bytes: feedparser opens bytes that look like a path as a file.
     parsed = feedparser.parse(io.BytesIO(repair_character_references(body)), sanitize_html=False,
                               resolve_relative_uris=False)
@@ -273,7 +280,8 @@ class _PollFeedFn(ConcurrentFetchFn):
         digest = body_hash(response.body)
         if digest == state.body_hash:
             return _Skipped("unchanged", response.etag, response.last_modified), response
-        return parse_feed(response.body, feed_url, index, response.fetched_at), response
+        return parse_feed(response.body, feed_url, index, response.fetched_at,
+                          self.feed_settings.max_entries), response
 
     def emit(self, element, outcome):
         _, feed_url, state = element
