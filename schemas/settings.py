@@ -51,8 +51,11 @@ class FetchSettings:
     retries: int = 2
     retry_wait_s: float = 1.0
     max_retry_wait_s: float = 10.0
-    # RFC 9309 asks parsers to read at least 500 KiB of a robots.txt.
+    # RFC 9309 asks parsers to read at least 500 KiB of a robots.txt; a
+    # larger file is taken as no rules.
     max_robots_bytes: int = 512 * 1024
+    # Hosts whose robots.txt rules a worker keeps at once (least recently used go).
+    max_robots_hosts: int = 64
     # Loopback/private/link-local targets are refused unless this is set.
     allow_private_network: bool = False
     # Identify ourselves so site operators know whom to contact.

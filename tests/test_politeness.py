@@ -10,6 +10,7 @@ import zstandard
 
 from schemas.settings import FetchSettings
 from transforms.fetch import Fetcher, FetchError
+from transforms.politeness import RobotsRules
 
 from .loopback import rss
 from .test_pipeline import query, run_cli
@@ -118,3 +119,38 @@ def test_compressed_bodies_are_capped_and_unknown_codings_refused(site, coding, 
     with pytest.raises(FetchError) as raised:
         fetcher.get(site.url("/p"), max_bytes=5 << 20, allow_file=False)
     assert raised.value.error_type == error_type
+
+
+ROBOTS = """\ufeffUser-agent: *
+Disallow: /
+
+User-agent: other-bot
+User-agent: news-ingest
+Allow: /
+Disallow: /private
+
+Disallow: /*.php$
+Disallow: /*/drafts/
+"""
+
+
+@pytest.mark.parametrize(("path", "allowed"), [
+    ("/news/a", True), ("/private/x", False), ("/page.php", False), ("/page.php?x=1", True),
+    ("/2026/drafts/x", False), ("/2026/final/x", True),
+])
+def test_robots_rules_as_rfc_9309_reads_them(path, allowed):
+    rules = RobotsRules("news-ingest/1.0 (+https://example.org)", max_hosts=8)
+    assert rules.allowed(f"https://site.example{path}", lambda url: (200, ROBOTS.encode())) is allowed
+
+
+def test_robots_rules_are_kept_for_a_bounded_number_of_hosts():
+    fetched = []
+    rules = RobotsRules("news-ingest", max_hosts=2)
+
+    def fetch(url):
+        fetched.append(url)
+        return 200, b"User-agent: *\nDisallow: /x\n"
+
+    for host in ("a", "b", "a", "c", "a", "b"):
+        assert rules.allowed(f"https://{host}.example/page", fetch)
+    assert [url.split("//")[1].split(".")[0] for url in fetched] == ["a", "b", "c", "b"]

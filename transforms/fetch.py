@@ -477,7 +477,7 @@ class _FetchPageFn(ConcurrentFetchFn):
 
     def setup(self):
         super().setup()
-        self.robots = RobotsRules(self.settings.user_agent)
+        self.robots = RobotsRules(self.settings.user_agent, self.settings.max_robots_hosts)
 
     def fetch_one(self, item: FeedItem) -> Response:
         error = link_error(item.url, item.from_local_feed)
@@ -502,6 +502,8 @@ class _FetchPageFn(ConcurrentFetchFn):
         except FetchError as error:
             if error.error_type == "http-status" and 400 <= (error.http_status or 0) < 500:
                 return error.http_status, b""
+            if error.error_type == "too-large":  # no crawler reads such a file whole: no rules we can use
+                return 404, b""
             if error.error_type in ("blocked-address", "invalid-url", "unsupported-scheme"):
                 raise  # the page's own address is the problem: report that
             raise FetchError("robots-unreachable", f"robots.txt: {error}", error.http_status) from error
