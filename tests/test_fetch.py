@@ -152,16 +152,21 @@ def test_private_addresses_are_refused_before_any_request(site):
     assert site.hits["/a"] == 0
 
 
-def test_host_names_are_checked_after_resolution(site):
-    """A name that resolves to loopback is refused like the address itself."""
-    site.add("/a", "secret")
+def refused_by_default(url: str) -> str:
+    """The error type of fetching `url` with default settings (no private network)."""
     strict = Fetcher(FetchSettings())
     try:
         with pytest.raises(FetchError) as raised:
-            get(strict, f"http://localhost:{site.server.server_address[1]}/a")
+            get(strict, url)
     finally:
         strict.close()
-    assert raised.value.error_type == "blocked-address"
+    return raised.value.error_type
+
+
+def test_host_names_are_checked_after_resolution(site):
+    """A name that resolves to loopback is refused like the address itself."""
+    site.add("/a", "secret")
+    assert refused_by_default(f"http://localhost:{site.server.server_address[1]}/a") == "blocked-address"
     assert site.hits["/a"] == 0
 
 
@@ -191,13 +196,7 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_contacted(site, 
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    strict = Fetcher(FetchSettings())
-    try:
-        with pytest.raises(FetchError) as raised:
-            get(strict, f"http://rebind.example:{site.server.server_address[1]}/a")
-    finally:
-        strict.close()
-    assert raised.value.error_type == "blocked-address"
+    assert refused_by_default(f"http://rebind.example:{site.server.server_address[1]}/a") == "blocked-address"
     assert site.hits["/a"] == 0
 
 
