@@ -85,6 +85,9 @@ class CleanSettings:
     # Fewer words than this is a teaser, paywall or index page, not an article
     # (news briefs run from about 30 words; CJK characters count as words).
     min_words: int = 25
+    # News pages hold 1,000-30,000 tags; extraction time and memory grow
+    # faster than linearly beyond, so a page with more is refused unparsed.
+    max_tags: int = 60_000
     # Web news starts in the 1990s; earlier dates are template placeholders.
     earliest_year: int = 1990
     # Feeds and servers run a little ahead or in other time zones.

@@ -58,6 +58,7 @@ PAGES = {
     "/a/pdf": ({"body": b"%PDF-1.4 " + bytes(2000), "content_type": "application/pdf"}, "content-type"),
     "/a/png": ({"body": b"\x89PNG\r\n\x1a\n" + bytes(2000), "content_type": "image/png"}, "content-type"),
     "/a/empty": ({"body": b""}, "no-content"),
+    "/a/dense": ({"body": "<p>x</p>" * 35_000}, "too-complex"),  # 70,000 tags in 280 KB
 }
 for hop in range(12):  # a chain longer than any redirect limit
     PAGES[f"/a/chain{hop}"] = ({"status": 301, "headers": {"Location": f"/a/chain{hop + 1}"}}, None)

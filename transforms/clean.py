@@ -137,6 +137,9 @@ class Cleaner:
 
     def clean(self, page: Page) -> Article:
         """The article of one page (site templates are removed later, across pages)."""
+        tags = page.body.count(b"<")
+        if tags > self.settings.max_tags:  # extraction time and memory grow faster than the tree
+            raise CleanError("too-complex", f"about {tags} tags, more than {self.settings.max_tags}")
         try:
             tree = load_html(page.body)
             document = trafilatura.bare_extraction(
