@@ -55,7 +55,7 @@ class FetchSettings:
     # larger file is taken as no rules.
     max_robots_bytes: int = 512 * 1024
     # Hosts whose robots.txt rules a worker keeps at once (least recently used go).
-    max_robots_hosts: int = 64
+    max_robots_hosts: int = 32
     # Loopback/private/link-local targets are refused unless this is set.
     allow_private_network: bool = False
     # Identify ourselves so site operators know whom to contact.
