@@ -33,16 +33,22 @@ class _DropNoise(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
-def _quiet_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        # Extraction libraries log every odd page (up to ERROR for an empty
-        # one); the rejects table records what matters.
-        for name in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        # A failing pipeline is reported in one line by `run`; -v shows Beam's traceback.
-        logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+# Libraries whose logs are about single odd pages or Beam's internals: the
+# summary and the rejects table say what matters. -v shows their warnings, -vv all.
+_NOISY_LOGGERS = ("trafilatura", "htmldate", "courlan", "charset_normalizer", "apache_beam")
+
+
+def _configure_logging(verbosity: int) -> None:
+    """-q: errors only; default: our warnings; -v: our progress and info, the
+    libraries' and Beam's warnings (and a failed pipeline's traceback); -vv: everything."""
+    root_level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.WARNING}.get(verbosity, logging.INFO)
+    # force: importing Beam may already have configured the root logger.
+    logging.basicConfig(level=root_level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for name in ("pipelines", "transforms"):
+        logging.getLogger(name).setLevel(logging.INFO if verbosity >= 1 else logging.NOTSET)
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(
+            logging.CRITICAL if verbosity <= 0 else logging.WARNING if verbosity == 1 else logging.NOTSET)
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -70,7 +76,7 @@ def _preflight_failure(error: Exception) -> int:
 
 
 def _pipeline_failure(error: Exception, what: str) -> str:
-    logging.getLogger(__name__).debug("pipeline failed", exc_info=True)
+    logging.getLogger(__name__).info("pipeline failed", exc_info=True)
     return (f"{what} failed: {type(error).__name__}: {str(error).splitlines()[0][:300]} "
             "(run with -v for details)")
 
@@ -84,20 +90,25 @@ def _interrupted(error: BaseException) -> bool:
     return False
 
 
-def _run_batch(options, urls: list[str], out: str, settings):
-    """Build and run the batch pipeline once; its summary."""
+def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
+    """Build and run the batch pipeline once, showing progress; its summary."""
     import apache_beam as beam
 
     from .batch import build_pipeline
-    from .options import new_run_id
-    from .summary import RunSummary, counters_of
+    from .options import counts_in_process, new_run_id
+    from .progress import Progress, worker_output_aside
+    from .summary import RunSummary, counters_of, timings_of
 
     started, run_id = time.monotonic(), new_run_id()
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, urls, out, run_id, settings)
-    result = pipeline.run()
-    result.wait_until_finish()
-    return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result))
+    counting = counts_in_process(options)
+    with (worker_output_aside(not counting and verbosity < 2) as stderr,
+          Progress.for_verbosity(len(urls), verbosity, counting, stderr)):
+        result = pipeline.run()
+        result.wait_until_finish()
+    return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
+                      timings_of(result))
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -111,7 +122,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     use_local_runner(options)
     try:
         with RunLock(out):
-            summary = _run_batch(options, urls, out, settings)
+            summary = _run_batch(options, urls, out, settings, args.verbosity)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)
     except (KeyboardInterrupt, Exception) as error:
@@ -119,7 +130,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
             return _fail("interrupted; files it finished are kept, its other items are polled again "
                          "next time", EXIT_INTERRUPTED)
         return _fail(_pipeline_failure(error, "run"))  # the pipeline itself broke: one line
-    print(summary.format())
+    print(summary.line() if args.verbosity < 0 else summary.format())
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(summary.as_dict(), handle, indent=2)
@@ -159,7 +170,7 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
 
     def poll(_number: int) -> None:
         try:
-            print(_run_batch(options, urls, out, settings).line(), flush=True)
+            print(_run_batch(options, urls, out, settings, args.verbosity).line(), flush=True)
         except Exception as error:
             if _interrupted(error):
                 raise KeyboardInterrupt from error
@@ -241,11 +252,21 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr)
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """-v/-q before or after the command (after it, they leave the other's default alone)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+                       help="progress lines even without a terminal, our own logs and a failed "
+                            "pipeline's traceback; -vv: Beam's and the libraries' logs too")
+    group.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help="no progress, a one-line summary, errors only")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="news-ingest",
         description="Ingest news feeds: fetch, clean, deduplicate, tag actors, write Parquet.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam and library logs")
+    _add_verbosity(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
@@ -259,6 +280,7 @@ def _parser() -> argparse.ArgumentParser:
     from .options import IngestOptions
 
     IngestOptions._add_argparse_args(run)
+    _add_verbosity(run)
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
 
     stream = commands.add_parser(
@@ -272,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
                "130 when stopped with Ctrl-C, 1 when it could not start, 2 for bad options, 75 when "
                "another run holds DIR.")
     IngestOptions._add_argparse_args(stream)
+    _add_verbosity(stream)
     stream.add_argument("--interval", default="15m", metavar="DURATION",
                         help="time between polls: 30s, 5m, 1h, 1h30m (default: 15m)")
     stream.add_argument("--polls", type=int, default=0, metavar="N",
@@ -286,6 +309,7 @@ def _parser() -> argparse.ArgumentParser:
                     "JSON object per page. '-' reads a page from standard input.")
     extract.add_argument("pages", nargs="+", metavar="PAGE", help="saved HTML page, or -")
     extract.add_argument("--url", help="the URL the page(s) came from (for canonical URL and source)")
+    _add_verbosity(extract)
     return parser
 
 
@@ -295,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = _parser()
         args, rest = parser.parse_known_args(argv)
-        _quiet_logging(args.verbose)
+        args.verbosity = -1 if args.quiet else args.verbose
+        _configure_logging(args.verbosity)
         if args.command == "run":
             return cmd_run(args, rest)
         if args.command == "stream":

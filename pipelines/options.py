@@ -12,7 +12,12 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    PortableOptions,
+    StandardOptions,
+)
 
 from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
 from transforms.feeds import read_feed_list
@@ -159,6 +164,13 @@ def runs_in_process(options: PipelineOptions) -> bool:
     if runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
         return True
     return runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint == "embed"
+
+
+def counts_in_process(options: PipelineOptions) -> bool:
+    """True when the pipeline's work, and so its counting, happens in this
+    process: an in-process runner not fanning out to worker processes."""
+    return (runs_in_process(options)
+            and options.view_as(DirectOptions).direct_running_mode != "multi_processing")
 
 
 def feed_urls(specs: list[str] | None) -> list[str]:

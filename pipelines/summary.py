@@ -8,6 +8,7 @@ already ingested by an earlier run; `adds_up` checks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from apache_beam.metrics.metric import MetricsFilter
 
@@ -24,9 +25,35 @@ def counters_of(result) -> dict[str, int]:
     return values
 
 
+class Timing(NamedTuple):
+    """Milliseconds spent on one feed's requests, or on its pages."""
+    total_ms: int
+    count: int
+    max_ms: int
+
+
+def timings_of(result) -> dict[str, Timing]:
+    """Every distribution of this project in a finished pipeline (per-feed timings)."""
+    timings: dict[str, Timing] = {}
+    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    for distribution in query["distributions"]:
+        value = distribution.committed or distribution.attempted
+        if value is None or not value.count:
+            continue
+        name = distribution.key.metric.name
+        before = timings.get(name, Timing(0, 0, 0))
+        timings[name] = Timing(before.total_ms + value.sum, before.count + value.count,
+                               max(before.max_ms, value.max))
+    return timings
+
+
 def _with_prefix(counters: dict[str, int], prefix: str) -> dict[str, int]:
     return {name[len(prefix):]: value for name, value in sorted(counters.items())
             if name.startswith(prefix) and value}
+
+
+# The text summary lists slow feeds from here on (all are in --summary-json).
+SLOW_FEED_SECONDS = 1.0
 
 
 @dataclass
@@ -36,9 +63,31 @@ class RunSummary:
     feeds_listed: int
     seconds: float
     counters: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, Timing] = field(default_factory=dict)
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
+
+    def slowest_feeds(self, limit: int = 5) -> list[dict]:
+        """Feeds by the time their requests and their pages' took (requests
+        overlap, so this is time spent waiting on a site, not wall time)."""
+        feeds = {name.split("/", 2)[2] for name in self.timings
+                 if name.startswith(("feeds/ms/", "fetch/ms/"))}
+        rows = []
+        for feed in feeds:
+            own = self.timings.get(f"feeds/ms/{feed}", Timing(0, 0, 0))
+            pages = self.timings.get(f"fetch/ms/{feed}", Timing(0, 0, 0))
+            rows.append({"feed": feed, "seconds": (own.total_ms + pages.total_ms) / 1000,
+                         "feed_seconds": own.total_ms / 1000, "pages": pages.count,
+                         "pages_seconds": pages.total_ms / 1000,
+                         "slowest_page_seconds": pages.max_ms / 1000})
+        return sorted(rows, key=lambda row: (-row["seconds"], row["feed"]))[:limit]
+
+    def failing_feeds(self) -> list[dict]:
+        """Feeds whose request failed in this run, with what failed (`http-404`, `parse`, ...)."""
+        failed = (name.partition("/") for name in _with_prefix(self.counters, "feeds/failed/"))
+        return sorted(({"feed": feed, "error": label} for label, _, feed in failed),
+                      key=lambda row: row["feed"])
 
     @property
     def item_rejects(self) -> int:
@@ -75,6 +124,8 @@ class RunSummary:
             "rejects_by_stage": _with_prefix(self.counters, "written/rejects/"),
             "articles_by_actor": _with_prefix(self.counters, "written/articles/actor/"),
             "articles_by_language": _with_prefix(self.counters, "classify/language/"),
+            "slowest_feeds": self.slowest_feeds(),
+            "failing_feeds": self.failing_feeds(),
         }
 
     def line(self) -> str:
@@ -109,9 +160,23 @@ class RunSummary:
             + ("" if self.adds_up() else "  (MISMATCH: please report this)"),
             f"  per actor  {_pairs(data['articles_by_actor']) or '-'}",
             f"  languages  {_pairs(data['articles_by_language']) or '-'}",
+            *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
+                                  if row["seconds"] >= SLOW_FEED_SECONDS]),
+            *_listing("failing", [f"{row['feed']}  {row['error']}" for row in data["failing_feeds"]]),
         ]
         return "\n".join(line.rstrip() for line in lines)
 
 
 def _pairs(counts: dict[str, int], skip: str | None = None) -> str:
     return ", ".join(f"{name} {value}" for name, value in counts.items() if name != skip)
+
+
+def _slow_feed(row: dict) -> str:
+    pages = f"{row['pages']} page{'s' if row['pages'] != 1 else ''}"
+    return (f"{row['seconds']:5.1f} s  {row['feed']}  (feed {row['feed_seconds']:.1f} s, {pages} "
+            f"{row['pages_seconds']:.1f} s, slowest {row['slowest_page_seconds']:.1f} s)")
+
+
+def _listing(label: str, rows: list[str]) -> list[str]:
+    """Rows under a label in the summary's first column."""
+    return [f"  {label if number == 0 else '':<9}  {row}" for number, row in enumerate(rows)]

@@ -107,6 +107,16 @@ def test_run_lands_articles_duplicates_and_rejects(news_site, site, tmp_path):
         ("item", site.url("/feeds/second.xml"), "no-link", None)}
     assert summary["rejects_by_stage"] == {"feed": 2, "fetch": 2, "item": 1}
 
+    # Where the time went and which feeds failed, for whoever reads the summary.
+    slowest = summary["slowest_feeds"][0]
+    assert slowest["feed"] == site.url("/feeds/main.xml") and slowest["pages"] == 6
+    assert slowest["slowest_page_seconds"] >= 1  # the page that timed out
+    assert f"slowest    {slowest['seconds']:5.1f} s  {site.url('/feeds/main.xml')}" in printed
+    assert summary["failing_feeds"] == [{"feed": site.url("/feeds/broken.xml"), "error": "parse"},
+                                        {"feed": site.url("/feeds/gone.xml"), "error": "http-404"}]
+    assert f"failing    {site.url('/feeds/broken.xml')}  parse\n" in printed
+    assert f"           {site.url('/feeds/gone.xml')}  http-404" in printed
+
     # Partitions: publication day and primary actor; mentions hold every actor.
     grasswire = query(out, "articles", "select date::varchar, actor, date_source, language "
                                        f"from t where url = '{site.url('/p/grasswire')}'")

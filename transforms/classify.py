@@ -14,14 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 from langdetect import DetectorFactory, detect_langs
 from langdetect.lang_detect_exception import LangDetectException
 
 from schemas import load_data
 from schemas.records import Article, Mention
-from schemas.settings import METRICS_NAMESPACE, ClassifySettings
+from schemas.settings import ClassifySettings
 
+from .metrics import counter
 from .textnorm import arabic_letters, strip_marks
 
 NO_ACTOR = "none"
@@ -340,7 +340,7 @@ class _ClassifyFn(beam.DoFn):
 
     def process(self, article: Article):
         classified = self.classifier.classify(article)
-        Metrics.counter(METRICS_NAMESPACE, f"classify/language/{classified.language}").inc()
+        counter(f"classify/language/{classified.language}").inc()
         yield classified
 
 

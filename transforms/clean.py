@@ -19,16 +19,16 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 import tldextract
 import trafilatura
-from apache_beam.metrics import Metrics
 from lxml import etree
 from trafilatura.utils import load_html
 
 from schemas.records import Article, Page, rejects_for
-from schemas.settings import METRICS_NAMESPACE, CleanSettings
+from schemas.settings import CleanSettings
 
 from .clutter import ClutterFamily, PageSignals, load_clutter_families, remove_clutter
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import link_error
+from .metrics import counter
 from .templates import LearnSiteTemplates
 from .textnorm import fold, word_count
 
@@ -229,7 +229,7 @@ def link_only_texts(tree, min_share: float, max_chars: int = 300) -> frozenset[s
 class _CleanPageFn(beam.DoFn):
     def __init__(self, settings: CleanSettings):
         self.settings = settings
-        self.cleaned = Metrics.counter(METRICS_NAMESPACE, "clean/ok")
+        self.cleaned = counter("clean/ok")
 
     def setup(self):
         self.cleaner = Cleaner(self.settings)
@@ -242,7 +242,7 @@ class _CleanPageFn(beam.DoFn):
                 "internal-error", f"{type(failure).__name__}: {str(failure)[:200]}")
             if not isinstance(failure, CleanError):
                 _LOG.info("unexpected error cleaning %s", page.final_url, exc_info=True)  # -v
-            Metrics.counter(METRICS_NAMESPACE, f"clean/rejected/{error.error_type}").inc()
+            counter(f"clean/rejected/{error.error_type}").inc()
             for reject in rejects_for(page.item, "clean", error.error_type, str(error),
                                       page.status, datetime.now(UTC)):
                 yield beam.pvalue.TaggedOutput("rejects", reject)

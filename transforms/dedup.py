@@ -24,12 +24,12 @@ import pyarrow.parquet as pq
 import tldextract
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from schemas import load_data
 from schemas.records import Article, Duplicate, FeedItem, Fingerprint
-from schemas.settings import METRICS_NAMESPACE, DedupSettings
+from schemas.settings import DedupSettings
 
+from .metrics import counter
 from .neardup import (
     Member,
     Signer,
@@ -352,8 +352,8 @@ def _prior(fingerprints, kind: str, label: str):
 
 class _DropSeenUrlsFn(beam.DoFn):
     def __init__(self):
-        self.already = Metrics.counter(METRICS_NAMESPACE, "items/already_ingested")
-        self.merged = Metrics.counter(METRICS_NAMESPACE, "dedup/url_in_feeds")
+        self.already = counter("items/already_ingested")
+        self.merged = counter("dedup/url_in_feeds")
 
     def process(self, grouped):
         _, groups = grouped
@@ -391,7 +391,7 @@ class DropSeenUrls(beam.PTransform):
 class _ResolveGroupFn(beam.DoFn):
     def __init__(self, method: str):
         self.method = method
-        self.dropped = Metrics.counter(METRICS_NAMESPACE, f"dedup/{method}")
+        self.dropped = counter(f"dedup/{method}")
 
     def process(self, grouped):
         _, groups = grouped
@@ -458,7 +458,7 @@ def near_edges(bucket: list[Member], settings: DedupSettings):
 
 class _DropNearCopiesFn(beam.DoFn):
     def __init__(self):
-        self.dropped = Metrics.counter(METRICS_NAMESPACE, "dedup/near")
+        self.dropped = counter("dedup/near")
 
     def process(self, grouped):
         _, groups = grouped

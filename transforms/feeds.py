@@ -20,11 +20,10 @@ from xml.sax import SAXParseException
 import apache_beam as beam
 import feedparser
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from lxml import etree
 
 from schemas.records import FeedItem, FeedState, Reject
-from schemas.settings import METRICS_NAMESPACE, FeedSettings, FetchSettings
+from schemas.settings import FeedSettings, FetchSettings
 
 from .feedstate import (
     after_failure,
@@ -35,7 +34,15 @@ from .feedstate import (
     publisher_interval,
     save_states,
 )
-from .fetch import ConcurrentFetchFn, FetchError, fetch_batches, is_temporary, link_error
+from .fetch import (
+    ConcurrentFetchFn,
+    FetchError,
+    failure_label,
+    fetch_batches,
+    is_temporary,
+    link_error,
+)
+from .metrics import counter
 
 _URL_SCHEMES = ("http", "https", "file")
 
@@ -265,9 +272,9 @@ class _PollFeedFn(ConcurrentFetchFn):
     def __init__(self, settings: FetchSettings, feed_settings: FeedSettings):
         super().__init__(settings)
         self.feed_settings = feed_settings
-        self.polled = Metrics.counter(METRICS_NAMESPACE, "feeds/polled")
-        self.failed = Metrics.counter(METRICS_NAMESPACE, "feeds/rejected")
-        self.seen = Metrics.counter(METRICS_NAMESPACE, "items/seen")
+        self.polled = counter("feeds/polled")
+        self.failed = counter("feeds/rejected")
+        self.seen = counter("items/seen")
 
     def fetch_one(self, element: tuple[int, str, FeedState]):
         index, feed_url, state = element
@@ -283,22 +290,26 @@ class _PollFeedFn(ConcurrentFetchFn):
         return parse_feed(response.body, feed_url, index, response.fetched_at,
                           self.feed_settings.max_entries), response
 
+    def timing_name(self, element) -> str:
+        return f"feeds/ms/{element[1]}"
+
     def emit(self, element, outcome):
         _, feed_url, state = element
         now = datetime.now(UTC)
         if isinstance(outcome, _Skipped):  # not due: the state stays as it is
-            Metrics.counter(METRICS_NAMESPACE, "feeds/not_due").inc()
+            counter("feeds/not_due").inc()
             if state.disabled:  # reported on every run, not only when it is retried
-                Metrics.counter(METRICS_NAMESPACE, f"feeds/disabled/{feed_url}").inc()
+                counter(f"feeds/disabled/{feed_url}").inc()
             yield beam.pvalue.TaggedOutput(PollFeeds.STATES, state)
             return
         self.polled.inc()
         if isinstance(outcome, FetchError):
             self.failed.inc()
+            counter(f"feeds/failed/{failure_label(outcome)}/{feed_url}").inc()
             new_state = after_failure(state, outcome.error_type, str(outcome), now, self.feed_settings,
                                       outcome.retry_after_s)
             if new_state.disabled:
-                Metrics.counter(METRICS_NAMESPACE, f"feeds/disabled/{feed_url}").inc()
+                counter(f"feeds/disabled/{feed_url}").inc()
             yield beam.pvalue.TaggedOutput(PollFeeds.STATES, new_state)
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, Reject(
                 "feed", feed_url, feed_url, outcome.error_type, str(outcome),
@@ -306,7 +317,7 @@ class _PollFeedFn(ConcurrentFetchFn):
             return
         result, response = outcome
         if isinstance(result, _Skipped):  # 304 or the same body: nothing to parse
-            Metrics.counter(METRICS_NAMESPACE, f"feeds/{result.status.replace('-', '_')}").inc()
+            counter(f"feeds/{result.status.replace('-', '_')}").inc()
             yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
                 state, result.status, now, self.feed_settings, result.etag, result.last_modified,
                 wait=None))

@@ -27,11 +27,11 @@ from urllib.request import url2pathname
 import apache_beam as beam
 import requests
 import urllib3
-from apache_beam.metrics import Metrics
 
 from schemas.records import FeedItem, Page, rejects_for
-from schemas.settings import METRICS_NAMESPACE, FetchSettings
+from schemas.settings import FetchSettings
 
+from .metrics import counter, distribution
 from .politeness import HostGate, RobotsRules
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -48,6 +48,13 @@ class FetchError(Exception):
         self.error_type = error_type
         self.http_status = http_status
         self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one
+
+
+def failure_label(error: FetchError) -> str:
+    """A failure's short name for summaries: `http-503`, `timeout`, `parse`, ..."""
+    if error.error_type == "http-status" and error.http_status:
+        return f"http-{error.http_status}"
+    return error.error_type
 
 
 # Failures that say nothing about the page itself: worth another try later.
@@ -426,8 +433,10 @@ def fetch_batches(settings: FetchSettings) -> beam.BatchElements:
 class ConcurrentFetchFn(beam.DoFn):
     """Base DoFn: takes a batch of elements and fetches them on a thread pool.
 
-    Subclasses say what to fetch (`fetch_one`) and what to emit (`emit`).
-    The Fetcher and pool are built once per worker in `setup`.
+    Subclasses say what to fetch (`fetch_one`), what to emit (`emit`) and
+    under which name the time each element took is kept per feed
+    (`timing_name`), for the summary's slowest feeds. The Fetcher and pool
+    are built once per worker in `setup`.
     """
 
     def __init__(self, settings: FetchSettings):
@@ -442,8 +451,15 @@ class ConcurrentFetchFn(beam.DoFn):
         self.fetcher.close()
 
     def process(self, batch):
-        for element, outcome in zip(batch, self.pool.map(self._attempt, batch), strict=True):
+        for element, (outcome, seconds) in zip(batch, self.pool.map(self._timed_attempt, batch),
+                                                strict=True):
+            distribution(self.timing_name(element)).update(round(seconds * 1000))
             yield from self.emit(element, outcome)
+
+    def _timed_attempt(self, element):
+        started = time.monotonic()
+        outcome = self._attempt(element)
+        return outcome, time.monotonic() - started
 
     def _attempt(self, element):
         try:
@@ -457,7 +473,7 @@ class ConcurrentFetchFn(beam.DoFn):
                     previous, wait = error, retry_wait(error, attempt, self.settings)
                     if wait is None:
                         return error
-                    Metrics.counter(METRICS_NAMESPACE, "fetch/retried").inc()
+                    counter("fetch/retried").inc()
                     time.sleep(wait)
         except Exception as error:  # one odd input must not stop the run: record it
             _LOG.info("unexpected error on %r", element, exc_info=True)  # shown with -v
@@ -469,11 +485,14 @@ class ConcurrentFetchFn(beam.DoFn):
     def emit(self, element, outcome):
         raise NotImplementedError
 
+    def timing_name(self, element) -> str:
+        raise NotImplementedError
+
 
 class _FetchPageFn(ConcurrentFetchFn):
     def __init__(self, settings: FetchSettings):
         super().__init__(settings)
-        self.fetched = Metrics.counter(METRICS_NAMESPACE, "fetch/ok")
+        self.fetched = counter("fetch/ok")
 
     def setup(self):
         super().setup()
@@ -509,9 +528,12 @@ class _FetchPageFn(ConcurrentFetchFn):
             raise FetchError("robots-unreachable", f"robots.txt: {error}", error.http_status) from error
         return response.status, response.body
 
+    def timing_name(self, item: FeedItem) -> str:
+        return f"fetch/ms/{item.feed_url}"
+
     def emit(self, item: FeedItem, outcome):
         if isinstance(outcome, FetchError):
-            Metrics.counter(METRICS_NAMESPACE, f"fetch/rejected/{outcome.error_type}").inc()
+            counter(f"fetch/rejected/{outcome.error_type}").inc()
             for reject in rejects_for(item, "fetch", outcome.error_type, str(outcome),
                                       outcome.http_status, datetime.now(UTC)):
                 yield beam.pvalue.TaggedOutput(FetchPages.REJECTS, reject)

@@ -23,14 +23,14 @@ from datetime import UTC, datetime, timedelta
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from schemas.records import Article, SourceHistory, rejects_for
-from schemas.settings import METRICS_NAMESPACE, CleanSettings
+from schemas.settings import CleanSettings
 from schemas.tables import TEMPLATE_HISTORY, record_row
 
 from .clutter import template_key
 from .dedup import content_hash
+from .metrics import counter
 from .textnorm import word_count
 from .write import write_parquet
 
@@ -106,7 +106,7 @@ class _StripTemplatesFn(beam.DoFn):
 
     def __init__(self, settings: CleanSettings):
         self.settings = settings
-        self.stripped = Metrics.counter(METRICS_NAMESPACE, "clean/site_template_lines")
+        self.stripped = counter("clean/site_template_lines")
 
     def process(self, grouped):
         _, groups = grouped
@@ -114,8 +114,9 @@ class _StripTemplatesFn(beam.DoFn):
         now = datetime.now(UTC)
         window = recent_window(past + [article_history(article) for article in articles],
                                self.settings.template_window)
+        # A source silent for months is forgotten.
         if not articles and now - window[-1].seen_at > timedelta(days=self.settings.template_memory_days):
-            return  # a source silent for months is forgotten
+            return
         for row in window:
             yield beam.pvalue.TaggedOutput(LearnSiteTemplates.HISTORY, row)
         templates = learn_templates(window, self.settings) if articles else frozenset()
@@ -123,7 +124,7 @@ class _StripTemplatesFn(beam.DoFn):
             stripped = strip_templates(article, templates)
             self.stripped.inc(len(stripped.clutter_removed) - len(article.clutter_removed))
             if stripped.word_count < self.settings.min_words:
-                Metrics.counter(METRICS_NAMESPACE, "clean/rejected/template-only").inc()
+                counter("clean/rejected/template-only").inc()
                 for reject in rejects_for(article.item, "clean", "template-only",
                                           "only the site's template text is left", None, now):
                     yield beam.pvalue.TaggedOutput(LearnSiteTemplates.REJECTS, reject)

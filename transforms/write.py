@@ -29,11 +29,10 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindow
 
 from schemas.records import Article, Duplicate, Reject
-from schemas.settings import METRICS_NAMESPACE, WriteSettings
+from schemas.settings import WriteSettings
 from schemas.tables import (
     ARTICLES,
     DUPLICATES,
@@ -44,6 +43,7 @@ from schemas.tables import (
     utc_date,
 )
 
+from .metrics import counter
 from .neardup import figures, signature_values
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
@@ -189,7 +189,7 @@ class _WritePartitionFn(beam.DoFn):
         paths = write_partition(self.out_dir, partition, rows, window_run_id(self.run_id, window),
                                 self.settings.max_rows_per_file, publish=False)
         for name, count in written_counts(partition, rows).items():
-            Metrics.counter(METRICS_NAMESPACE, name).inc(count)
+            counter(name).inc(count)
         yield from paths
 
 
