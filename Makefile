@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run test lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile clean
+.PHONY: setup run test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -20,8 +20,18 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/news-ingest run --feeds seeds/demo.opml --out $(OUT)
 
+# PYTEST_ARGS: extra pytest arguments (.ci/run leaves the browser test to test-browser).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The report page rendered in headless Chromium, from Debian's packages.
+test-browser: $(STAMP) chromium
+	$(BIN)/python -m pytest -m browser
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@
     news-ingest run --feeds F [--feeds F2 ...] --out DIR [beam options]
     news-ingest stream --feeds F --out DIR --interval 15m [--polls N] [beam options]
     news-ingest extract PAGE.html [PAGE2.html ...] [--url URL]
+    news-ingest report [--out DIR] [--since DATE] [--until DATE]
 
 argparse (stdlib) because Beam's own options are argparse too: `run` and
 `stream` parse their options with `parse_known_args` and hands the rest to Beam, which checks
@@ -252,6 +253,34 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .options import UsageError, parse_day
+    from .report import ReportError, build_report, write_html, write_json
+
+    try:
+        since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
+        if since and until and since > until:
+            raise UsageError(f"--since {since} is after --until {until}")
+        if args.top < 1:
+            raise UsageError("--top must be 1 or more")
+        report = build_report(args.out, since, until, args.top)
+    except UsageError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except ReportError as error:
+        return _fail(str(error))
+    html_path = args.html or str(Path(report.out_dir) / "report.html")
+    try:
+        write_html(report, html_path)
+        if args.json:
+            write_json(report, args.json)
+    except OSError as error:
+        return _fail(f"cannot write the report: {error}")
+    if args.verbosity >= 0:
+        print(report.format())
+    print(f"\nchart and tables: {html_path}" if args.verbosity >= 0 else html_path)
+    return 0
+
+
 def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
     """-v/-q before or after the command (after it, they leave the other's default alone)."""
     group = parser.add_mutually_exclusive_group()
@@ -310,6 +339,24 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("pages", nargs="+", metavar="PAGE", help="saved HTML page, or -")
     extract.add_argument("--url", help="the URL the page(s) came from (for canonical URL and source)")
     _add_verbosity(extract)
+
+    report = commands.add_parser(
+        "report", help="what the dataset holds: actors per day, sources, languages, duplicates, "
+                       "rejects, failing feeds; a chart in DIR/report.html",
+        description="Read the dataset with DuckDB and print what it holds: articles per day for the "
+                    "top actors, sources, languages, the duplicate rate and largest syndication "
+                    "clusters, rejects by stage and error type, failing or disabled feeds. Also writes "
+                    "a self-contained page with a chart (no network needed to view it).",
+        epilog="Exit status: 0 when the report was written (an empty dataset gives an empty report), "
+               "1 when DIR is not a local dataset, 2 for bad options.")
+    report.add_argument("--out", default="data", metavar="DIR", help="the dataset folder (default: data)")
+    report.add_argument("--since", metavar="DATE", help="first publication day, YYYY-MM-DD (default: all)")
+    report.add_argument("--until", metavar="DATE", help="last publication day, YYYY-MM-DD (default: all)")
+    report.add_argument("--top", type=int, default=8, metavar="N",
+                        help="actors in the chart and the actors table (default: 8)")
+    report.add_argument("--html", metavar="FILE", help="where the page goes (default: DIR/report.html)")
+    report.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    _add_verbosity(report)
     return parser
 
 
@@ -325,10 +372,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, rest)
         if args.command == "stream":
             return cmd_stream(args, rest)
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if args.command == "report":
+            return cmd_report(args)
     except KeyboardInterrupt:  # before a command's own handling began: nothing was written
         return _fail("interrupted", EXIT_INTERRUPTED)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return cmd_extract(args)
 
 

@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
@@ -164,6 +164,16 @@ def runs_in_process(options: PipelineOptions) -> bool:
     if runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
         return True
     return runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint == "embed"
+
+
+def parse_day(text: str | None, option: str) -> date | None:
+    """A YYYY-MM-DD day of a command-line option, or None when not given."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a day (YYYY-MM-DD)") from None
 
 
 def counts_in_process(options: PipelineOptions) -> bool:

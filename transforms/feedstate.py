@@ -119,13 +119,12 @@ def _decode(data: dict) -> FeedState:
     return FeedState(**fields)
 
 
-def load_states(out_dir: str) -> dict[str, FeedState]:
-    """The remembered state of every feed (empty on a first run).
+class DamagedState(ValueError):
+    """The state file exists but cannot be read back."""
 
-    A state file that cannot be read back (damaged on disk, edited by hand)
-    is set aside with a warning and every feed starts afresh: the cost is one
-    unconditional poll each, and earlier articles are still not ingested
-    twice (that is the dataset's own fingerprints' job)."""
+
+def read_states(out_dir: str) -> dict[str, FeedState]:
+    """The remembered state of every feed, read only; DamagedState if the file is unreadable."""
     path = FileSystems.join(out_dir, *STATE_FILE)
     if not FileSystems.exists(path):
         return {}
@@ -134,10 +133,24 @@ def load_states(out_dir: str) -> dict[str, FeedState]:
             document = json.loads(handle.read().decode("utf-8"))
         return {url: _decode({"url": url, **data}) for url, data in document["feeds"].items()}
     except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise DamagedState(f"{type(error).__name__}: {str(error)[:100]}") from error
+
+
+def load_states(out_dir: str) -> dict[str, FeedState]:
+    """The remembered state of every feed (empty on a first run).
+
+    A state file that cannot be read back (damaged on disk, edited by hand)
+    is set aside with a warning and every feed starts afresh: the cost is one
+    unconditional poll each, and earlier articles are still not ingested
+    twice (that is the dataset's own fingerprints' job)."""
+    path = FileSystems.join(out_dir, *STATE_FILE)
+    try:
+        return read_states(out_dir)
+    except DamagedState as error:
         aside = f"{path}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         FileSystems.rename([path], [aside])
-        _LOG.warning("feed state %s is unreadable (%s: %s); moved to %s, every feed is polled afresh",
-                     path, type(error).__name__, str(error)[:100], aside)
+        _LOG.warning("feed state %s is unreadable (%s); moved to %s, every feed is polled afresh",
+                     path, error, aside)
         return {}
 
 

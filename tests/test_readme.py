@@ -1,0 +1,45 @@
+"""The README's "Query the data" examples run as written, on the demo dataset
+plus a run with a failing feed (so every table has files)."""
+from __future__ import annotations
+
+import os
+import re
+import runpy
+
+import pytest
+
+from .conftest import ROOT
+from .test_pipeline import run_cli
+
+
+def query_examples() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Query the data\n"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+@pytest.fixture
+def dataset_in_cwd(tmp_path, site, monkeypatch):
+    """`data/` in the working folder: the demo, and a feed that is gone."""
+    assert run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(tmp_path / "data"))[0] == 0
+    assert run_cli("--feeds", site.url("/gone.xml"), "--out", str(tmp_path / "data"),
+                   "--allow-private-network")[0] == 0
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("number, expected", [
+    # One text from each example: the actor's articles, co-mentions, syndication (, rejects).
+    (0, ["thedefensepost.com", "syrian-regime", "gulfwire.example", "http-status"]),  # DuckDB
+    (1, ["thedefensepost.com", "syrian-regime", "gulfwire.example"]),                 # Polars
+])
+def test_query_examples_run_on_the_demo(dataset_in_cwd, capfd, tmp_path, number, expected):
+    examples = query_examples()
+    assert len(examples) == 2
+    script = tmp_path / f"example{number}.py"
+    script.write_text(examples[number])
+    runpy.run_path(str(script), run_name="__main__")
+    printed = capfd.readouterr().out
+    for text in expected:
+        assert text in printed, printed
+    assert os.getcwd() == str(tmp_path)

@@ -1,0 +1,180 @@
+"""`news-ingest report`: figures that match DuckDB read directly, a page that
+needs no network, clear words for empty or missing datasets."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from lxml import html as lxml_html
+
+from pipelines.cli import main
+from pipelines.report import build_report
+
+from .conftest import ROOT
+from .test_pipeline import news_site, query, run_cli  # noqa: F401 - news_site is a fixture
+
+HEADINGS = ["Top actors", "Sources", "Languages", "Duplicates by method", "Largest syndication clusters",
+            "Rejects by stage and error type", "Feeds failing or disabled"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """The bundled demo (`make run`) ingested once."""
+    out = tmp_path_factory.mktemp("demo") / "data"
+    code, printed = run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(out))
+    assert code == 0, printed
+    return out
+
+
+def report_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["report", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def chart_data(page: str) -> dict:
+    """The figure JSON a rendered page draws its chart from."""
+    script = lxml_html.fromstring(page).get_element_by_id("chart-data")
+    return json.loads(script.text)
+
+
+def test_report_on_the_demo_matches_duckdb(demo, capsys, tmp_path):
+    code, out, err = report_cli(capsys, "--out", str(demo), "--json", str(tmp_path / "report.json"))
+    assert code == 0 and err == ""
+    data = json.loads((tmp_path / "report.json").read_text())
+
+    articles, sources = query(demo, "articles", "select count(*), count(distinct source) from t")[0]
+    duplicates = query(demo, "duplicates")[0][0]
+    assert (data["articles"], data["sources"], data["duplicates"], data["rejects"]) == (
+        articles, sources, duplicates, 0)
+    assert (articles, duplicates) == (5, 2)  # what `make run` prints
+    assert data["duplicate_rate"] == round(duplicates / (articles + duplicates), 4)
+    assert out.startswith(f"news-ingest report: {demo}  (2015-09-23 to 2018-09-18)\n"
+                          "  articles 5 from 5 sources in 1 language; duplicates 2 (28.6% of stories seen)")
+
+    tables = {table["title"]: table["rows"] for table in data["tables"]}
+    assert list(tables) == HEADINGS
+    mentioning = query(demo, "mentions", "select actor, count(distinct article_id), "
+                                         "count(*) filter (where is_primary) from t group by actor")
+    top = {row[0]: (row[2], row[3]) for row in tables["Top actors"]}
+    assert len(top) == 8 and top == {actor: (n, primary) for actor, n, primary in mentioning if actor in top}
+    assert min(n for n, _ in top.values()) >= max(n for actor, n, _ in mentioning if actor not in top)
+    assert sorted(tables["Languages"]) == [["en", 5, "100.0%"]]
+    assert {row[0]: row[1] for row in tables["Sources"]} == dict(
+        query(demo, "articles", "select source, count(*) from t group by source"))
+    assert dict(map(tuple, tables["Duplicates by method"])) == {"exact": 1, "url": 1}
+    [cluster] = tables["Largest syndication clusters"]
+    assert cluster[:2] == [1, "gulfwire.example"] and cluster[3] == "arabtimesonline.com"
+    assert tables["Rejects by stage and error type"] == []
+
+    # The daily series: every (day, actor) count as DuckDB gives it, zeros between.
+    per_day = query(demo, "mentions", "select date::varchar, actor, count(distinct article_id) from t "
+                                      "group by all")
+    assert data["days"][0] == "2015-09-23" and data["days"][-1] == "2018-09-18"
+    assert len(data["days"]) == (date(2018, 9, 18) - date(2015, 9, 23)).days + 1
+    assert list(data["series"]) == list(top)
+    expected = {(day, actor): n for day, actor, n in per_day if actor in top}
+    found = {(day, actor): n for actor, counts in data["series"].items()
+             for day, n in zip(data["days"], counts, strict=True) if n}
+    assert found == expected
+
+
+def test_the_page_is_self_contained_and_charts_the_series(demo, capsys):
+    assert report_cli(capsys, "--out", str(demo))[0] == 0
+    page = (demo / "report.html").read_text()
+    tree = lxml_html.fromstring(page)
+    assert [h.text_content() for h in tree.iter("h2")][1:] == HEADINGS
+    # Nothing loaded from elsewhere: no src or stylesheet links; the chart's JavaScript is inline.
+    assert not tree.xpath("//*[@src] | //link[@href]")
+    assert "Plotly.newPlot('articles-per-day'" in page and len(page) > 1_000_000
+    assert tree.get_element_by_id("articles-per-day") is not None
+
+    report = build_report(str(demo))
+    figure = chart_data(page)
+    assert [trace["name"] for trace in figure["data"]] == list(report.series)
+    for trace in figure["data"]:
+        assert trace["type"] == "histogram" and trace["histfunc"] == "sum"
+        assert trace["x"] == [day.isoformat() for day in report.days]
+        assert trace["y"] == report.series[trace["name"]]
+    assert figure["layout"]["barmode"] == "stack"
+    # Three years of days are drawn as months; the actors' names are in the table.
+    assert figure["data"][0]["xbins"]["size"] == "M1"
+    assert "Liwa Shuhada al-Qaryatayn" in tree.text_content()
+
+
+def test_report_lists_rejects_and_failing_feeds(news_site, capsys, tmp_path):  # noqa: F811
+    out = tmp_path / "out"
+    assert run_cli("--feeds", str(news_site), "--out", str(out), "--allow-private-network",
+                   "--read-timeout", "1")[0] == 0
+    code, printed, _ = report_cli(capsys, "--out", str(out), "--json", str(tmp_path / "r.json"))
+    assert code == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    tables = {table["title"]: table["rows"] for table in data["tables"]}
+    rejects = query(out, "rejects", "select stage, error_type, count(*) from t group by all")
+    assert sorted(tuple(row[:3]) for row in tables["Rejects by stage and error type"]) == sorted(rejects)
+    failing = {row[0]: row[1:4] for row in tables["Feeds failing or disabled"]}
+    feeds = {Path(url).name: status for url, status in failing.items()}
+    assert feeds == {"broken.xml": ["parse", 1, ""], "gone.xml": ["http-status", 1, ""]}
+    assert "Feeds failing or disabled\n  feed " in printed
+    assert re.search(r"gone\.xml +http-status +1 ", printed)
+
+
+def test_since_and_until_select_publication_days(demo, capsys, tmp_path):
+    code, out, _ = report_cli(capsys, "--out", str(demo), "--since", "2017-01-01", "--until", "2017-12-31",
+                              "--html", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"))
+    assert code == 0 and (tmp_path / "r.html").exists()
+    data = json.loads((tmp_path / "r.json").read_text())
+    expected = query(demo, "articles", "select count(*), min(date)::varchar, max(date)::varchar from t "
+                                       "where date between '2017-01-01' and '2017-12-31'")[0]
+    assert (data["articles"], data["first_day"], data["last_day"]) == expected
+    assert expected[0] == 3
+    assert "asked for 2017-01-01 to 2017-12-31" in out
+
+    code, out, _ = report_cli(capsys, "--out", str(demo), "--since", "2030-01-01",
+                              "--html", str(tmp_path / "empty.html"))
+    assert code == 0 and "(no articles; asked for 2030-01-01 to the end)" in out
+    assert "nothing to chart" in (tmp_path / "empty.html").read_text()
+
+
+def test_missing_empty_or_foreign_folders_get_one_line(capsys, tmp_path):
+    code, out, err = report_cli(capsys, "--out", str(tmp_path / "nowhere"))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "no dataset at" in err and "news-ingest run --out" in err
+
+    (tmp_path / "empty").mkdir()
+    code, out, err = report_cli(capsys, "--out", str(tmp_path / "empty"))
+    assert code == 1 and "is not a news-ingest dataset" in err and err.count("\n") == 1
+    assert not (tmp_path / "empty" / "report.html").exists()
+
+    code, _, err = report_cli(capsys, "--out", str(tmp_path), "--since", "yesterday")
+    assert code == 2 and "--since 'yesterday' is not a day (YYYY-MM-DD)" in err
+    code, _, err = report_cli(capsys, "--out", str(tmp_path), "--since", "2020-02-02",
+                              "--until", "2020-01-01")
+    assert code == 2 and "is after --until" in err
+
+
+def test_a_dataset_of_failures_only_is_reported(capsys, tmp_path, site):
+    """Every feed failed on the first run: nothing to chart, but the why is there."""
+    listing = tmp_path / "feeds.txt"
+    listing.write_text(site.url("/gone.xml") + "\n")
+    out = tmp_path / "out"
+    assert run_cli("--feeds", str(listing), "--out", str(out), "--allow-private-network")[0] == 0
+    code, printed, err = report_cli(capsys, "--out", str(out))
+    assert code == 0 and err == ""
+    assert "articles 0 from 0 sources" in printed and "rejects 1" in printed
+    assert re.search(r"\n  feed +http-status +1 +1 ", printed)
+    page = (out / "report.html").read_text()
+    assert "nothing to chart" in page and "gone.xml" in page
+
+
+def test_a_damaged_feed_state_is_reported_and_left_alone(demo, capsys, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(demo, copy)
+    (copy / "_state" / "feeds.json").write_text("{not json")
+    code, printed, _ = report_cli(capsys, "--out", str(copy))
+    assert code == 0 and "feed state unreadable" in printed
+    assert (copy / "_state" / "feeds.json").read_text() == "{not json"  # a report changes nothing
