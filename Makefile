@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile clean
+.PHONY: setup run report test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -19,6 +19,9 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/news-ingest run --feeds seeds/demo.opml --out $(OUT)
+
+report: $(STAMP)
+	$(BIN)/news-ingest report --out $(OUT)
 
 # PYTEST_ARGS: extra pytest arguments (.ci/run leaves the browser test to test-browser).
 test: $(STAMP)

@@ -288,7 +288,7 @@ def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
                        help="progress lines even without a terminal, our own logs and a failed "
                             "pipeline's traceback; -vv: Beam's and the libraries' logs too")
     group.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
-                       help="no progress, a one-line summary, errors only")
+                       help="no progress, a one-line result, errors only")
 
 
 def _parser() -> argparse.ArgumentParser:
