@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run report test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile clean
+.PHONY: setup run report test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -63,6 +63,9 @@ bench-stream: $(STAMP) $(CORPUS_DIR)/evaldata.json
 
 bench-hostile: $(STAMP)
 	$(BIN)/python bench/bench_hostile.py
+
+bench-report: $(STAMP)
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

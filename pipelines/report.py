@@ -137,16 +137,8 @@ def build_report(out_dir: str, since: date | None = None, until: date | None = N
                                 "order by 2 desc, 1")]),
         Table("Duplicates by method", ("method", "copies"), query(
             "duplicates", sql="select method, count(*) from duplicates group by method order by 2 desc, 1")),
-        Table("Largest syndication clusters", ("copies", "sources", "title", "kept from"), query(
-            "duplicates", sql="""
-            select count(*) as copies, string_agg(distinct d.source, ', ' order by d.source),
-                   any_value(kept.title), any_value(kept.source)
-            from duplicates d left join all_articles kept on kept.article_id = d.duplicate_of
-            where d.method in ('exact', 'near')
-            group by d.duplicate_of order by copies desc, any_value(kept.title) limit 10""",
-            when_missing={"all_articles": "select null as article_id, null as title, "
-                                          "null as source where false"}),
-              empty="no story was published by more than one source"),
+        Table("Largest syndication clusters", ("copies", "sources", "title", "kept from"),
+              _clusters(con, query), empty="no story was published by more than one source"),
         Table("Rejects by stage and error type", ("stage", "error type", "rejects", "urls", "last"), query(
             "rejects", sql="""
             select stage, error_type, count(*), count(distinct url),
@@ -181,8 +173,18 @@ def _dataset_root(out_dir: str) -> Path:
     return root
 
 
+# The columns the report reads: each table is read once, into memory, with
+# only these (the text of articles is most of a dataset's bytes).
+COLUMNS = {"articles": "article_id, source, language, date",
+            "mentions": "article_id, actor, is_primary, in_title, date",
+            "duplicates": "duplicate_of, source, method, date",
+            "rejects": "stage, error_type, url, rejected_at, date"}
+
+
 def _register(con, root: Path, table: str, since: date | None, until: date | None) -> bool:
-    """A view of the table's visible files, filtered by date; False if it has none."""
+    """The table's rows in the date range, as a table of the connection;
+    False if it has no visible files. `all_articles` is a view of every
+    article, for the titles of syndicated stories kept outside the range."""
     files = sorted(str(path) for path in (root / table).rglob("*.parquet")
                    if not path.name.startswith("."))
     if not files:
@@ -192,7 +194,7 @@ def _register(con, root: Path, table: str, since: date | None, until: date | Non
         relation.create_view("all_articles")
     bounds = [f"date >= '{since.isoformat()}'"] if since else []
     bounds += [f"date <= '{until.isoformat()}'"] if until else []
-    (relation.filter(" and ".join(bounds)) if bounds else relation).create_view(table)
+    (relation.filter(" and ".join(bounds)) if bounds else relation).project(COLUMNS[table]).create(table)
     return True
 
 
@@ -213,6 +215,23 @@ def _querier(con, present: set[str]):
                 con.execute(f"create or replace temp view {table} as {stand_in}")
         return con.execute(sql, params or []).fetchall()
     return query
+
+
+def _clusters(con, query, limit: int = 10) -> list[tuple]:
+    """The stories with the most `exact` or `near` copies: copies, the
+    copies' sources, and the title and source of the copy kept."""
+    largest = query("duplicates", sql="""
+        select duplicate_of, count(*) as copies, string_agg(distinct source, ', ' order by source)
+        from duplicates where method in ('exact', 'near')
+        group by duplicate_of order by copies desc, duplicate_of limit ?""", params=[limit])
+    if not largest:
+        return []
+    kept = dict.fromkeys((row[0] for row in largest), (None, None))
+    if con.execute("select count(*) from duckdb_views() where view_name = 'all_articles'").fetchone()[0]:
+        kept |= {article_id: (title, source) for article_id, title, source in con.execute(
+            "select article_id, title, source from all_articles where article_id in (select unnest(?))",
+            [list(kept)]).fetchall()}
+    return [(copies, sources, *kept[article_id]) for article_id, copies, sources in largest]
 
 
 def _feed_health(root: Path) -> Table:

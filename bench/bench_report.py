@@ -1,0 +1,143 @@
+"""How long `news-ingest report` takes on a dataset years deep.
+
+Writes a synthetic dataset with the project's schemas (one run a day, a file
+per day and actor as the writer lays them out), then, in this process:
+the baseline -- DuckDB loading the columns the report reads from every
+table, its unavoidable input -- and the whole report (every query, the text, the page).
+Prints seconds, the ratio to the baseline, the page's size and peak RSS.
+
+    .venv/bin/python bench/bench_report.py --articles 100000 --days 730
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipelines.report import COLUMNS as REPORT_COLUMNS  # noqa: E402
+from pipelines.report import TABLES, build_report, write_html  # noqa: E402
+from schemas import load_data  # noqa: E402
+from schemas.tables import ARTICLES, DUPLICATES, MENTIONS, REJECTS  # noqa: E402
+
+WORDS = "the coalition forces said on monday that militia fighters near the border town".split()  # noqa: SIM905
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generate(out: Path, articles: int, days: int, seed: int = 7) -> int:
+    """Write the dataset; the number of Parquet files."""
+    rng = random.Random(seed)
+    actors = [actor["id"] for actor in load_data("gazetteer.yaml")["actors"]]
+    weights = [1 / (rank + 1) for rank in range(len(actors))]  # a few actors dominate, as in news
+    sources = [f"source{n}.example" for n in range(200)]
+    first = date.today() - timedelta(days=days)
+    per_day = max(1, articles // days)
+    files, article_id = 0, 0
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        moment = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        run_id = f"{day:%Y%m%d}T120000Z-bench"
+        by_actor: dict[str, list[dict]] = {}
+        mentions: dict[str, list[dict]] = {}
+        duplicates, rejects = [], []
+        for _ in range(per_day):
+            article_id += 1
+            ident = f"{article_id:016x}"
+            named = sorted(set(rng.choices(actors, weights, k=rng.randint(1, 3))), key=actors.index)
+            source = rng.choice(sources)
+            by_actor.setdefault(named[0], []).append({
+                "article_id": ident, "url": f"https://{source}/{ident}",
+                "canonical_url": f"https://{source}/{ident}", "source": source,
+                "feed_url": f"https://{source}/feed", "title": f"Story {ident} about {named[0]}",
+                "text": " ".join(rng.choices(WORDS, k=60)), "published_at": moment, "date_source": "feed",
+                "fetched_at": moment, "language": rng.choice(["en", "en", "en", "ar", "fr"]),
+                "language_confidence": 0.99, "actors": named, "primary_actor": named[0], "event_types": [],
+                "content_hash": ident, "word_count": 60, "authors": [], "section": None,
+                "clutter_removed": [], "run_id": run_id, "minhash": [], "numbers": []})
+            for actor in named:
+                mentions.setdefault(actor, []).append({
+                    "article_id": ident, "count": 1, "in_title": actor == named[0],
+                    "is_primary": actor == named[0], "published_at": moment, "run_id": run_id})
+            if rng.random() < 0.25:
+                duplicates.append({"article_id": f"d{ident}", "url": f"https://{rng.choice(sources)}/{ident}",
+                                   "source": rng.choice(sources), "feed_url": None, "published_at": moment,
+                                   "duplicate_of": ident, "method": rng.choice(["exact", "near", "url"]),
+                                   "similarity": 1.0, "detected_at": moment, "run_id": run_id})
+            if rng.random() < 0.05:
+                rejects.append({"stage": "fetch", "url": f"https://{source}/x{ident}", "feed_url": None,
+                                "error_type": rng.choice(["timeout", "http-status", "too-short"]),
+                                "message": "", "http_status": None, "rejected_at": moment, "run_id": run_id})
+        for table, schema, groups in (("articles", ARTICLES, by_actor), ("mentions", MENTIONS, mentions)):
+            for actor, rows in groups.items():
+                files += _write(out / table / f"date={day}" / f"actor={actor}", run_id, schema, rows)
+        files += _write(out / "duplicates" / f"date={day}", run_id, DUPLICATES, duplicates)
+        files += _write(out / "rejects" / f"date={day}", run_id, REJECTS, rejects)
+    (out / "_state").mkdir(parents=True, exist_ok=True)
+    return files
+
+
+def _write(folder: Path, run_id: str, schema: pa.Schema, rows: list[dict]) -> int:
+    if not rows:
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / f"part-{run_id}-00000.parquet")
+    return 1
+
+
+def baseline(out: Path) -> int:
+    """DuckDB loading, over the hive layout, the columns the report reads
+    from every table (its unavoidable input); the number of rows."""
+    con = duckdb.connect()
+    for table in TABLES:
+        con.execute(f"create table {table} as select {REPORT_COLUMNS[table]} from "
+                    f"read_parquet('{out}/{table}/**/*.parquet', hive_partitioning=true)")
+    return sum(con.execute(f"select count(*) from {table}").fetchone()[0] for table in TABLES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--out", default="/tmp/news-ingest-bench-report")
+    args = parser.parse_args()
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    files = generate(out, args.articles, args.days)
+    print(f"dataset: {args.articles:,} articles over {args.days} days, {files:,} Parquet files "
+          f"(written in {time.perf_counter() - started:.1f} s)")
+
+    started = time.perf_counter()
+    rows = baseline(out)
+    base_s = time.perf_counter() - started
+    print(f"  baseline: DuckDB loads {rows:,} rows    {base_s:6.2f} s   "
+          f"peak RSS {peak_rss_mib():5.0f} MiB")
+
+    started = time.perf_counter()
+    report = build_report(str(out))
+    report.format()
+    write_html(report, str(out / "report.html"))
+    report_s = time.perf_counter() - started
+    size = (out / "report.html").stat().st_size
+    print(f"  report (queries, text, page)      {report_s:6.2f} s   peak RSS {peak_rss_mib():5.0f} MiB   "
+          f"ratio to baseline {report_s / base_s:.2f}")
+    print(f"  page {size / 2**20:.1f} MiB, chart of {len(report.series)} actors x {len(report.days)} days")
+    shutil.rmtree(out)
+
+
+if __name__ == "__main__":
+    main()
