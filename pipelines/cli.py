@@ -78,8 +78,10 @@ def _preflight_failure(error: Exception) -> int:
 
 def _pipeline_failure(error: Exception, what: str) -> str:
     logging.getLogger(__name__).info("pipeline failed", exc_info=True)
-    return (f"{what} failed: {type(error).__name__}: {str(error).splitlines()[0][:300]} "
-            "(run with -v for details)")
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+    # Worker processes send their whole traceback as the message: its last line says what broke.
+    cause = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    return f"{what} failed: {type(error).__name__}: {cause[:300]} (run with -v for details)"
 
 
 def _interrupted(error: BaseException) -> bool:
@@ -255,7 +257,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .options import UsageError, parse_day
-    from .report import ReportError, build_report, write_html, write_json
+    from .report import ReportError, build_report, check_writable, html_text, json_text, write_text
 
     try:
         since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
@@ -263,32 +265,56 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"--since {since} is after --until {until}")
         if args.top < 1:
             raise UsageError("--top must be 1 or more")
+        if args.html == "-" and args.json == "-":
+            raise UsageError("only one of --html and --json can be - (standard output)")
         report = build_report(args.out, since, until, args.top)
     except UsageError as error:
         return _fail(str(error), EXIT_USAGE)
     except ReportError as error:
         return _fail(str(error))
     html_path = args.html or str(Path(report.out_dir) / "report.html")
+    outputs = [(path, render) for path, render in ((html_path, html_text), (args.json, json_text)) if path]
+    to_stdout = any(path == "-" for path, _ in outputs)
+    if args.verbosity >= 0 and not to_stdout:
+        print(report.format(), flush=True)
     try:
-        write_html(report, html_path)
-        if args.json:
-            write_json(report, args.json)
+        for path, _ in outputs:
+            if path != "-":
+                check_writable(path)
+        for path, render in outputs:
+            if path == "-":
+                sys.stdout.write(render(report))
+            else:
+                write_text(path, render(report))
+    except ReportError as error:
+        return _fail(f"{error}{'' if args.html else ' (--html FILE writes the page elsewhere)'}")
     except OSError as error:
         return _fail(f"cannot write the report: {error}")
-    if args.verbosity >= 0:
-        print(report.format())
-    print(f"\nchart and tables: {html_path}" if args.verbosity >= 0 else html_path)
+    if html_path != "-" and not to_stdout:
+        print(f"\nchart and tables: {html_path}" if args.verbosity >= 0 else html_path)
     return 0
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
-    """-v/-q before or after the command (after it, they leave the other's default alone)."""
+    """-v/-q before or after the command; `_verbosity` adds the two places up."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       dest="verbose" if top else "verbose_after",
                        help="progress lines even without a terminal, our own logs and a failed "
                             "pipeline's traceback; -vv: Beam's and the libraries' logs too")
-    group.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+    group.add_argument("-q", "--quiet", action="store_true", dest="quiet" if top else "quiet_after",
                        help="no progress, a one-line result, errors only")
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    """-1 quiet, 0 default, 1 for -v, 2 for -vv (or -v before and after the command)."""
+    from .options import UsageError
+
+    verbose = args.verbose + getattr(args, "verbose_after", 0)
+    quiet = args.quiet or getattr(args, "quiet_after", False)
+    if quiet and verbose:
+        raise UsageError("-q and -v cannot go together")
+    return -1 if quiet else verbose
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -354,8 +380,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--until", metavar="DATE", help="last publication day, YYYY-MM-DD (default: all)")
     report.add_argument("--top", type=int, default=8, metavar="N",
                         help="actors in the chart and the actors table (default: 8)")
-    report.add_argument("--html", metavar="FILE", help="where the page goes (default: DIR/report.html)")
-    report.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    report.add_argument("--html", metavar="FILE",
+                        help="where the page goes (default: DIR/report.html; - for standard output)")
+    report.add_argument("--json", metavar="FILE",
+                        help="also write the report as JSON (- for standard output)")
     _add_verbosity(report)
     return parser
 
@@ -366,7 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = _parser()
         args, rest = parser.parse_known_args(argv)
-        args.verbosity = -1 if args.quiet else args.verbose
+        from .options import UsageError  # _parser imported it already
+
+        try:
+            args.verbosity = _verbosity(args)
+        except UsageError as error:
+            return _fail(str(error), EXIT_USAGE)
         _configure_logging(args.verbosity)
         if args.command == "run":
             return cmd_run(args, rest)

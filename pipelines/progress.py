@@ -58,6 +58,8 @@ class Progress:
         self.stream = stream or sys.stderr
         self.live, self.log_every_s, self.counting = live, log_every_s, counting
         self._done = threading.Event()
+        self._drawing = threading.Lock()
+        self._skip_redraw = False
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -66,6 +68,8 @@ class Progress:
         """Quiet (-q, -1) shows nothing; by default only a terminal gets
         progress; -v adds plain lines where there is no terminal."""
         stream = stream or sys.stderr
+        if stream is None:  # stderr closed (2>&-): nowhere to show anything
+            return cls(feeds_total, None)
         live = verbosity >= 0 and stream.isatty()
         return cls(feeds_total, stream, live=live,
                    log_every_s=LOG_LINE_S if verbosity >= 1 and not live else None, counting=counting)
@@ -73,6 +77,11 @@ class Progress:
     def __enter__(self) -> Progress:
         if self.live or self.log_every_s:
             self._baseline, self._started = live_counts(), time.monotonic()
+            if self.live:  # a log line must not land on the end of the progress line
+                self._handlers = [handler for handler in logging.getLogger().handlers
+                                  if getattr(handler, "stream", None) is self.stream]
+                for handler in self._handlers:
+                    handler.addFilter(self._clear_line)
             self._thread = threading.Thread(target=self._show, name="progress", daemon=True)
             self._thread.start()
         return self
@@ -83,8 +92,18 @@ class Progress:
         self._done.set()
         self._thread.join()
         if self.live:
+            for handler in self._handlers:
+                handler.removeFilter(self._clear_line)
+            self._clear_line()
+
+    def _clear_line(self, _record: logging.LogRecord | None = None) -> bool:
+        """Erase the line; as a log handler's filter, also skip the next
+        redraw, so the record is written on a line of its own."""
+        with self._drawing:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self._skip_redraw = _record is not None
+        return True
 
     def current(self) -> str:
         seconds = time.monotonic() - self._started
@@ -95,14 +114,25 @@ class Progress:
         delta = {name: value - self._baseline.get(name, 0) for name, value in counts.items()}
         return progress_line(delta, self.feeds_total, seconds)
 
+    def _width(self) -> int:
+        """Columns of the terminal we draw on (stderr's, which stdout's may not be)."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            columns = 0
+        return columns or shutil.get_terminal_size().columns  # 0: a terminal that does not say
+
     def _show(self) -> None:
         while not self._done.wait(REDRAW_S if self.live else self.log_every_s):
-            if self.live:
-                width = shutil.get_terminal_size().columns - 1
-                self.stream.write("\r" + self.current()[:width] + "\x1b[K")
-            else:
-                self.stream.write(f"news-ingest: {self.current()}\n")
-            self.stream.flush()
+            with self._drawing:
+                if self._skip_redraw:
+                    self._skip_redraw = False
+                    continue
+                if self.live:
+                    self.stream.write("\r" + self.current()[:self._width() - 1] + "\x1b[K")
+                else:
+                    self.stream.write(f"news-ingest: {self.current()}\n")
+                self.stream.flush()
 
 
 @contextlib.contextmanager
@@ -125,6 +155,9 @@ def worker_output_aside(enabled: bool) -> Iterator[TextIO]:
             handler.setStream(real)
         try:
             yield real
+        except KeyboardInterrupt:  # stopped on purpose: nothing to look into
+            os.unlink(log.name)
+            raise
         except BaseException:
             logging.getLogger(__name__).error("Beam's worker processes logged to %s", log.name)
             raise

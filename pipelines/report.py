@@ -8,15 +8,19 @@ a self-contained page by pipelines/report_html.py.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from schemas import load_data
+from schemas.tables import SCHEMAS
 from transforms.feedstate import DamagedState, read_states
 
 TABLES = ("articles", "mentions", "duplicates", "rejects")
@@ -55,6 +59,8 @@ class Report:
     series: dict[str, list[int]] = field(default_factory=dict)
     actor_names: dict[str, str] = field(default_factory=dict)
     tables: list[Table] = field(default_factory=list)
+    # Parquet files outside the writer's layout (copies, stray folders): not read.
+    skipped_files: list[str] = field(default_factory=list)
 
     @property
     def duplicate_rate(self) -> float:
@@ -79,6 +85,9 @@ class Report:
                  f"{_plural(self.languages, 'language')}; "
                  f"duplicates {self.duplicates} ({self.duplicate_rate:.1%} of stories seen); "
                  f"rejects {self.rejects}"]
+        if self.skipped_files:
+            lines.append(f"  left out {_plural(len(self.skipped_files), 'file')} outside the dataset's "
+                         f"folders, e.g. {_cell(self.skipped_files[0])}")
         if self.series:
             lines += ["", *_text_table(_daily_table(self, TEXT_DAYS))]
         for table in self.tables:
@@ -90,57 +99,66 @@ def build_report(out_dir: str, since: date | None = None, until: date | None = N
                  top: int = TOP_ACTORS) -> Report:
     """Read the dataset at `out_dir` (a local folder) and sum it up."""
     root = _dataset_root(out_dir)
+    with contextlib.chdir(root):  # files by relative path: see _layout_files
+        return _build(root, since, until, top)
+
+
+def _build(root: Path, since: date | None, until: date | None, top: int) -> Report:
     con = duckdb.connect()
-    present = {table for table in TABLES if _register(con, root, table, since, until)}
-    count = _counter(con, present)
-    first_day, last_day = (con.execute("select min(date), max(date) from articles").fetchone()
-                           if "articles" in present else (None, None))
+    con.execute("set TimeZone = 'UTC'")  # times are printed as stored, whatever the machine's zone
+    con.execute("set enable_progress_bar = false")
+    # Rows are only aggregated: keeping files' row order costs half the time and memory.
+    con.execute("set preserve_insertion_order = false")
+    files = {table: _layout_files(root, table, since, until) for table in TABLES}
+    for table in TABLES:
+        _load(con, table, files[table].in_range)
+
+    def rows(sql: str, *params) -> list[tuple]:
+        return con.execute(sql, list(params)).fetchall()
+
+    first_day, last_day = rows("select min(date), max(date) from articles")[0]
     names = {actor["id"]: actor["name"] for actor in load_data("gazetteer.yaml")["actors"]}
+    articles, sources, languages = rows(
+        "select count(*), count(distinct source), count(distinct language) from articles")[0]
     report = Report(
         out_dir=str(root), since=since, until=until, first_day=first_day, last_day=last_day,
-        articles=count("select count(*) from articles", "articles"),
-        duplicates=count("select count(*) from duplicates", "duplicates"),
-        rejects=count("select count(*) from rejects", "rejects"),
-        sources=count("select count(distinct source) from articles", "articles"),
-        languages=count("select count(distinct language) from articles", "articles"),
-        actor_names=names)
-    query = _querier(con, present)
-    top_actors = query("articles", "mentions", sql="""
-        select m.actor, count(distinct m.article_id) as articles,
-               count(distinct m.article_id) filter (where m.is_primary) as primary_in,
-               count(distinct m.article_id) filter (where m.in_title) as in_title
-        from mentions m group by m.actor order by articles desc, m.actor limit ?""", params=[top])
-    if top_actors and first_day is not None:
-        report.days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
-        daily = query("mentions", sql="""
-            select actor, date, count(distinct article_id) from mentions
-            where actor in (select unnest(?)) group by all""", params=[[row[0] for row in top_actors]])
-        index = {day: n for n, day in enumerate(report.days)}
+        articles=articles, duplicates=rows("select count(*) from duplicates")[0][0],
+        rejects=rows("select count(*) from rejects")[0][0], sources=sources, languages=languages,
+        actor_names=names,
+        skipped_files=sorted(path for table in TABLES for path in files[table].skipped))
+    top_actors = rows("""
+        select actor, count(distinct article_id) as articles,
+               count(distinct article_id) filter (where is_primary),
+               count(distinct article_id) filter (where in_title)
+        from mentions group by actor order by articles desc, actor limit ?""", top)
+    if top_actors:
+        first, last = rows("select min(date), max(date) from mentions")[0]
+        report.days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         report.series = {actor: [0] * len(report.days) for actor, *_ in top_actors}
-        for actor, day, articles in daily:
-            report.series[actor][index[day]] = articles
+        for actor, day, count in rows("""
+                select actor, date, count(distinct article_id) from mentions
+                where actor in (select unnest(?)) group by all""", list(report.series)):
+            report.series[actor][(day - first).days] = count
     report.tables = [
         Table("Top actors", ("actor", "name", "articles", "as primary", "in title"),
               [(actor, names.get(actor, ""), *counts) for actor, *counts in top_actors]),
-        Table("Sources", ("source", "articles", "copies dropped", "first day", "last day"), query(
-            "articles", sql="""
+        Table("Sources", ("source", "articles", "copies dropped", "first day", "last day"), rows("""
             with kept as (select source, count(*) as articles, min(date) as first_day,
                                  max(date) as last_day from articles group by source),
                  copies as (select source, count(*) as copies from duplicates group by source)
             select kept.source, kept.articles, coalesce(copies.copies, 0), first_day, last_day
             from kept left join copies using (source)
-            order by kept.articles desc, kept.source limit ?""", params=[TOP_ROWS],
-            when_missing={"duplicates": "select null as source, 0 as copies where false"})),
+            order by kept.articles desc, kept.source limit ?""", TOP_ROWS)),
         Table("Languages", ("language", "articles", "share"), [
-            (language, articles, f"{articles / report.articles:.1%}") for language, articles in query(
-                "articles", sql="select language, count(*) from articles group by language "
-                                "order by 2 desc, 1")]),
-        Table("Duplicates by method", ("method", "copies"), query(
-            "duplicates", sql="select method, count(*) from duplicates group by method order by 2 desc, 1")),
+            (language, count, f"{count / articles:.1%}") for language, count in rows(
+                "select language, count(*) from articles group by language order by 2 desc, 1")]),
+        Table("Duplicates by method", ("method", "copies"), rows(
+            "select method, count(*) from duplicates group by method order by 2 desc, 1")),
         Table("Largest syndication clusters", ("copies", "sources", "title", "kept from"),
-              _clusters(con, query), empty="no story was published by more than one source"),
-        Table("Rejects by stage and error type", ("stage", "error type", "rejects", "urls", "last"), query(
-            "rejects", sql="""
+              _clusters(con, files["articles"].every),
+              empty="no story was published by more than one source"),
+        Table("Rejects by stage and error type", ("stage", "error type", "rejects", "urls", "last (UTC)"),
+              rows("""
             select stage, error_type, count(*), count(distinct url),
                    strftime(max(rejected_at), '%Y-%m-%d %H:%M')
             from rejects group by all order by 3 desc, 1, 2""")),
@@ -149,14 +167,42 @@ def build_report(out_dir: str, since: date | None = None, until: date | None = N
     return report
 
 
-def write_json(report: Report, path: str) -> None:
-    _write_atomically(Path(path), json.dumps(report.as_dict(), indent=2))
+def json_text(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2)
 
 
-def write_html(report: Report, path: str) -> None:
+def html_text(report: Report) -> str:
     from .report_html import render
 
-    _write_atomically(Path(path), render(report))
+    return render(report)
+
+
+def check_writable(path: str) -> None:
+    """ReportError unless `path` can be written (checked before anything is)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ReportError(f"cannot write the report to {target}: it is a folder")
+    folder = target.resolve().parent
+    if not folder.is_dir():
+        raise ReportError(f"cannot write the report to {target}: no folder {folder}")
+    if not os.access(folder if not target.exists() else target, os.W_OK):
+        raise ReportError(f"cannot write the report to {target}: not writable")
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a regular file atomically (aside, then renamed, so a reader never
+    sees half a page); anything else -- a link, a device, a pipe -- in place."""
+    target = Path(path)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        with target.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    partial = target.with_name(f".{target.name}.inprogress")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _dataset_root(out_dir: str) -> Path:
@@ -164,6 +210,8 @@ def _dataset_root(out_dir: str) -> Path:
         raise ReportError(f"report reads a local dataset; copy {out_dir} to a local folder first "
                           "(e.g. gsutil -m cp -r), or query it in place with DuckDB's httpfs")
     root = Path(out_dir).resolve()
+    if root.exists() and not root.is_dir():
+        raise ReportError(f"--out {root} is a file, not a dataset folder")
     if not root.is_dir():
         raise ReportError(f"no dataset at {root}: nothing was written there yet "
                           f"(news-ingest run --out {out_dir} writes one)")
@@ -175,68 +223,109 @@ def _dataset_root(out_dir: str) -> Path:
 
 # The columns the report reads: each table is read once, into memory, with
 # only these (the text of articles is most of a dataset's bytes).
-COLUMNS = {"articles": "article_id, source, language, date",
-            "mentions": "article_id, actor, is_primary, in_title, date",
-            "duplicates": "duplicate_of, source, method, date",
-            "rejects": "stage, error_type, url, rejected_at, date"}
+COLUMNS = {"articles": ("article_id", "source", "language", "title"),
+           "mentions": ("article_id", "is_primary", "in_title"),
+           "duplicates": ("duplicate_of", "source", "method"),
+           "rejects": ("stage", "error_type", "url", "rejected_at")}
+# The folders the writer makes (transforms/write.py) and what their values may be.
+PARTITIONS = {"articles": ("date", "actor"), "mentions": ("date", "actor"),
+              "duplicates": ("date",), "rejects": ("date",)}
+_PARTITION_TYPES = {"date": pa.date32(), "actor": pa.string()}
+_ACTOR_VALUE = re.compile(r"[a-z0-9._-]+")
+_FILE_NAME = re.compile(r"[A-Za-z0-9._-]+\.parquet")  # nothing DuckDB would take for a pattern
 
 
-def _register(con, root: Path, table: str, since: date | None, until: date | None) -> bool:
-    """The table's rows in the date range, as a table of the connection;
-    False if it has no visible files. `all_articles` is a view of every
-    article, for the titles of syndicated stories kept outside the range."""
-    files = sorted(str(path) for path in (root / table).rglob("*.parquet")
-                   if not path.name.startswith("."))
+@dataclass(frozen=True)
+class _Files:
+    in_range: list[str]  # the table's files in --since/--until
+    every: list[str]  # all of its files
+    skipped: list[str]  # Parquet files outside the writer's layout: copies, stray folders
+
+
+def _layout_files(root: Path, table: str, since: date | None, until: date | None) -> _Files:
+    """The table's files in the writer's layout, relative to the dataset
+    folder: DuckDB, reading them from there, neither globs the dataset's own
+    path (which may hold `*` or `[`) nor takes a `key=value` parent folder for
+    a partition. Days outside the range are not opened at all."""
+    names = PARTITIONS[table]
+    in_range, every, skipped = [], [], []
+    for path in sorted((root / table).rglob("*.parquet")):
+        parts = path.relative_to(root / table).parts
+        if parts[-1].startswith((".", "_")):  # hidden: a run still writing, or not ours
+            continue
+        values = dict(part.partition("=")[::2] for part in parts[:-1])
+        day = _day(values.get("date", ""))
+        if (len(parts) != len(names) + 1 or tuple(values) != names or day is None
+                or not _ACTOR_VALUE.fullmatch(values.get("actor", "none"))
+                or not _FILE_NAME.fullmatch(parts[-1])):
+            skipped.append(str(path))
+            continue
+        relative = str(path.relative_to(root))
+        every.append(relative)
+        if (since is None or day >= since) and (until is None or day <= until):
+            in_range.append(relative)
+    return _Files(in_range, every, skipped)
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def _load(con, table: str, files: list[str]) -> None:
+    """The table's report columns and partition values from `files` (paths
+    relative to the dataset, the working folder) into an in-memory table."""
+    partitions = {name: str(_PARTITION_TYPES[name]).upper().replace("DATE32[DAY]", "DATE")
+                  for name in PARTITIONS[table]}
+    columns = ", ".join(COLUMNS[table] + PARTITIONS[table])
     if not files:
-        return False
-    relation = con.read_parquet(files, hive_partitioning=True)
-    if table == "articles":
-        relation.create_view("all_articles")
-    bounds = [f"date >= '{since.isoformat()}'"] if since else []
-    bounds += [f"date <= '{until.isoformat()}'"] if until else []
-    (relation.filter(" and ".join(bounds)) if bounds else relation).project(COLUMNS[table]).create(table)
-    return True
+        con.register(f"{table}_none", pa.schema(
+            [SCHEMAS[table].field(name) for name in COLUMNS[table]]
+            + [(name, _PARTITION_TYPES[name]) for name in PARTITIONS[table]]).empty_table())
+        con.execute(f"create table {table} as select * from {table}_none")
+        return
+    options = f"hive_partitioning=true, hive_types={partitions!r}"
+    try:
+        try:
+            con.execute(f"create table {table} as select {columns} from read_parquet(?, {options})",
+                        [files])
+        except (duckdb.BinderException, duckdb.InvalidInputException) as error:
+            if "mismatch" not in str(error):
+                raise
+            # A file from before a column existed: match columns by name (slower, so not always).
+            con.execute(f"create table {table} as select {columns} from "
+                        f"read_parquet(?, {options}, union_by_name=true)", [files])
+    except duckdb.Error as error:
+        message = " ".join(str(error).split())[:300]
+        raise ReportError(f"cannot read {table} of {Path.cwd()}: {message}") from error
 
 
-def _counter(con, present: set[str]):
-    def count(sql: str, table: str) -> int:
-        return con.execute(sql).fetchone()[0] if table in present else 0
-    return count
-
-
-def _querier(con, present: set[str]):
-    """Rows of `sql`, or none when a table it needs has no files. Tables it
-    can do without get the stand-in given in `when_missing`."""
-    def query(*needs: str, sql: str, params=None, when_missing: dict[str, str] | None = None) -> list[tuple]:
-        if not set(needs) <= present:
-            return []
-        for table, stand_in in (when_missing or {}).items():
-            if table.removeprefix("all_") not in present:
-                con.execute(f"create or replace temp view {table} as {stand_in}")
-        return con.execute(sql, params or []).fetchall()
-    return query
-
-
-def _clusters(con, query, limit: int = 10) -> list[tuple]:
+def _clusters(con, article_files: list[str], limit: int = 10) -> list[tuple]:
     """The stories with the most `exact` or `near` copies: copies, the
-    copies' sources, and the title and source of the copy kept."""
-    largest = query("duplicates", sql="""
+    copies' sources, and the title and source of the copy kept (looked up
+    in the whole dataset when it was published outside the range)."""
+    largest = con.execute("""
         select duplicate_of, count(*) as copies, string_agg(distinct source, ', ' order by source)
         from duplicates where method in ('exact', 'near')
-        group by duplicate_of order by copies desc, duplicate_of limit ?""", params=[limit])
-    if not largest:
-        return []
-    kept = dict.fromkeys((row[0] for row in largest), (None, None))
-    if con.execute("select count(*) from duckdb_views() where view_name = 'all_articles'").fetchone()[0]:
-        kept |= {article_id: (title, source) for article_id, title, source in con.execute(
-            "select article_id, title, source from all_articles where article_id in (select unnest(?))",
-            [list(kept)]).fetchall()}
-    return [(copies, sources, *kept[article_id]) for article_id, copies, sources in largest]
+        group by duplicate_of order by copies desc, duplicate_of limit ?""", [limit]).fetchall()
+    ids = [row[0] for row in largest]
+    lookup = "select article_id, title, source from {} where article_id in (select unnest(?))"
+    kept = {article_id: (title, source)
+            for article_id, title, source in con.execute(lookup.format("articles"), [ids]).fetchall()}
+    missing = [article_id for article_id in ids if article_id not in kept]
+    if missing and article_files:
+        with contextlib.suppress(duckdb.Error):  # titles are a nicety: a file that fails leaves them out
+            kept |= {article_id: (title, source) for article_id, title, source in con.execute(
+                lookup.format("read_parquet(?)"), [article_files, missing]).fetchall()}
+    return [(copies, sources, *kept.get(article_id, (None, None)))
+            for article_id, copies, sources in largest]
 
 
 def _feed_health(root: Path) -> Table:
     """Feeds whose last poll failed, or that are disabled, from the feed state."""
-    columns = ("feed", "last status", "failures in a row", "disabled", "next poll", "last error")
+    columns = ("feed", "last status", "failures in a row", "disabled", "next poll (UTC)", "last error")
     try:
         states = read_states(str(root))
     except DamagedState as error:
@@ -280,12 +369,8 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _cell(value) -> str:
+    """A value as table text: dates as YYYY-MM-DD; control characters (a
+    feed's newline or terminal escape) as spaces, so they cannot reach the terminal."""
     if value is None:
         return ""
-    return str(value)  # dates as YYYY-MM-DD
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.inprogress")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    return "".join(char if char.isprintable() else " " for char in str(value))

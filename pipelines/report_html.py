@@ -25,7 +25,8 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-
 .figures li { list-style: none; background: #f3f5f7; border-radius: 6px; padding: .5rem .9rem; }
 .figures b { display: block; font-size: 1.3rem; }
 table { border-collapse: collapse; margin: .5rem 0; }
-th, td { padding: .25rem .7rem; border-bottom: 1px solid #e1e4e8; text-align: left; vertical-align: top; }
+th, td { padding: .25rem .7rem; border-bottom: 1px solid #e1e4e8; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .empty, .meta { color: #586069; }
 #articles-per-day { height: 430px; }
@@ -51,9 +52,13 @@ def render(report: Report) -> str:
         "</head><body>",
         f"<h1>{_text(title)}</h1>",
         f'<p class="meta">{_text(span + asked)}</p>',
+        *([f'<p class="meta">Left out {len(report.skipped_files)} Parquet files outside the dataset\'s '
+           f"folders, e.g. {_text(report.skipped_files[0])}</p>"] if report.skipped_files else []),
         '<ul class="figures">' + "".join(f"<li><b>{_text(value)}</b>{_text(name)}</li>"
                                          for name, value in figures) + "</ul>",
-        f"<h2>Articles per {bar_period(len(report.days))[1]} mentioning the top actors</h2>",
+        f"<h2>Articles mentioning each top actor, per {bar_period(len(report.days))[1]}</h2>",
+        '<p class="meta">An article naming two actors counts for both, so a bar can be taller than '
+        "the articles of its period.</p>",
         _chart(report),
         *(_table(table) for table in report.tables),
         "</body></html>",
@@ -78,7 +83,7 @@ def figure(report: Report) -> go.Figure:
         "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
         "xaxis": {"type": "date", "rangeslider": {"visible": len(days) > 60}},
         # Whole articles only: small counts would otherwise get ticks at 0.2, 0.4, ...
-        "yaxis": {"title": {"text": f"articles per {label}"}, "rangemode": "tozero",
+        "yaxis": {"title": {"text": f"articles mentioning the actor, per {label}"}, "rangemode": "tozero",
                   **({"dtick": 1} if total <= 10 else {})}})
 
 

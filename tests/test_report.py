@@ -8,6 +8,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from lxml import html as lxml_html
 
@@ -178,3 +179,87 @@ def test_a_damaged_feed_state_is_reported_and_left_alone(demo, capsys, tmp_path)
     code, printed, _ = report_cli(capsys, "--out", str(copy))
     assert code == 0 and "feed state unreadable" in printed
     assert (copy / "_state" / "feeds.json").read_text() == "{not json"  # a report changes nothing
+
+
+@pytest.mark.parametrize("parent", ["source=backup", "date=2026-01-01", "st*ar"])
+def test_the_dataset_folder_may_have_any_name(demo, capsys, tmp_path, parent):
+    """Neither a `key=value` parent folder nor glob characters change what is read."""
+    copy = tmp_path / parent / "data"
+    shutil.copytree(demo, copy)
+    shutil.copytree(demo, tmp_path / "stXar" / "data")  # what the glob `st*ar` matches
+    original, moved = build_report(str(demo)).as_dict(), build_report(str(copy)).as_dict()
+    assert {key: value for key, value in moved.items() if key != "out_dir"} == {
+        key: value for key, value in original.items() if key != "out_dir"}
+
+
+def test_stray_files_are_left_out_and_said(demo, capsys, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(demo, copy)
+    day = next((copy / "articles").glob("date=2017-08-03"))
+    shutil.copytree(day, day.with_name("date=2017-08-03 (copy)"))  # a file manager's copy
+    (copy / "mentions" / "stray.parquet").write_bytes((next(day.rglob("*.parquet"))).read_bytes())
+    code, printed, _ = report_cli(capsys, "--out", str(copy))
+    assert code == 0 and "articles 5 from 5 sources" in printed
+    assert re.search(r"left out [23] files outside the dataset's folders, e\.g\. .*\.parquet", printed)
+
+
+def test_a_damaged_file_is_a_one_line_error(demo, capsys, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(demo, copy)
+    part = next((copy / "articles").rglob("*.parquet"))
+    part.write_bytes(part.read_bytes()[:300])  # cut short, as by a full disk
+    code, out, err = report_cli(capsys, "--out", str(copy))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"news-ingest: error: cannot read articles of {copy}: ")
+
+
+def test_older_files_and_orphan_mentions_are_read(demo, capsys, tmp_path):
+    """A file written before a column existed, and mentions whose articles'
+    day was pruned away, still give a report."""
+    copy = tmp_path / "data"
+    shutil.copytree(demo, copy)
+    part = next((copy / "articles" / "date=2017-08-03").rglob("*.parquet"))
+    pq.write_table(pq.read_table(part).drop_columns(["language", "title"]), part)
+    shutil.rmtree(copy / "articles" / "date=2015-09-23")
+    data = build_report(str(copy)).as_dict()
+    assert data["articles"] == 4 and data["days"][0] == "2015-09-23"  # the mentions' first day
+    tables = {table["title"]: table["rows"] for table in data["tables"]}
+    languages = {row[0]: row[1] for row in tables["Languages"]}
+    assert languages == {"en": 3, None: 1}
+
+
+def test_outputs_go_where_asked_and_nowhere_else(demo, capsys, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(demo, copy)
+    code, out, err = report_cli(capsys, "--out", str(copy), "--json", "-")
+    assert code == 0 and json.loads(out)["articles"] == 5  # standard output holds the JSON only
+    assert (copy / "report.html").exists()
+
+    (tmp_path / "folder").mkdir()
+    code, out, err = report_cli(capsys, "--out", str(copy), "--html", str(tmp_path / "folder"))
+    assert code == 1 and "it is a folder" in err and "articles 5" in out  # the text came first
+    code, out, err = report_cli(capsys, "--out", str(copy), "--html", str(tmp_path / "page.html"),
+                                "--json", str(tmp_path / "missing" / "r.json"))
+    assert code == 1 and "no folder" in err
+    assert not (tmp_path / "page.html").exists()  # checked before anything was written
+    assert not list(tmp_path.glob(".*inprogress"))
+
+    target = tmp_path / "kept.html"
+    target.write_text("old")
+    (tmp_path / "link.html").symlink_to(target)
+    assert report_cli(capsys, "--out", str(copy), "--html", str(tmp_path / "link.html"))[0] == 0
+    assert (tmp_path / "link.html").is_symlink() and "Plotly.newPlot" in target.read_text()
+
+
+def test_control_characters_never_reach_the_terminal(demo, capsys, tmp_path, monkeypatch):
+    copy = tmp_path / "data"
+    shutil.copytree(demo, copy)
+    state_file = copy / "_state" / "feeds.json"
+    state = json.loads(state_file.read_text())
+    feed = next(iter(state["feeds"]))
+    state["feeds"][feed].update(failures=2, last_status="parse", last_error="bad\x1b[2J\r\nfeed")
+    state_file.write_text(json.dumps(state))
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # times stay UTC, as labelled
+    code, printed, _ = report_cli(capsys, "--out", str(copy))
+    assert code == 0 and "\x1b" not in printed and "bad [2J  feed" in printed
+    assert "next poll (UTC)" in printed

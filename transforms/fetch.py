@@ -273,9 +273,22 @@ class Fetcher:
         })
         self.gate = HostGate(settings.per_host_concurrency, settings.host_delay_s,
                              settings.host_failures_to_pause)
+        self._spent = threading.local()
 
     def close(self) -> None:
         self.session.close()
+
+    def reset_server_time(self) -> None:
+        self._spent.seconds = 0.0
+
+    def server_time(self) -> float:
+        """Seconds this thread's requests spent with servers since
+        `reset_server_time`: not waiting for a host slot or between retries,
+        so slow sites are told apart from our own politeness."""
+        return getattr(self._spent, "seconds", 0.0)
+
+    def _spend(self, seconds: float) -> None:
+        self._spent.seconds = self.server_time() + seconds
 
     def get(self, url: str, *, max_bytes: int, allow_file: bool,
             etag: str | None = None, last_modified: str | None = None) -> Response:
@@ -285,7 +298,11 @@ class Fetcher:
         if error:
             raise error
         if urlsplit(url).scheme.lower() == "file":
-            return self._read_file(url, max_bytes)
+            started = time.monotonic()
+            try:
+                return self._read_file(url, max_bytes)
+            finally:
+                self._spend(time.monotonic() - started)
         conditions = {}
         if etag:
             conditions["If-None-Match"] = etag
@@ -329,17 +346,21 @@ class Fetcher:
                                                              "row; its pages wait for the next poll")
                     started = time.monotonic()
                     deadline = started + budget
-                    response = self._request(url, conditions, min(settings.read_timeout_s, budget), deadline)
-                    with response:
-                        if not response.is_redirect:
-                            answer = self._answer(url, response, max_bytes, deadline)
-                            self.gate.record(host, failed=False)
-                            return answer
-                        try:
-                            url = urljoin(url, response.headers["Location"])
-                        except ValueError as exc:
-                            raise FetchError("invalid-url", "unusable redirect Location",
-                                             response.status_code) from exc
+                    try:
+                        response = self._request(url, conditions, min(settings.read_timeout_s, budget),
+                                                 deadline)
+                        with response:
+                            if not response.is_redirect:
+                                answer = self._answer(url, response, max_bytes, deadline)
+                                self.gate.record(host, failed=False)
+                                return answer
+                            try:
+                                url = urljoin(url, response.headers["Location"])
+                            except ValueError as exc:
+                                raise FetchError("invalid-url", "unusable redirect Location",
+                                                 response.status_code) from exc
+                    finally:
+                        self._spend(time.monotonic() - started)
                     budget -= time.monotonic() - started
             except FetchError as error:
                 self.gate.record(host, failed=is_temporary(error.error_type, error.http_status))
@@ -435,7 +456,8 @@ class ConcurrentFetchFn(beam.DoFn):
 
     Subclasses say what to fetch (`fetch_one`), what to emit (`emit`) and
     under which name the time each element took is kept per feed
-    (`timing_name`), for the summary's slowest feeds. The Fetcher and pool
+    (`timing_name`), for the summary's slowest feeds: time with servers,
+    robots.txt and retries included, host-slot queues and retry waits not. The Fetcher and pool
     are built once per worker in `setup`.
     """
 
@@ -453,13 +475,15 @@ class ConcurrentFetchFn(beam.DoFn):
     def process(self, batch):
         for element, (outcome, seconds) in zip(batch, self.pool.map(self._timed_attempt, batch),
                                                 strict=True):
-            distribution(self.timing_name(element)).update(round(seconds * 1000))
+            if seconds:  # nothing asked (a feed not due, a refused link): nothing to time
+                distribution(self.timing_name(element)).update(round(seconds * 1000))
             yield from self.emit(element, outcome)
 
     def _timed_attempt(self, element):
-        started = time.monotonic()
+        """The outcome, and the seconds its requests spent with servers."""
+        self.fetcher.reset_server_time()
         outcome = self._attempt(element)
-        return outcome, time.monotonic() - started
+        return outcome, self.fetcher.server_time()
 
     def _attempt(self, element):
         try:
