@@ -40,9 +40,12 @@ def render(report: Report) -> str:
             else "no articles in this range")
     asked = (f" (asked for {report.since or 'the start'} to {report.until or 'the end'})"
              if report.since or report.until else "")
-    figures = [("articles", report.articles), ("sources", report.sources),
-               ("languages", report.languages), ("duplicates", report.duplicates),
-               ("duplicate rate", f"{report.duplicate_rate:.1%}"), ("rejects", report.rejects)]
+    figures = [(_noun("article", report.articles), report.articles),
+               (_noun("source", report.sources), report.sources),
+               (_noun("language", report.languages), report.languages),
+               (_noun("duplicate", report.duplicates), report.duplicates),
+               ("duplicate rate", f"{report.duplicate_rate:.1%}"),
+               (_noun("reject", report.rejects), report.rejects)]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -120,6 +123,10 @@ def _table(table: Table) -> str:
                                     for value, right in zip(row, numeric, strict=True)) + "</tr>"
                    for row in table.rows)
     return f"{heading}\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _noun(noun: str, count: int) -> str:
+    return noun if count == 1 else f"{noun}s"
 
 
 def _text(value) -> str:
