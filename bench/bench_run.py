@@ -1,16 +1,20 @@
 """Whole-run throughput against bare extraction, in one process.
 
-Serves N saved pages on a loopback HTTP server behind RSS feeds, then times,
-in this order and in this process:
+Serves N saved pages on loopback behind RSS feeds, spread over many loopback
+addresses (127.0.0.2, .3, ... -- each a site with its own per-host limits,
+as real pages come from many sites), then times, in this process:
 
-  1. bare   trafilatura.extract() on every page body (the irreducible cost),
+  1. bare     trafilatura.extract() on every page body (the irreducible cost),
   2. extract  the `news-ingest extract` path (clean + classify, no Beam),
-  3. run    a whole `news-ingest run` over the feeds (poll, fetch, clean,
-            dedup, classify, write Parquet) into a fresh folder,
+  3. run      a whole `news-ingest run` over the feeds (poll, fetch, clean,
+              dedup, classify, write Parquet) into a fresh folder, with its
+              time per stage as Beam measured it,
+  4. run with --workers W: the same with W worker processes (optional),
 
-and prints pages/s for each and the ratios to bare extraction, plus peak RSS.
+and prints pages/s for each, the ratios to bare extraction and peak RSS.
+Several -n give one block per size (cost should grow linearly).
 
-    python bench/bench_run.py --pages DIR [-n 300]
+    python bench/bench_run.py --pages DIR [-n 300 -n 3000] [--workers 2]
 
 DIR is a folder of saved .html pages, e.g. the unpacked development corpus
 (`make bench` unpacks ../shared/corpus into /tmp). Pages are cycled when DIR
@@ -23,6 +27,7 @@ import argparse
 import contextlib
 import io
 import itertools
+import json
 import logging
 import resource
 import sys
@@ -39,7 +44,7 @@ from pipelines.cli import main as cli_main  # noqa: E402
 from pipelines.extract import extract_pages  # noqa: E402
 from tests.loopback import LoopbackSite, rss  # noqa: E402
 
-ITEMS_PER_FEED = 100
+PAGES_PER_SITE = 10
 
 
 def load_pages(folder: Path, count: int) -> list[bytes]:
@@ -55,53 +60,82 @@ def timed(work) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=Path, required=True, help="folder of saved .html pages")
-    parser.add_argument("-n", type=int, default=300, help="pages to serve (default 300)")
-    args = parser.parse_args()
-    logging.getLogger("trafilatura").setLevel(logging.ERROR)  # as the CLI does
-    bodies = load_pages(args.pages, args.n)
-    print(f"{len(bodies)} pages from {args.pages}")
+def serve(bodies: list[bytes], stack: contextlib.ExitStack, work: Path) -> tuple[Path, list[LoopbackSite]]:
+    """Sites on loopback addresses, PAGES_PER_SITE pages and one feed each; the feed list."""
+    sites, feed_urls = [], []
+    for first in range(0, len(bodies), PAGES_PER_SITE):
+        site = stack.enter_context(LoopbackSite(f"127.0.0.{2 + len(sites) % 250}"))
+        sites.append(site)
+        numbers = range(first, min(first + PAGES_PER_SITE, len(bodies)))
+        for number in numbers:  # cycled pages get distinct URLs, so each is fetched and cleaned
+            site.add(f"/p/{number}.html", bodies[number])
+        feed_urls.append(site.add("/feed.xml", rss([{"link": f"/p/{n}.html"} for n in numbers]),
+                                  content_type="application/rss+xml"))
+    feed_list = work / "feeds.txt"
+    feed_list.write_text("\n".join(feed_urls))
+    return feed_list, sites
 
-    with LoopbackSite() as site, tempfile.TemporaryDirectory() as work:
-        work = Path(work)
-        for number, body in enumerate(bodies):
-            # Cycled pages get distinct URLs, so each is fetched and cleaned.
-            site.add(f"/p/{number}.html", body)
-        feed_urls = []
-        for start in range(0, len(bodies), ITEMS_PER_FEED):
-            items = [{"link": f"/p/{n}.html"} for n in range(start, min(start + ITEMS_PER_FEED, len(bodies)))]
-            feed_urls.append(site.add(f"/feeds/{start}.xml", rss(items),
-                                      content_type="application/rss+xml"))
-        feed_list = work / "feeds.txt"
-        feed_list.write_text("\n".join(feed_urls))
+
+def whole_run(feed_list: Path, out: Path, *beam_args: str) -> tuple[float, dict]:
+    """Seconds of `news-ingest run` and its summary."""
+    summary_file = out.with_suffix(".json")
+    codes = []
+    with contextlib.redirect_stdout(io.StringIO()):
+        seconds = timed(lambda: codes.append(cli_main([
+            "run", "-q", "--feeds", str(feed_list), "--out", str(out), "--allow-private-network",
+            "--summary-json", str(summary_file), *beam_args])))
+    if codes != [0]:
+        raise SystemExit("the run failed: no throughput to report")
+    return seconds, json.loads(summary_file.read_text())
+
+
+def bench(pages: Path, count: int, workers: int) -> None:
+    bodies = load_pages(pages, count)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        feed_list, sites = serve(bodies, stack, work)
+        print(f"{len(bodies)} pages from {pages}, on {len(sites)} loopback sites")
         pages_dir = work / "pages"
         pages_dir.mkdir()
-        page_files = []
-        for number, body in enumerate(bodies):
-            page_files.append(pages_dir / f"{number}.html")
-            page_files[-1].write_bytes(body)
+        page_files = [pages_dir / f"{number}.html" for number in range(len(bodies))]
+        for path, body in zip(page_files, bodies, strict=True):
+            path.write_bytes(body)
 
         bare = timed(lambda: [trafilatura.extract(body) for body in bodies])
         extract = timed(lambda: extract_pages(
             [str(path) for path in page_files], None, io.BytesIO(), io.StringIO(), io.StringIO()))
-        summary = io.StringIO()
-        with contextlib.redirect_stdout(summary):
-            codes = []
-            run = timed(lambda: codes.append(cli_main([
-                "run", "--feeds", str(feed_list), "--out", str(work / "out"),
-                "--allow-private-network"])))
-        print("    " + summary.getvalue().rstrip().replace("\n", "\n    "))
-        if codes != [0]:
-            raise SystemExit("the run failed: no throughput to report")
+        run, summary = whole_run(feed_list, work / "out")
+        multi = (whole_run(feed_list, work / "out-multi", "--direct_num_workers", str(workers),
+                           "--direct_running_mode", "multi_processing") if workers > 1 else None)
 
-    count = len(bodies)
+    items = summary["items"]
+    print(f"  accounted: {items['seen']} seen, {items['articles']} articles, {items['duplicates']} "
+          f"duplicates, {items['rejected']} rejected, adds up: {summary['adds_up']}")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"bare extraction  {count / bare:7.1f} pages/s")
-    print(f"extract command  {count / extract:7.1f} pages/s   ratio {bare / extract:.2f}")
-    print(f"whole run        {count / run:7.1f} pages/s   ratio {bare / run:.2f}")
-    print(f"peak RSS         {peak_mib:7.0f} MiB")
+    print(f"  bare extraction  {count / bare:7.1f} pages/s")
+    print(f"  extract command  {count / extract:7.1f} pages/s   ratio {bare / extract:.2f}")
+    print(f"  whole run        {count / run:7.1f} pages/s   ratio {bare / run:.2f}")
+    if multi:
+        print(f"  whole run, {workers} worker processes {count / multi[0]:7.1f} pages/s   "
+              f"ratio {bare / multi[0]:.2f}")
+    print(f"  peak RSS         {peak_mib:7.0f} MiB")
+    stages = summary["stage_seconds"]
+    total = sum(stages.values()) or 1
+    print(f"  time per stage of the run (Beam's measure, {total:.1f} s in all; wall {run:.1f} s):")
+    for stage, seconds in stages.items():
+        print(f"    {stage:<22} {seconds:7.2f} s  {seconds / total:6.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=Path, required=True, help="folder of saved .html pages")
+    parser.add_argument("-n", type=int, action="append", help="pages to serve (default 300; repeatable)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="also run with this many worker processes (multi_processing)")
+    args = parser.parse_args()
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)  # as the CLI does
+    for count in args.n or [300]:
+        bench(args.pages, count, args.workers)
 
 
 if __name__ == "__main__":

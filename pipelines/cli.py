@@ -100,7 +100,7 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
     from .batch import build_pipeline
     from .options import counts_in_process, new_run_id
     from .progress import Progress, worker_output_aside
-    from .summary import RunSummary, counters_of, timings_of
+    from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
 
     started, run_id = time.monotonic(), new_run_id()
     pipeline = beam.Pipeline(options=options)
@@ -111,7 +111,7 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
         result = pipeline.run()
         result.wait_until_finish()
     return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
-                      timings_of(result))
+                      timings_of(result), stage_seconds_of(result))
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:

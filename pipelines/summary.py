@@ -47,6 +47,20 @@ def timings_of(result) -> dict[str, Timing]:
     return timings
 
 
+def stage_seconds_of(result) -> dict[str, float]:
+    """CPU-side time per stage (top-level transform) as the runner measured
+    it, for runners that report Beam's execution-time metrics; else empty."""
+    if not hasattr(result, "monitoring_metrics"):
+        return {}
+    stages: dict[str, float] = {}
+    for counter in result.monitoring_metrics().query()["counters"]:
+        if counter.key.metric.name.endswith("ptransform_execution_time:total_msecs:v1"):
+            stage = counter.key.step.split("/")[0]
+            stages[stage] = stages.get(stage, 0.0) + (counter.committed or 0) / 1000
+    return {stage: round(seconds, 2) for stage, seconds in
+            sorted(stages.items(), key=lambda item: -item[1]) if seconds}
+
+
 def _with_prefix(counters: dict[str, int], prefix: str) -> dict[str, int]:
     return {name[len(prefix):]: value for name, value in sorted(counters.items())
             if name.startswith(prefix) and value}
@@ -64,6 +78,7 @@ class RunSummary:
     seconds: float
     counters: dict[str, int] = field(default_factory=dict)
     timings: dict[str, Timing] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -126,6 +141,7 @@ class RunSummary:
             "articles_by_language": _with_prefix(self.counters, "classify/language/"),
             "slowest_feeds": self.slowest_feeds(),
             "failing_feeds": self.failing_feeds(),
+            "stage_seconds": self.stage_seconds,
         }
 
     def line(self) -> str:

@@ -48,7 +48,9 @@ class _QuietServer(ThreadingHTTPServer):
 class LoopbackSite:
     """Serves `routes` on an ephemeral port; use as a context manager."""
 
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1"):
+        """`host`: any 127.x.y.z address (all are this machine on Linux), so a
+        benchmark can stand for many sites, each with its own per-host limits."""
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
         self.user_agents: set[str] = set()
@@ -141,7 +143,7 @@ class LoopbackSite:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up, as it should
 
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer((host, 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

@@ -9,10 +9,10 @@ import pytest
 import zstandard
 
 from schemas.settings import FetchSettings
-from transforms.fetch import Fetcher, FetchError
+from transforms.fetch import Fetcher, FetchError, hosts_in_turn
 from transforms.politeness import RobotsRules
 
-from .loopback import rss
+from .loopback import LoopbackSite, rss
 from .test_pipeline import query, run_cli
 
 STORY = ("<html><body><article><h1>{0}</h1><p>" + "{0}: shelling was reported near Idlib today. " * 15
@@ -37,6 +37,32 @@ def feed_of(site, *paths: str) -> str:
 def rejects(out) -> list[tuple]:
     return query(out, "rejects", "select url, error_type, http_status from t where stage = 'fetch' "
                                  "order by url")
+
+
+def test_one_slow_host_does_not_hold_the_others_up(tmp_path):
+    """A feed listing four pages of one site, then four of another (one
+    batch of downloads): with two threads and one request at a time per
+    site, the second site is served from the start, not after the first
+    site's queue has drained."""
+    with LoopbackSite("127.0.0.2") as first, LoopbackSite("127.0.0.3") as second:
+        links = [first.url(f"/p/{n}") for n in range(4)] + [second.url(f"/p/{n}") for n in range(4)]
+        for site in (first, second):
+            for n in range(4):
+                site.add(f"/p/{n}", f"<html><body><p>{'word ' * 60}{n}</p></body></html>")
+        feed = first.add("/feed.xml", rss([{"link": link} for link in links]),
+                         content_type="application/rss+xml")
+        code, printed = run_cli("--feeds", feed, "--out", str(tmp_path / "out"), "--allow-private-network",
+                                "--concurrency", "2", "--per-host", "1", "--host-delay", "0.5")
+    assert code == 0 and "8 of 8 items accounted for" in printed
+    pages = sorted(when for path, when in first.started if path.startswith("/p/"))
+    second_pages = sorted(when for path, when in second.started if path.startswith("/p/"))
+    assert second_pages[0] < pages[1]  # not behind the first site's queue (3 x 0.5 s)
+
+
+def test_hosts_are_taken_in_turn():
+    urls = ["http://a/1", "http://a/2", "http://a/3", "http://b/1", "http://c/1", "http://b/2"]
+    assert hosts_in_turn(urls, str) == ["http://a/1", "http://b/1", "http://c/1", "http://a/2",
+                                        "http://b/2", "http://a/3"]
 
 
 def test_robots_txt_is_read_once_per_host_and_obeyed_for_articles(site, tmp_path):

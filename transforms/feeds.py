@@ -293,6 +293,9 @@ class _PollFeedFn(ConcurrentFetchFn):
     def timing_name(self, element) -> str:
         return f"feeds/ms/{element[1]}"
 
+    def url_of(self, element) -> str:
+        return element[1]
+
     def emit(self, element, outcome):
         _, feed_url, state = element
         now = datetime.now(UTC)

@@ -16,7 +16,7 @@ import mimetypes
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -443,6 +443,16 @@ class Fetcher:
         return b"".join(chunks)
 
 
+def hosts_in_turn(elements: list, url_of) -> list:
+    """`elements` reordered so that consecutive ones are on different hosts
+    (round robin over hosts, each host's own order kept)."""
+    by_host: dict[str, list] = {}
+    for element in elements:
+        by_host.setdefault((urlsplit(url_of(element)).hostname or "").lower(), []).append(element)
+    queues = list(by_host.values())
+    return [queue[n] for n in range(max(map(len, queues), default=0)) for queue in queues if n < len(queue)]
+
+
 def fetch_batches(settings: FetchSettings) -> beam.BatchElements:
     """Fixed batches of several elements per thread: threads stay busy until
     the tail of a batch, where a slow server overlaps with the rest of it.
@@ -457,8 +467,8 @@ class ConcurrentFetchFn(beam.DoFn):
     Subclasses say what to fetch (`fetch_one`), what to emit (`emit`) and
     under which name the time each element took is kept per feed
     (`timing_name`), for the summary's slowest feeds: time with servers,
-    robots.txt and retries included, host-slot queues and retry waits not. The Fetcher and pool
-    are built once per worker in `setup`.
+    robots.txt and retries included, host-slot queues and retry waits not.
+    The Fetcher and pool are built once per worker in `setup`.
     """
 
     def __init__(self, settings: FetchSettings):
@@ -473,8 +483,14 @@ class ConcurrentFetchFn(beam.DoFn):
         self.fetcher.close()
 
     def process(self, batch):
-        for element, (outcome, seconds) in zip(batch, self.pool.map(self._timed_attempt, batch),
-                                                strict=True):
+        """Fetch the batch with hosts taken in turn, so threads are not all
+        queued on one site's per-host limit while others sit idle; emit each
+        as it arrives, so cleaning overlaps with the downloads still running."""
+        futures = {self.pool.submit(self._timed_attempt, element): element
+                   for element in hosts_in_turn(batch, self.url_of)}
+        for future in as_completed(futures):
+            element = futures[future]
+            outcome, seconds = future.result()
             if seconds:  # nothing asked (a feed not due, a refused link): nothing to time
                 distribution(self.timing_name(element)).update(round(seconds * 1000))
             yield from self.emit(element, outcome)
@@ -510,6 +526,9 @@ class ConcurrentFetchFn(beam.DoFn):
         raise NotImplementedError
 
     def timing_name(self, element) -> str:
+        raise NotImplementedError
+
+    def url_of(self, element) -> str:
         raise NotImplementedError
 
 
@@ -554,6 +573,9 @@ class _FetchPageFn(ConcurrentFetchFn):
 
     def timing_name(self, item: FeedItem) -> str:
         return f"fetch/ms/{item.feed_url}"
+
+    def url_of(self, item: FeedItem) -> str:
+        return item.url
 
     def emit(self, item: FeedItem, outcome):
         if isinstance(outcome, FetchError):
