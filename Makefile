@@ -41,13 +41,15 @@ lint: $(STAMP)
 
 CORPUS ?= ../shared/corpus/trafilatura-eval.tar.gz
 CORPUS_DIR ?= /tmp/news-ingest-corpus
-BENCH_PAGES ?= 300
+BENCH_PAGES ?= 300 3000
+BENCH_WORKERS ?= 2
 
 $(CORPUS_DIR)/evaldata.json:
 	mkdir -p $(CORPUS_DIR) && tar xzf $(CORPUS) -C $(CORPUS_DIR)
 
 bench: $(STAMP) $(CORPUS_DIR)/evaldata.json
-	$(BIN)/python bench/bench_run.py --pages $(CORPUS_DIR)/eval -n $(BENCH_PAGES)
+	$(BIN)/python bench/bench_run.py --pages $(CORPUS_DIR)/eval $(foreach n,$(BENCH_PAGES),-n $(n)) \
+		--workers $(BENCH_WORKERS)
 
 bench-clean: $(STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_clean.py --corpus $(CORPUS_DIR)

@@ -54,6 +54,15 @@ def load_pages(folder: Path, count: int) -> list[bytes]:
     return [path.read_bytes() for path in itertools.islice(itertools.cycle(files), count)]
 
 
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def resident_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
 def timed(work) -> float:
     started = time.perf_counter()
     work()
@@ -104,21 +113,23 @@ def bench(pages: Path, count: int, workers: int) -> None:
         bare = timed(lambda: [trafilatura.extract(body) for body in bodies])
         extract = timed(lambda: extract_pages(
             [str(path) for path in page_files], None, io.BytesIO(), io.StringIO(), io.StringIO()))
+        held = resident_mib()  # the pages, their copies in the servers, what extraction left
         run, summary = whole_run(feed_list, work / "out")
+        after_run = peak_mib()
         multi = (whole_run(feed_list, work / "out-multi", "--direct_num_workers", str(workers),
                            "--direct_running_mode", "multi_processing") if workers > 1 else None)
 
     items = summary["items"]
     print(f"  accounted: {items['seen']} seen, {items['articles']} articles, {items['duplicates']} "
           f"duplicates, {items['rejected']} rejected, adds up: {summary['adds_up']}")
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  bare extraction  {count / bare:7.1f} pages/s")
     print(f"  extract command  {count / extract:7.1f} pages/s   ratio {bare / extract:.2f}")
     print(f"  whole run        {count / run:7.1f} pages/s   ratio {bare / run:.2f}")
     if multi:
         print(f"  whole run, {workers} worker processes {count / multi[0]:7.1f} pages/s   "
               f"ratio {bare / multi[0]:.2f}")
-    print(f"  peak RSS         {peak_mib:7.0f} MiB")
+    print(f"  peak RSS         {after_run:7.0f} MiB after the run; {held:.0f} MiB were resident before it "
+          f"(pages and servers), so the run took at most {after_run - held:.0f} MiB more")
     stages = summary["stage_seconds"]
     total = sum(stages.values()) or 1
     print(f"  time per stage of the run (Beam's measure, {total:.1f} s in all; wall {run:.1f} s):")
