@@ -1,8 +1,8 @@
 """Clean stage: a fetched page becomes article text and metadata.
 
-The page is parsed once. trafilatura finds the main text and the metadata
-(title, date, authors, canonical link) in that tree; the same tree tells
-which sections the page declares and which texts are links. What the
+The page is parsed once. From that tree come the metadata (title, date,
+authors, canonical link: `transforms/metadata.py`), the sections the page
+declares and which texts are links; trafilatura finds the main text in it. What the
 extractor kept from inside the article container is then removed line by
 line (`transforms/clutter.py`), and, across the articles of one source,
 lines that repeat as the site's template (`transforms/templates.py`).
@@ -28,14 +28,11 @@ from schemas.settings import CleanSettings
 from .clutter import ClutterFamily, PageSignals, load_clutter_families, remove_clutter
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import link_error
+from .metadata import byline, category_links, page_metadata
 from .metrics import counter
 from .templates import LearnSiteTemplates
 from .textnorm import fold, word_count
 
-# The page's date from its markup only (meta tags, JSON-LD, <time>): a date
-# guessed from the prose ("On 3 August 2017 ...") is often not the
-# publication date, and the guessing (dateparser) costs a third of the time.
-PAGE_DATE_SEARCH = {"extensive_search": False, "original_date": True}
 # Words that follow a site's name in its title suffix ("BBC News", "Al Jazeera English").
 _SITE_NAME_WORDS = r"(?: (?:news|online|english|arabic|world|international|today|live|com))*"
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·•»]\s+")
@@ -79,7 +76,7 @@ def choose_published(feed_time: datetime | None, page_date: str | None,
     """Publication time and where it came from.
 
     The feed gives a time of day; the page its publication day from its own
-    markup (PAGE_DATE_SEARCH). When both are plausible and agree within a
+    markup (`metadata.PAGE_DATE_SEARCH`). When both are plausible and agree within a
     day, the feed's time is kept; when they disagree, the page wins (feeds
     often carry the time of an update or of the feed's build). Dates before
     `earliest_year` or after the fetch (plus slack) are not trusted; with
@@ -142,20 +139,28 @@ class Cleaner:
             raise CleanError("too-complex", f"about {tags} tags, more than {self.settings.max_tags}")
         try:
             tree = load_html(page.body)
-            document = trafilatura.bare_extraction(
-                tree, url=page.final_url, with_metadata=True, include_comments=False,
-                include_tables=True, deduplicate=False,
-                date_extraction_params=PAGE_DATE_SEARCH) if tree is not None else None
+            if tree is None:
+                raise CleanError("no-content", "no HTML in the page")
+            metadata = page_metadata(tree, page.final_url)
+            document = trafilatura.bare_extraction(  # works on a copy of the tree
+                tree, url=page.final_url, include_comments=False, include_tables=True,
+                deduplicate=False)
+        except CleanError:
+            raise
         except Exception as error:  # the extractor's failure on one page is that page's reject
             raise CleanError("extract-failed", f"{type(error).__name__}: {str(error)[:200]}") from error
         if document is None or not document.text:
             raise CleanError("no-content", "no main text found on the page")
-        canonical = self.canonical_url(page.final_url, document.url)
+        canonical = self.canonical_url(page.final_url, metadata.url)
         source = self.registered_domain(canonical)
-        title = unicodedata.normalize("NFC", clean_title(document.title, (
-            document.sitename, source.split(".")[0])) or page.item.title or "")
-        signals = PageSignals(title=title, sections=declared_sections(tree, document),
-                              link_only=link_only_texts(tree, self.settings.link_list_min_share))
+        title = unicodedata.normalize("NFC", clean_title(metadata.title, (
+            metadata.sitename, source.split(".")[0])) or page.item.title or "")
+        # The page's sections and link texts are looked up for a few short lines
+        # of some pages; they are worked out then, before `byline` prunes the tree.
+        signals = PageSignals(
+            title=title,
+            sections=OnFirstUse(lambda: declared_sections(tree, metadata.categories)),
+            link_only=OnFirstUse(lambda: link_only_texts(tree, self.settings.link_list_min_share)))
         # NFC: one encoding of each character (Bengali, Vietnamese, ... arrive both ways).
         paragraphs = unicodedata.normalize("NFC", document.text).split("\n")
         cleaned = remove_clutter(paragraphs, signals, self.families, self.settings)
@@ -164,9 +169,11 @@ class Cleaner:
             raise CleanError("too-short", f"{words} words of text, fewer than "
                                           f"{self.settings.min_words}")
         published_at, date_source = choose_published(
-            page.item.published_at, document.date, page.fetched_at, self.settings)
-        authors = tuple(name.strip() for name in (document.author or page.item.author or "").split(";")
-                        if name.strip())
+            page.item.published_at, metadata.date, page.fetched_at, self.settings)
+        # Declared authors (page metadata, then the feed's) before a byline
+        # guessed from the body, which is also the slowest to find.
+        authors = metadata.author or page.item.author or byline(tree) or ""  # the tree's last use
+        authors = tuple(name.strip() for name in authors.split(";") if name.strip())
         return Article(
             article_id=url_id(canonical), url=page.item.url, canonical_url=canonical,
             source=source, feed_url=page.item.feed_url,
@@ -176,12 +183,25 @@ class Cleaner:
             section=cleaned.section, clutter_removed=cleaned.removed, item=page.item)
 
 
-def declared_sections(tree, document) -> frozenset[str]:
-    """Section and category names the page declares in its metadata (folded)."""
+def declared_sections(tree, categories: tuple[str, ...]) -> frozenset[str]:
+    """Section and category names the page declares (folded): in its meta
+    tags and JSON-LD, else in its category links."""
     names = [meta.get("content", "") for meta in tree.iter("meta")
              if (meta.get("property") or meta.get("name") or "").lower() in _SECTION_META]
-    names += list(document.categories or ())
+    names += categories or category_links(tree)
     return frozenset(filter(None, (fold(name) for name in names)))
+
+
+class OnFirstUse:
+    """A set of strings worked out from the page when first asked about."""
+
+    def __init__(self, work_out):
+        self._work_out, self._texts = work_out, None
+
+    def __contains__(self, text: str) -> bool:
+        if self._texts is None:
+            self._texts, self._work_out = self._work_out(), None
+        return text in self._texts
 
 
 _BLOCKS = frozenset({"p", "li", "dt", "dd", "td", "th", "figcaption", "blockquote", "div"})

@@ -18,6 +18,7 @@ Every removal is named, so users can audit what was taken out.
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from schemas import load_data
@@ -98,9 +99,10 @@ class PageSignals:
 
     title: str | None = None
     # Section or category names the page declares (folded).
-    sections: frozenset[str] = frozenset()
+    sections: Container[str] = frozenset()
     # Texts of the page's blocks that are nothing but links (folded).
-    link_only: frozenset[str] = frozenset()
+    link_only: Container[str] = frozenset()
+    # Both are asked only about short lines, so they may be worked out on first use.
 
 
 @dataclass(frozen=True)
@@ -192,24 +194,30 @@ def _is_trailer(rest: list[str], settings: CleanSettings) -> bool:
             and all(len(part.split()) <= settings.trailer_line_max_words for part in rest))
 
 
-def _is_link_only(line: str, signals: PageSignals, settings: CleanSettings) -> bool:
-    return (len(line.split()) <= settings.link_list_max_words
-            and not _SENTENCE_END.search(line) and fold(line) in signals.link_only)
+def _may_be_link(line: str, settings: CleanSettings) -> bool:
+    return len(line.split()) <= settings.link_list_max_words and not _SENTENCE_END.search(line)
 
 
 def _strip_link_blocks(lines, signals, settings, removed) -> list[str]:
     """Runs of at least `link_block_min_lines` link-only lines go; a single
-    linked line amid prose is a reference the author chose, and stays."""
-    flags = [_is_link_only(line, signals, settings) for line in lines]
-    kept, start = [], 0
-    while start < len(lines):
+    linked line amid prose is a reference the author chose, and stays.
+    Only lines in a long enough run of short lines are looked up."""
+    flags = _runs_of([_may_be_link(line, settings) for line in lines], settings.link_block_min_lines)
+    flags = [flag and fold(line) in signals.link_only for flag, line in zip(flags, lines, strict=True)]
+    flags = _runs_of(flags, settings.link_block_min_lines)
+    removed.extend("link-list" for flag in flags if flag)
+    return [line for flag, line in zip(flags, lines, strict=True) if not flag]
+
+
+def _runs_of(flags: list[bool], min_length: int) -> list[bool]:
+    """The flags that stand in a run of at least `min_length` set flags."""
+    kept, start = [False] * len(flags), 0
+    while start < len(flags):
         end = start
-        while end < len(lines) and flags[end] == flags[start]:
+        while end < len(flags) and flags[end] == flags[start]:
             end += 1
-        if flags[start] and end - start >= settings.link_block_min_lines:
-            removed.extend(["link-list"] * (end - start))
-        else:
-            kept.extend(lines[start:end])
+        if flags[start] and end - start >= min_length:
+            kept[start:end] = [True] * (end - start)
         start = end
     return kept
 
@@ -221,7 +229,7 @@ def _strip_tail(lines, signals, settings, removed) -> list[str]:
     dropped = 0
     while (len(lines) > 1 and dropped < settings.tail_label_max_lines
            and is_section_label(lines[-1], settings.tail_label_max_words)
-           and (fold(lines[-1]) in signals.link_only or fold(lines[-1]) in signals.sections)):
+           and (fold(lines[-1]) in signals.sections or fold(lines[-1]) in signals.link_only)):
         lines = lines[:-1]
         removed.append("tail-label")
         dropped += 1

@@ -1,0 +1,95 @@
+"""Page metadata for the clean stage, read from the tree the page was parsed into.
+
+trafilatura's metadata pass (`bare_extraction(with_metadata=True)`) costs
+about a third of the extraction itself: it copies the whole tree to look
+for a byline and searches for tags and a license we do not keep. This
+module calls the same trafilatura parts for what the clean stage keeps --
+title, canonical URL, site name, date (htmldate, from the markup only),
+authors, categories -- so the results are trafilatura's, at a fraction of
+the cost. trafilatura 2.x keeps these functions in `trafilatura.metadata`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import unescape
+
+from htmldate import find_date
+from trafilatura.htmlprocessing import prune_unwanted_nodes
+from trafilatura.json_metadata import normalize_authors
+from trafilatura.metadata import (
+    META_URL,
+    examine_meta,
+    extract_catstags,
+    extract_meta_json,
+    extract_metainfo,
+    extract_sitename,
+    extract_title,
+    extract_url,
+)
+from trafilatura.utils import line_processing
+from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
+
+# The page's date from its markup only (meta tags, JSON-LD, <time>): a date
+# guessed from the prose ("On 3 August 2017 ...") is often not the
+# publication date, and the guessing (dateparser) costs a third of the time.
+PAGE_DATE_SEARCH = {"extensive_search": False, "original_date": True}
+_MAX_CHARS = 10_000  # trafilatura's own cap on a metadata field
+
+
+@dataclass(frozen=True)
+class PageMetadata:
+    """What the page says about itself; None where it says nothing."""
+    title: str | None
+    url: str | None
+    sitename: str | None
+    date: str | None
+    author: str | None  # "First Author; Second Author"
+    categories: tuple[str, ...]  # from meta tags and JSON-LD; see `category_links`
+
+
+def _tidy(value: str | None) -> str | None:
+    """Entities decoded, whitespace and control characters trimmed, as trafilatura does."""
+    if not value:
+        return value
+    if len(value) > _MAX_CHARS:
+        value = value[:_MAX_CHARS - 1] + "…"
+    return line_processing(unescape(value))
+
+
+def page_metadata(tree, default_url: str | None) -> PageMetadata:
+    """Meta tags and JSON-LD first, then the page's title and canonical link;
+    the date by htmldate. Leaves the tree as it was. The slower searches of
+    the body are separate, for when they are needed: `category_links` and
+    `byline` (which prunes the tree)."""
+    found = examine_meta(tree)
+    if found.author and " " not in found.author:  # a handle or a site name, not a person
+        found.author = None
+    found = extract_meta_json(tree, found)
+    title = found.title or extract_title(tree)
+    url = found.url or extract_url(tree, default_url)
+    sitename = found.sitename or extract_sitename(tree)
+    if sitename:
+        sitename = sitename.lstrip("@")
+        if sitename and "." not in sitename and not sitename[0].isupper():
+            sitename = sitename.title()
+    elif url and (match := META_URL.match(url)):
+        sitename = match[1]
+    return PageMetadata(
+        title=_tidy(title), url=_tidy(url), sitename=_tidy(sitename),
+        date=find_date(tree, url=url, **PAGE_DATE_SEARCH), author=_tidy(found.author),
+        categories=tuple(found.categories or ()))
+
+
+def category_links(tree) -> list[str]:
+    """Category names of the page's category links ("Filed under: War"), as
+    trafilatura finds them when the metadata declares none."""
+    return extract_catstags("category", tree)
+
+
+def byline(tree) -> str | None:
+    """Authors named in the page's body (a byline, an author box), as
+    trafilatura searches for them -- but in place: comments, dates and
+    figures are cut out of `tree` first, so call this when done with it."""
+    author = extract_metainfo(prune_unwanted_nodes(tree, AUTHOR_DISCARD_XPATHS), AUTHOR_XPATHS,
+                              len_limit=120)
+    return _tidy(normalize_authors(None, author)) if author else None
