@@ -35,8 +35,9 @@ class FetchSettings:
     max_redirects: int = 5
     # Threads per worker: fetching is network-bound, not CPU-bound.
     concurrency: int = 16
-    # URLs handed to the thread pool at once, per thread: enough that one
-    # slow server does not leave the other threads idle for long.
+    # Downloads under way or queued in the thread pool, per thread: enough
+    # that one slow server does not leave the other threads idle, few enough
+    # that pages do not pile up in memory ahead of the cleaning.
     batch_per_thread: int = 4
     # Politeness per host (Scrapy's defaults are 8 and 0): a handful of
     # parallel requests, started at least a quarter second apart.

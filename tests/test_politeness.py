@@ -9,7 +9,7 @@ import pytest
 import zstandard
 
 from schemas.settings import FetchSettings
-from transforms.fetch import Fetcher, FetchError, hosts_in_turn
+from transforms.fetch import Fetcher, FetchError, HostTurns
 from transforms.politeness import RobotsRules
 
 from .loopback import LoopbackSite, rss
@@ -59,10 +59,30 @@ def test_one_slow_host_does_not_hold_the_others_up(tmp_path):
     assert second_pages[0] < pages[1]  # not behind the first site's queue (3 x 0.5 s)
 
 
-def test_hosts_are_taken_in_turn():
-    urls = ["http://a/1", "http://a/2", "http://a/3", "http://b/1", "http://c/1", "http://b/2"]
-    assert hosts_in_turn(urls, str) == ["http://a/1", "http://b/1", "http://c/1", "http://a/2",
-                                        "http://b/2", "http://a/3"]
+def test_a_slow_page_does_not_hold_up_the_downloads_after_it(site, tmp_path):
+    """Downloads stream: with two threads, the pages listed after a page that
+    takes 2 s are all fetched (and cleaned) meanwhile, not after it."""
+    site.add("/p/slow", STORY.format("slow"), delay_s=2.0)
+    quick = [f"/p/{number}" for number in range(15)]
+    for path in quick:
+        site.add(path, STORY.format(path))
+    code, printed = run_cli("--feeds", feed_of(site, "/p/slow", *quick), "--out", str(tmp_path / "out"),
+                            "--allow-private-network", "--concurrency", "2", "--per-host", "4",
+                            "--host-delay", "0")
+    assert code == 0 and "16 of 16 items accounted for" in printed, printed
+    started = dict(site.started)
+    assert max(started[path] for path in quick) < started["/p/slow"] + 2.0
+
+
+def test_hosts_are_taken_in_turn_and_never_beyond_their_limit():
+    turns = HostTurns(per_host=2)
+    for host, element in [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("c", 1), ("b", 2)]:
+        turns.add(host, element)
+    taken = [turns.take() for _ in range(5)]
+    assert taken == [("a", 1), ("b", 1), ("c", 1), ("a", 2), ("b", 2)]
+    assert turns.take() is None and len(turns) == 1  # a has two under way
+    turns.done("a")
+    assert turns.take() == ("a", 3) and len(turns) == 0 and turns.take() is None
 
 
 def test_robots_txt_is_read_once_per_host_and_obeyed_for_articles(site, tmp_path):

@@ -38,7 +38,6 @@ from .fetch import (
     ConcurrentFetchFn,
     FetchError,
     failure_label,
-    fetch_batches,
     is_temporary,
     link_error,
 )
@@ -346,12 +345,8 @@ class PollFeeds(beam.PTransform):
         self.settings, self.feed_settings = settings, feed_settings
 
     def expand(self, feeds):
-        return (
-            feeds
-            | "Batch" >> fetch_batches(self.settings)
-            | "Poll" >> beam.ParDo(_PollFeedFn(self.settings, self.feed_settings)).with_outputs(
-                self.REJECTS, self.STATES, main="items")
-        )
+        return feeds | "Poll" >> beam.ParDo(_PollFeedFn(self.settings, self.feed_settings)).with_outputs(
+            self.REJECTS, self.STATES, main="items")
 
 
 def forget_contents(state: FeedState) -> FeedState:

@@ -16,7 +16,9 @@ import mimetypes
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import Counter, deque
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,6 +29,7 @@ from urllib.request import url2pathname
 import apache_beam as beam
 import requests
 import urllib3
+from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas.records import FeedItem, Page, rejects_for
 from schemas.settings import FetchSettings
@@ -443,26 +446,48 @@ class Fetcher:
         return b"".join(chunks)
 
 
-def hosts_in_turn(elements: list, url_of) -> list:
-    """`elements` reordered so that consecutive ones are on different hosts
-    (round robin over hosts, each host's own order kept)."""
-    by_host: dict[str, list] = {}
-    for element in elements:
-        by_host.setdefault((urlsplit(url_of(element)).hostname or "").lower(), []).append(element)
-    queues = list(by_host.values())
-    return [queue[n] for n in range(max(map(len, queues), default=0)) for queue in queues if n < len(queue)]
+class HostTurns:
+    """Elements waiting to be fetched, a queue per host. Hosts are served in
+    turn and never given more downloads at once than `per_host`, so the pool's
+    threads are not all queued on one site's politeness limit while other
+    sites wait."""
 
+    def __init__(self, per_host: int):
+        self.per_host = per_host
+        self._waiting: dict[str, deque] = {}  # insertion order is the turn order
+        self._running: Counter[str] = Counter()
 
-def fetch_batches(settings: FetchSettings) -> beam.BatchElements:
-    """Fixed batches of several elements per thread: threads stay busy until
-    the tail of a batch, where a slow server overlaps with the rest of it.
-    (BatchElements' adaptive sizing would start at one element: serial.)"""
-    size = settings.batch_per_thread * settings.concurrency
-    return beam.BatchElements(min_batch_size=size, max_batch_size=size)
+    def add(self, host: str, element) -> None:
+        self._waiting.setdefault(host, deque()).append(element)
+
+    def __len__(self) -> int:
+        return sum(map(len, self._waiting.values()))
+
+    def take(self) -> tuple[str, object] | None:
+        """(host, element) of the first host in turn under its limit, which
+        then goes to the back of the turn; None when every waiting host is busy."""
+        host = next((host for host in self._waiting if self._running[host] < self.per_host), None)
+        if host is None:
+            return None
+        queue = self._waiting.pop(host)
+        element = queue.popleft()
+        if queue:
+            self._waiting[host] = queue
+        self._running[host] += 1
+        return host, element
+
+    def done(self, host: str) -> None:
+        self._running[host] -= 1
 
 
 class ConcurrentFetchFn(beam.DoFn):
-    """Base DoFn: takes a batch of elements and fetches them on a thread pool.
+    """Base DoFn: fetches its elements on a thread pool, as a stream.
+
+    Each element joins its host's queue (HostTurns) and downloads are kept
+    under way up to `concurrency x batch_per_thread` at a time; each is
+    emitted, in its own window, as soon as it arrives, so the stages after
+    this one work while later downloads run, and nothing waits for the
+    slowest of a batch. What is left is finished in `finish_bundle`.
 
     Subclasses say what to fetch (`fetch_one`), what to emit (`emit`) and
     under which name the time each element took is kept per feed
@@ -482,18 +507,38 @@ class ConcurrentFetchFn(beam.DoFn):
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.fetcher.close()
 
-    def process(self, batch):
-        """Fetch the batch with hosts taken in turn, so threads are not all
-        queued on one site's per-host limit while others sit idle; emit each
-        as it arrives, so cleaning overlaps with the downloads still running."""
-        futures = {self.pool.submit(self._timed_attempt, element): element
-                   for element in hosts_in_turn(batch, self.url_of)}
-        for future in as_completed(futures):
-            element = futures[future]
+    def start_bundle(self):
+        self._turns = HostTurns(self.settings.per_host_concurrency)
+        self._running: dict = {}  # future -> (host, element as a WindowedValue)
+
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        host = (urlsplit(self.url_of(element)).hostname or "").lower()
+        self._turns.add(host, WindowedValue(element, timestamp, (window,)))
+        yield from self._arrived(wait=False)
+
+    def finish_bundle(self):
+        while self._running or len(self._turns):
+            yield from self._arrived(wait=True)
+
+    def _arrived(self, wait: bool):
+        """Start what may start; emit what has arrived (waiting for at least one if `wait`)."""
+        limit = self.settings.concurrency * self.settings.batch_per_thread
+        while len(self._running) < limit and (turn := self._turns.take()) is not None:
+            host, windowed = turn
+            self._running[self.pool.submit(self._timed_attempt, windowed.value)] = (host, windowed)
+        arrived = (futures.wait(self._running, return_when=futures.FIRST_COMPLETED).done if wait
+                   else [future for future in self._running if future.done()])
+        for future in arrived:
+            host, windowed = self._running.pop(future)
+            self._turns.done(host)
             outcome, seconds = future.result()
             if seconds:  # nothing asked (a feed not due, a refused link): nothing to time
-                distribution(self.timing_name(element)).update(round(seconds * 1000))
-            yield from self.emit(element, outcome)
+                distribution(self.timing_name(windowed.value)).update(round(seconds * 1000))
+            for output in self.emit(windowed.value, outcome):
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, windowed.with_value(output.value))
+                else:
+                    yield windowed.with_value(output)
 
     def _timed_attempt(self, element):
         """The outcome, and the seconds its requests spent with servers."""
@@ -600,9 +645,5 @@ class FetchPages(beam.PTransform):
         self.settings = settings
 
     def expand(self, items):
-        return (
-            items
-            | "Batch" >> fetch_batches(self.settings)
-            | "Fetch" >> beam.ParDo(_FetchPageFn(self.settings)).with_outputs(
-                self.REJECTS, main="pages")
-        )
+        return items | "Fetch" >> beam.ParDo(_FetchPageFn(self.settings)).with_outputs(
+            self.REJECTS, main="pages")

@@ -10,9 +10,12 @@ import re
 import unicodedata
 
 # Arabic letters written interchangeably: alef maqsura/yaa, taa marbuta/haa,
-# alef wasla/alef; tatweel (kashida) is only stretching.
-_ARABIC_LETTERS = str.maketrans({"ى": "ي", "ة": "ه", "ٱ": "ا", "ـ": None})
-_NON_WORD = re.compile(r"[\W_]+")
+# alef wasla/alef; tatweel (kashida) is only stretching. Replaced by a regex:
+# str.translate with a table looks up every character of the text, and was
+# half the cost of `fold` on whole articles.
+_ARABIC_VARIANTS = {"ى": "ي", "ة": "ه", "ٱ": "ا", "ـ": ""}
+_ARABIC_VARIANT = re.compile("[" + "".join(_ARABIC_VARIANTS) + "]")
+_WORD_CHARS = re.compile(r"[^\W_]+")
 # Han, Kana and Hangul: scripts written without spaces between words.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -33,8 +36,8 @@ def strip_marks(text: str) -> str:
 def fold(text: str) -> str:
     """Case, accents, Arabic letter variants and punctuation folded away;
     words separated by single spaces. "Related Articles »" == "related articles"."""
-    text = strip_marks(unicodedata.normalize("NFKC", text)).casefold().translate(_ARABIC_LETTERS)
-    return " ".join(_NON_WORD.sub(" ", text).split())
+    text = arabic_letters(strip_marks(unicodedata.normalize("NFKC", text)).casefold())
+    return " ".join(_WORD_CHARS.findall(text))
 
 
 def word_count(text: str) -> int:
@@ -45,4 +48,4 @@ def word_count(text: str) -> int:
 
 
 def arabic_letters(text: str) -> str:
-    return text.translate(_ARABIC_LETTERS)
+    return _ARABIC_VARIANT.sub(lambda match: _ARABIC_VARIANTS[match.group()], text)
