@@ -207,6 +207,18 @@ def test_language_is_deterministic_and_und_when_too_short():
     assert detect_language(arabic, SETTINGS)[0] == "ar"
 
 
+@pytest.mark.parametrize("text, language", [
+    ("叙利亚民主力量周一表示，他们在代尔祖尔省东部击退了伊斯兰国武装分子的袭击，"
+     "双方在边境附近发生激烈交火。", "zh"),
+    ("Hêzên Sûriya Demokratîk (HSD) ragihand ku wan êrîşa çekdarên DAIŞê li rojhilatê parêzgeha "
+     "Dêrazorê şikandin û şerê giran li nêzî sînor berdewam dike.", "ku"),
+    ("Suriye Demokratik Güçleri, Deir ez-Zor vilayetinin doğusunda IŞİD militanlarının saldırısını "
+     "püskürttüklerini açıkladı.", "tr"),
+])
+def test_languages_of_the_region_get_their_iso_code(text, language):
+    assert detect_language(text, SETTINGS)[0] == language
+
+
 def test_event_types_need_enough_evidence():
     types = load_event_types()
     assert event_types_of("", "Warplanes hit the city with barrel bombs.", types) == ("airstrike",)

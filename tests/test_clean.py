@@ -4,11 +4,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from trafilatura.metadata import extract_metadata
+from trafilatura.utils import load_html
 
 from schemas.records import FeedItem, Page
 from schemas.settings import CleanSettings
 from transforms.clean import Cleaner, CleanError, choose_published, clean_title
 from transforms.clutter import PageSignals, load_clutter_families, remove_clutter
+from transforms.metadata import PAGE_DATE_SEARCH, byline, category_links, page_metadata
 
 from .conftest import DEMO_PAGES, SEED_PAGES, normalise, seed_truth
 
@@ -164,3 +167,40 @@ def test_publication_date_sanity(feed_time, page_date, expected_source):
     moment, source = choose_published(feed_time, page_date, NOW, SETTINGS)
     assert source == expected_source
     assert datetime(1990, 1, 1, tzinfo=UTC) <= moment <= NOW
+
+
+@pytest.mark.parametrize("page", sorted(DEMO_PAGES.glob("*.html")), ids=lambda path: path.stem)
+def test_metadata_is_what_trafilaturas_own_pass_finds(page):
+    """transforms/metadata.py calls trafilatura's parts on the parsed tree; on
+    every bundled page it must find what trafilatura's whole metadata pass
+    finds (a trafilatura upgrade that moves them fails here)."""
+    url = "https://example.com/news/story.html"
+    theirs = extract_metadata(load_html(page.read_bytes()), url, PAGE_DATE_SEARCH)
+    tree = load_html(page.read_bytes())
+    ours = page_metadata(tree, url)
+    assert (ours.title, ours.url, ours.sitename, ours.date) == (
+        theirs.title, theirs.url, theirs.sitename, theirs.date)
+    assert (ours.author or byline(tree)) == theirs.author
+    assert list(ours.categories or category_links(tree)) == list(theirs.categories or [])
+
+
+BYLINE_PAGE = ("<html><head><title>Clashes in Idlib</title>{meta}</head><body><article>"
+               "<h1>Clashes in Idlib</h1><p class='author'>Jane Roe</p><p>"
+               + "Shelling was reported near Idlib on Monday, residents said. " * 12
+               + "</p></article></body></html>")
+
+
+@pytest.mark.parametrize("meta, feed_author, expected", [
+    ("<meta name='author' content='Sam Page'>", "Feed Writer", ("Sam Page",)),
+    ("", "Feed Writer", ("Feed Writer",)),
+    ("", None, ("Jane Roe",)),
+])
+def test_declared_authors_come_before_a_byline_found_in_the_body(cleaner, tmp_path, meta, feed_author,
+                                                                  expected):
+    path = tmp_path / "story.html"
+    path.write_text(BYLINE_PAGE.format(meta=meta))
+    page = page_of(path)
+    page = Page(item=FeedItem(url=page.item.url, feed_url=page.item.feed_url, author=feed_author),
+                final_url=page.final_url, status=200, content_type="text/html", body=page.body,
+                fetched_at=NOW)
+    assert cleaner.clean(page).authors == expected
