@@ -11,7 +11,9 @@ as real pages come from many sites), then times, in this process:
               time per stage as Beam measured it,
   4. run with --workers W: the same with W worker processes (optional),
 
-and prints pages/s for each, the ratios to bare extraction and peak RSS.
+and prints pages/s for each, the ratios to bare extraction, and memory: how
+much the in-process run added to this process's peak, and the peak RSS of
+the same run in a process of its own (`python -m pipelines.cli run`).
 Several -n give one block per size (cost should grow linearly).
 
     python bench/bench_run.py --pages DIR [-n 300 -n 3000] [--workers 2]
@@ -30,6 +32,7 @@ import itertools
 import json
 import logging
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,6 +101,29 @@ def whole_run(feed_list: Path, out: Path, *beam_args: str) -> tuple[float, dict]
     return seconds, json.loads(summary_file.read_text())
 
 
+# Runs the CLI, then prints the process's own high-water RSS (VmHWM): the
+# children's ru_maxrss would also count the parent's pages, as Linux keeps
+# the forked copy's peak across exec.
+_RUN_AND_REPORT_PEAK = """
+import sys
+from pipelines.cli import main
+code = main(sys.argv[1:])
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(int(status.split()[0]) // 1024, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_alone_peak_mib(feed_list: Path, out: Path) -> float:
+    """Peak RSS of `news-ingest run` in a process of its own (the served
+    pages stay in this one)."""
+    finished = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_REPORT_PEAK, "run", "-q", "--feeds", str(feed_list),
+         "--out", str(out), "--allow-private-network"],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return float(finished.stderr.strip().splitlines()[-1])
+
+
 def bench(pages: Path, count: int, workers: int) -> None:
     bodies = load_pages(pages, count)
     with contextlib.ExitStack() as stack:
@@ -116,6 +142,7 @@ def bench(pages: Path, count: int, workers: int) -> None:
         held = resident_mib()  # the pages, their copies in the servers, what extraction left
         run, summary = whole_run(feed_list, work / "out")
         after_run = peak_mib()
+        alone = run_alone_peak_mib(feed_list, work / "out-alone")
         multi = (whole_run(feed_list, work / "out-multi", "--direct_num_workers", str(workers),
                            "--direct_running_mode", "multi_processing") if workers > 1 else None)
 
@@ -130,6 +157,7 @@ def bench(pages: Path, count: int, workers: int) -> None:
               f"ratio {bare / multi[0]:.2f}")
     print(f"  peak RSS         {after_run:7.0f} MiB after the run; {held:.0f} MiB were resident before it "
           f"(pages and servers), so the run took at most {after_run - held:.0f} MiB more")
+    print(f"  peak RSS of the run in a process of its own: {alone:.0f} MiB")
     stages = summary["stage_seconds"]
     total = sum(stages.values()) or 1
     print(f"  time per stage of the run (Beam's measure, {total:.1f} s in all; wall {run:.1f} s):")
