@@ -62,8 +62,8 @@ def build_stream_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir
     """The streaming graph, polling `polls` times (0: until cancelled);
     `ticks` replaces the PeriodicImpulse (tests pass a TestStream).
 
-    Each tick gets its own window before polling: batching and grouping
-    then close with the window instead of waiting for the global one's end.
+    Each tick gets its own window before polling: grouping then closes
+    with the window instead of waiting for the global one's end.
     """
     if ticks is None:
         start = time.time()

@@ -140,8 +140,8 @@ class ClassifySettings:
     # fraction of the cost.
     language_prefix_chars: int = 2000
     # The languages an article may be given (ISO 639-1): those langdetect
-    # knew (what earlier datasets hold; Chinese as `zh`), and the region's
-    # Kurdish, Armenian, Azerbaijani and Georgian. Fewer choices, fewer
+    # knew (used before py3langid; it said `zh-cn`/`zh-tw` where this says
+    # `zh`), and the region's Kurdish, Armenian, Azerbaijani and Georgian. Fewer choices, fewer
     # mistakes on short texts (no Latin or Aragonese for Spanish).
     languages: tuple[str, ...] = (
         "af", "ar", "az", "bg", "bn", "ca", "cs", "cy", "da", "de", "el", "en", "es", "et", "fa", "fi",

@@ -204,3 +204,17 @@ def test_declared_authors_come_before_a_byline_found_in_the_body(cleaner, tmp_pa
                 final_url=page.final_url, status=200, content_type="text/html", body=page.body,
                 fetched_at=NOW)
     assert cleaner.clean(page).authors == expected
+
+
+@pytest.mark.parametrize("json_ld", [
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "author": [null]}',
+    '[1, {"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Clashes in Idlib"}]',
+    '{"@context": "https://schema.org", "@type": "NewsArticle", "author": 5}',
+    '{"@context": "https://schema.org", "@type": "NewsArticle", '
+    '"author": {"givenName": 1, "familyName": "Roe"}}',
+])
+def test_odd_json_ld_does_not_cost_the_article(cleaner, tmp_path, json_ld):
+    path = tmp_path / "story.html"
+    path.write_text(BYLINE_PAGE.format(meta=f"<script type='application/ld+json'>{json_ld}</script>"))
+    article = cleaner.clean(page_of(path))
+    assert article.title == "Clashes in Idlib" and "Shelling was reported near Idlib" in article.text

@@ -46,6 +46,7 @@ def test_single_url_and_local_feed_file(tmp_path):
     ("", "names no feeds"),
     ("# only a comment\n", "names no feeds"),
     ("ftp://a.example/rss\n", "unsupported URL scheme"),
+    ("https://a.example/rss\nhttp://[::1/feed.xml\n", "list.txt:2: not a URL"),
     ("<opml><body><outline text='x'/></body></opml>", "lists no feeds"),
     ("<opml><body><outline", "not valid OPML"),
 ])

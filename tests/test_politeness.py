@@ -200,3 +200,14 @@ def test_robots_rules_are_kept_for_a_bounded_number_of_hosts():
     for host in ("a", "b", "a", "c", "a", "b"):
         assert rules.allowed(f"https://{host}.example/page", fetch)
     assert [url.split("//")[1].split(".")[0] for url in fetched] == ["a", "b", "c", "b"]
+
+
+def test_a_feed_url_that_cannot_be_parsed_is_that_feeds_reject_not_the_runs(site, tmp_path):
+    feeds = tmp_path / "feeds.opml"
+    feeds.write_text('<opml version="2.0"><body><outline xmlUrl="http://[::1/feed.xml"/>'
+                     f'<outline xmlUrl="{feed_of(site, "/news/b")}"/></body></opml>')
+    site.add("/news/b", STORY.format("b"))
+    out = tmp_path / "out"
+    code, printed = run_cli("--feeds", str(feeds), "--out", str(out), "--allow-private-network")
+    assert code == 0 and "articles written        1" in printed
+    assert query(out, "rejects", "select url, stage from t") == [("http://[::1/feed.xml", "feed")]

@@ -123,6 +123,10 @@ def _text_list_urls(raw: bytes, list_path: Path | str) -> list[str]:
         if not entry or entry.startswith("#"):
             continue
         entry = entry.split(" #", 1)[0].strip()
+        try:
+            urlsplit(entry)
+        except ValueError as exc:  # "http://[::1/feed"
+            raise FeedListError(f"{list_path}:{number}: not a URL: {entry!r} ({exc})") from exc
         if "://" in entry and urlsplit(entry).scheme.lower() not in _URL_SCHEMES:
             raise FeedListError(f"{list_path}:{number}: unsupported URL scheme in {entry!r}")
         urls.append(_resolve(entry, list_path))

@@ -446,6 +446,15 @@ class Fetcher:
         return b"".join(chunks)
 
 
+def host_of(url: str) -> str:
+    """The URL's host, lower-cased; "" when it has none or cannot be parsed
+    (fetching it then fails as that element's reject, not the bundle's)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # "http://[::1/feed.xml"
+        return ""
+
+
 class HostTurns:
     """Elements waiting to be fetched, a queue per host. Hosts are served in
     turn and never given more downloads at once than `per_host`, so the pool's
@@ -511,9 +520,9 @@ class ConcurrentFetchFn(beam.DoFn):
         self._turns = HostTurns(self.settings.per_host_concurrency)
         self._running: dict = {}  # future -> (host, element as a WindowedValue)
 
-    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        host = (urlsplit(self.url_of(element)).hostname or "").lower()
-        self._turns.add(host, WindowedValue(element, timestamp, (window,)))
+    def process(self, element, timestamp=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam,
+                pane=beam.DoFn.PaneInfoParam):
+        self._turns.add(host_of(self.url_of(element)), WindowedValue(element, timestamp, (window,), pane))
         yield from self._arrived(wait=False)
 
     def finish_bundle(self):

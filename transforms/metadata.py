@@ -10,6 +10,7 @@ the cost. trafilatura 2.x keeps these functions in `trafilatura.metadata`.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from html import unescape
 
@@ -64,7 +65,10 @@ def page_metadata(tree, default_url: str | None) -> PageMetadata:
     found = examine_meta(tree)
     if found.author and " " not in found.author:  # a handle or a site name, not a person
         found.author = None
-    found = extract_meta_json(tree, found)
+    # Odd JSON-LD ("author": [null]) costs its own metadata, not the article,
+    # as in trafilatura's pass.
+    with contextlib.suppress(Exception):
+        found = extract_meta_json(tree, found)
     title = found.title or extract_title(tree)
     url = found.url or extract_url(tree, default_url)
     sitename = found.sitename or extract_sitename(tree)
