@@ -38,7 +38,7 @@ class FetchSettings:
     # Downloads under way or queued in the thread pool, per thread: enough
     # that one slow server does not leave the other threads idle, few enough
     # that pages do not pile up in memory ahead of the cleaning.
-    batch_per_thread: int = 4
+    in_flight_per_thread: int = 4
     # Politeness per host (Scrapy's defaults are 8 and 0): a handful of
     # parallel requests, started at least a quarter second apart.
     per_host_concurrency: int = 4

@@ -493,7 +493,7 @@ class ConcurrentFetchFn(beam.DoFn):
     """Base DoFn: fetches its elements on a thread pool, as a stream.
 
     Each element joins its host's queue (HostTurns) and downloads are kept
-    under way up to `concurrency x batch_per_thread` at a time; each is
+    under way up to `concurrency x in_flight_per_thread` at a time; each is
     emitted, in its own window, as soon as it arrives, so the stages after
     this one work while later downloads run, and nothing waits for the
     slowest of a batch. What is left is finished in `finish_bundle`.
@@ -531,7 +531,7 @@ class ConcurrentFetchFn(beam.DoFn):
 
     def _arrived(self, wait: bool):
         """Start what may start; emit what has arrived (waiting for at least one if `wait`)."""
-        limit = self.settings.concurrency * self.settings.batch_per_thread
+        limit = self.settings.concurrency * self.settings.in_flight_per_thread
         while len(self._running) < limit and (turn := self._turns.take()) is not None:
             host, windowed = turn
             self._running[self.pool.submit(self._timed_attempt, windowed.value)] = (host, windowed)
