@@ -142,9 +142,7 @@ class Cleaner:
             if tree is None:
                 raise CleanError("no-content", "no HTML in the page")
             metadata = page_metadata(tree, page.final_url)
-            document = trafilatura.bare_extraction(  # works on a copy of the tree
-                tree, url=page.final_url, include_comments=False, include_tables=True,
-                deduplicate=False)
+            document = main_text(tree, page.final_url)
         except CleanError:
             raise
         except Exception as error:  # the extractor's failure on one page is that page's reject
@@ -181,6 +179,13 @@ class Cleaner:
             date_source=date_source, fetched_at=page.fetched_at,
             content_hash=content_hash(cleaned.text), word_count=words, authors=authors,
             section=cleaned.section, clutter_removed=cleaned.removed, item=page.item)
+
+
+def main_text(tree, url: str):
+    """trafilatura's main text of the page (a Document; its `text` may be
+    empty). Works on a copy of the tree, which stays as it was."""
+    return trafilatura.bare_extraction(tree, url=url, include_comments=False, include_tables=True,
+                                       deduplicate=False)
 
 
 def declared_sections(tree, categories: tuple[str, ...]) -> frozenset[str]:
