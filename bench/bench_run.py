@@ -16,6 +16,11 @@ much the in-process run added to this process's peak, and the peak RSS of
 the same run in a process of its own (`python -m pipelines.cli run`).
 Several -n give one block per size (cost should grow linearly).
 
+To show what the ratios can be, it also times, on the same pages, each
+part of the extract command's work on its own (parse, trafilatura's
+extraction, metadata, byline, classification ...), and a run over a feed
+with no items: the fixed cost of a run (Beam's start-up, graph, bundles).
+
     python bench/bench_run.py --pages DIR [-n 300 -n 3000] [--workers 2]
 
 DIR is a folder of saved .html pages, e.g. the unpacked development corpus
@@ -36,16 +41,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
+from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: E402
+from trafilatura.utils import load_html  # noqa: E402
 
 from pipelines.cli import main as cli_main  # noqa: E402
 from pipelines.extract import extract_pages  # noqa: E402
+from schemas.records import FeedItem, Page  # noqa: E402
+from schemas.settings import Settings  # noqa: E402
 from tests.loopback import LoopbackSite, rss  # noqa: E402
+from transforms.classify import Classifier, detect_language, event_types_of, tag_actors  # noqa: E402
+from transforms.clean import Cleaner, CleanError, main_text  # noqa: E402
+from transforms.metadata import byline, page_metadata  # noqa: E402
 
 PAGES_PER_SITE = 10
 
@@ -124,6 +138,70 @@ def run_alone_peak_mib(feed_list: Path, out: Path) -> float:
     return float(finished.stderr.strip().splitlines()[-1])
 
 
+def extract_parts(bodies: list[bytes]) -> Counter:
+    """Seconds of each part of the extract command's work over `bodies`,
+    each part timed on its own (so their sum is a little above `extract`)."""
+    settings = Settings()
+    cleaner, classifier = Cleaner(settings.clean), Classifier(settings.classify)
+    seconds: Counter = Counter()
+
+    def clock(part: str, work, *args):
+        started = time.perf_counter()
+        result = work(*args)
+        seconds[part] += time.perf_counter() - started
+        return result
+
+    for number, body in enumerate(bodies):
+        url = f"http://site.example/{number}.html"
+        tree = clock("parse", load_html, body)
+        metadata = clock("metadata", page_metadata, tree, url)
+        clock("extraction", main_text, tree, url)
+        if not metadata.author:
+            seconds["byline pages"] += 1
+            clock("byline", byline, tree)
+        page = Page(item=FeedItem(url=url, feed_url=""), final_url=url, status=200,
+                    content_type="text/html", body=body, fetched_at=datetime.now(UTC))
+        try:
+            article = clock("clean", cleaner.clean, page)
+        except CleanError:
+            continue
+        clock("language", detect_language, article.text, settings.classify)
+        clock("actors", tag_actors, article.title, article.text, classifier.gazetteer,
+              settings.classify.title_weight)
+        clock("event types", event_types_of, article.title, article.text, classifier.event_types)
+    clock("language model", LanguageIdentifier.from_model_file, MODEL_FILE)
+    return seconds
+
+
+def print_extract_parts(parts: Counter, bare: float, extract: float) -> None:
+    rest = parts["clean"] - parts["parse"] - parts["metadata"] - parts["extraction"] - parts["byline"]
+    rows = [("parse the HTML, once", parts["parse"]),
+            ("trafilatura's extraction", parts["extraction"]),
+            ("metadata and date", parts["metadata"]),
+            (f"byline search ({parts['byline pages']:.0f} pages)", parts["byline"]),
+            ("clutter, title, link texts, hashes", rest),
+            ("language", parts["language"]),
+            ("actors", parts["actors"]),
+            ("event types", parts["event types"]),
+            ("language model, loaded once", parts["language model"])]
+    print(f"  where the extract command's time goes ({extract:.1f} s), each part timed alone:")
+    for part, seconds in rows:
+        print(f"    {part:<36} {seconds:6.2f} s")
+    floor = parts["parse"] + parts["extraction"]
+    others = sum(seconds for _, seconds in rows[2:])
+    print(f"  at 0.8x bare extraction, extract has {bare / 0.8:.1f} s: parse and extraction alone "
+          f"take {floor:.1f} s, leaving {bare / 0.8 - floor:.1f} s for the {others:.1f} s of the rest")
+
+
+def fixed_cost(stack: contextlib.ExitStack, work: Path) -> float:
+    """Seconds of a run over one feed with no items (the process is warm):
+    what any run pays before and besides its pages."""
+    site = stack.enter_context(LoopbackSite("127.0.0.1"))
+    feed_list = work / "empty-feed.txt"
+    feed_list.write_text(site.add("/feed.xml", rss([]), content_type="application/rss+xml"))
+    return min(whole_run(feed_list, work / f"out-empty-{attempt}")[0] for attempt in range(3))
+
+
 def bench(pages: Path, count: int, workers: int) -> None:
     bodies = load_pages(pages, count)
     with contextlib.ExitStack() as stack:
@@ -142,6 +220,8 @@ def bench(pages: Path, count: int, workers: int) -> None:
         held = resident_mib()  # the pages, their copies in the servers, what extraction left
         run, summary = whole_run(feed_list, work / "out")
         after_run = peak_mib()
+        parts = extract_parts(bodies)
+        fixed = fixed_cost(stack, work)
         alone = run_alone_peak_mib(feed_list, work / "out-alone")
         multi = (whole_run(feed_list, work / "out-multi", "--direct_num_workers", str(workers),
                            "--direct_running_mode", "multi_processing") if workers > 1 else None)
@@ -158,6 +238,9 @@ def bench(pages: Path, count: int, workers: int) -> None:
     print(f"  peak RSS         {after_run:7.0f} MiB after the run; {held:.0f} MiB were resident before it "
           f"(pages and servers), so the run took at most {after_run - held:.0f} MiB more")
     print(f"  peak RSS of the run in a process of its own: {alone:.0f} MiB")
+    print_extract_parts(parts, bare, extract)
+    print(f"  a run over a feed with no items takes {fixed:.1f} s (Beam's start-up, graph and bundles); "
+          f"at 0.7x bare extraction the run has {bare / 0.7:.1f} s")
     stages = summary["stage_seconds"]
     total = sum(stages.values()) or 1
     print(f"  time per stage of the run (Beam's measure, {total:.1f} s in all; wall {run:.1f} s):")
