@@ -2,7 +2,8 @@
 
 Serves N saved pages on loopback behind RSS feeds, spread over many loopback
 addresses (127.0.0.2, .3, ... -- each a site with its own per-host limits,
-as real pages come from many sites), then times, in this process:
+as real pages come from many sites), from a process of its own (real sites
+are remote: serving is not the run's work), then times, in this process:
 
   1. bare     trafilatura.extract() on every page body (the irreducible cost),
   2. extract  the `news-ingest extract` path (clean + classify, no Beam),
@@ -36,6 +37,7 @@ import io
 import itertools
 import json
 import logging
+import multiprocessing
 import resource
 import subprocess
 import sys
@@ -100,6 +102,31 @@ def serve(bodies: list[bytes], stack: contextlib.ExitStack, work: Path) -> tuple
     feed_list = work / "feeds.txt"
     feed_list.write_text("\n".join(feed_urls))
     return feed_list, sites
+
+
+def _serve_until_told(folder: Path, count: int, work: Path, channel) -> None:
+    """In the server process: serve the pages, send the feed list, serve until told to stop."""
+    with contextlib.ExitStack() as stack:
+        feed_list, sites = serve(load_pages(folder, count), stack, work)
+        channel.send((feed_list, len(sites)))
+        channel.recv()
+
+
+@contextlib.contextmanager
+def served_elsewhere(folder: Path, count: int, work: Path):
+    """(feed list, number of sites) of `serve`, the sites in a process of their own."""
+    ours, theirs = multiprocessing.Pipe()
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve_until_told, args=(folder, count, work, theirs), daemon=True)
+    server.start()
+    try:
+        if not ours.poll(300):
+            raise SystemExit("the loopback sites did not start")
+        yield ours.recv()
+    finally:
+        with contextlib.suppress(OSError):
+            ours.send("stop")
+        server.join(10)
 
 
 def whole_run(feed_list: Path, out: Path, *beam_args: str) -> tuple[float, dict]:
@@ -206,8 +233,8 @@ def bench(pages: Path, count: int, workers: int) -> None:
     bodies = load_pages(pages, count)
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        feed_list, sites = serve(bodies, stack, work)
-        print(f"{len(bodies)} pages from {pages}, on {len(sites)} loopback sites")
+        feed_list, sites = stack.enter_context(served_elsewhere(pages, count, work))
+        print(f"{len(bodies)} pages from {pages}, on {sites} loopback sites (served by another process)")
         pages_dir = work / "pages"
         pages_dir.mkdir()
         page_files = [pages_dir / f"{number}.html" for number in range(len(bodies))]
@@ -217,7 +244,7 @@ def bench(pages: Path, count: int, workers: int) -> None:
         bare = timed(lambda: [trafilatura.extract(body) for body in bodies])
         extract = timed(lambda: extract_pages(
             [str(path) for path in page_files], None, io.BytesIO(), io.StringIO(), io.StringIO()))
-        held = resident_mib()  # the pages, their copies in the servers, what extraction left
+        held = resident_mib()  # the pages and what extraction left
         run, summary = whole_run(feed_list, work / "out")
         after_run = peak_mib()
         parts = extract_parts(bodies)
@@ -236,7 +263,7 @@ def bench(pages: Path, count: int, workers: int) -> None:
         print(f"  whole run, {workers} worker processes {count / multi[0]:7.1f} pages/s   "
               f"ratio {bare / multi[0]:.2f}")
     print(f"  peak RSS         {after_run:7.0f} MiB after the run; {held:.0f} MiB were resident before it "
-          f"(pages and servers), so the run took at most {after_run - held:.0f} MiB more")
+          f"(the pages), so the run took at most {after_run - held:.0f} MiB more")
     print(f"  peak RSS of the run in a process of its own: {alone:.0f} MiB")
     print_extract_parts(parts, bare, extract)
     print(f"  a run over a feed with no items takes {fixed:.1f} s (Beam's start-up, graph and bundles); "
