@@ -28,7 +28,7 @@ from schemas.settings import CleanSettings
 from .clutter import ClutterFamily, PageSignals, load_clutter_families, remove_clutter
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import link_error
-from .metadata import byline, category_links, page_metadata
+from .metadata import PageMetadata, byline, category_links, page_metadata
 from .metrics import counter
 from .templates import LearnSiteTemplates
 from .textnorm import fold, word_count
@@ -134,19 +134,30 @@ class Cleaner:
 
     def clean(self, page: Page) -> Article:
         """The article of one page (site templates are removed later, across pages)."""
+        tree = self.parse(page)
+        try:
+            metadata = page_metadata(tree, page.final_url)
+            document = main_text(tree, page.final_url)
+        except Exception as error:  # the extractor's failure on one page is that page's reject
+            raise CleanError("extract-failed", f"{type(error).__name__}: {str(error)[:200]}") from error
+        return self.article(page, tree, metadata, document)
+
+    def parse(self, page: Page):
+        """The page's HTML tree, parsed once for metadata, extraction and clutter removal."""
         tags = page.body.count(b"<")
         if tags > self.settings.max_tags:  # extraction time and memory grow faster than the tree
             raise CleanError("too-complex", f"about {tags} tags, more than {self.settings.max_tags}")
         try:
             tree = load_html(page.body)
-            if tree is None:
-                raise CleanError("no-content", "no HTML in the page")
-            metadata = page_metadata(tree, page.final_url)
-            document = main_text(tree, page.final_url)
-        except CleanError:
-            raise
-        except Exception as error:  # the extractor's failure on one page is that page's reject
+        except Exception as error:
             raise CleanError("extract-failed", f"{type(error).__name__}: {str(error)[:200]}") from error
+        if tree is None:
+            raise CleanError("no-content", "no HTML in the page")
+        return tree
+
+    def article(self, page: Page, tree, metadata: PageMetadata, document) -> Article:
+        """The article from the page's metadata and main text: title, clutter
+        removed, date, authors. The tree's last user (`byline` prunes it)."""
         if document is None or not document.text:
             raise CleanError("no-content", "no main text found on the page")
         canonical = self.canonical_url(page.final_url, metadata.url)
