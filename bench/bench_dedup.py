@@ -26,6 +26,7 @@ import logging
 import random
 import re
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -39,9 +40,10 @@ import trafilatura  # noqa: E402
 
 from pipelines.summary import counters_of  # noqa: E402
 from schemas.records import Article, FeedItem  # noqa: E402
-from schemas.settings import DedupSettings  # noqa: E402
+from schemas.settings import DedupSettings, MemorySettings  # noqa: E402
 from tests.conftest import SEED_TEXTS  # noqa: E402
 from transforms.dedup import DeduplicateArticles, content_hash  # noqa: E402
+from transforms.memory import DatasetMemory  # noqa: E402
 from transforms.neardup import (  # noqa: E402
     Member,
     Signer,
@@ -242,8 +244,7 @@ def cost(texts: list[str], sizes: list[int], settings: DedupSettings, rng: rando
         _ = (pipeline
              | "Articles" >> beam.Create([source]).with_output_types(Path)
              | "Generate" >> beam.FlatMap(lambda _, batch=articles: batch)
-             | DeduplicateArticles(pipeline | "NoPrior" >> beam.Create([]),
-                                   pipeline | "NoSignatures" >> beam.Create([]), settings))
+             | DeduplicateArticles(DatasetMemory(tempfile.mkdtemp(), MemorySettings(), 30), settings))
         result = pipeline.run()
         result.wait_until_finish()
         seconds = time.perf_counter() - started

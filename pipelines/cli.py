@@ -4,6 +4,8 @@
     news-ingest stream --feeds F --out DIR --interval 15m [--polls N] [beam options]
     news-ingest extract PAGE.html [PAGE2.html ...] [--url URL]
     news-ingest report [--out DIR] [--since DATE] [--until DATE]
+    news-ingest compact [--out DIR] [--before DATE]
+    news-ingest memory [--out DIR] [--rebuild]
 
 argparse (stdlib) because Beam's own options are argparse too: `run` and
 `stream` parse their options with `parse_known_args` and hands the rest to Beam, which checks
@@ -61,8 +63,16 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
     """Beam options, feed URLs, settings and output folder, or a PreflightError."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from .options import UsageError, feed_urls, output_dir, settings_from, unknown_options
+    from .options import (
+        UsageError,
+        feed_urls,
+        output_dir,
+        parse_compact_every,
+        settings_from,
+        unknown_options,
+    )
 
+    parse_compact_every(args.compact_every)
     options = PipelineOptions(beam_args)
     unknown = unknown_options(options)
     if unknown:
@@ -103,6 +113,7 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
     from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
 
     started, run_id = time.monotonic(), new_run_id()
+    _ensure_memory(out, settings, verbosity)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, urls, out, run_id, settings)
     counting = counts_in_process(options)
@@ -112,6 +123,30 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
         result.wait_until_finish()
     return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
                       timings_of(result), stage_seconds_of(result))
+
+
+def _ensure_memory(out: str, settings, verbosity: int) -> None:
+    """A dataset written by an older version gets its memory first (once)."""
+    from transforms.memory import ensure_memory
+
+    built = ensure_memory(out, settings.memory, settings.dedup.lookback_days)
+    if built and built.files_read and verbosity >= 0:
+        print(f"news-ingest: built the dataset memory from {built.files_read} files "
+              f"({built.articles} articles, {built.duplicates} duplicates); later runs read only it",
+              file=sys.stderr, flush=True)
+
+
+def _compact_if_due(out: str, args: argparse.Namespace, settings) -> None:
+    """Once a `--compact-every` (default a day), after a run or poll."""
+    from .compact import compact_if_due
+    from .options import parse_compact_every
+
+    every = parse_compact_every(args.compact_every)
+    if every is None:
+        return
+    done = compact_if_due(out, every.total_seconds(), settings.write)
+    if done and done.partitions and args.verbosity >= 0:
+        print(f"news-ingest: {done.line()}", file=sys.stderr, flush=True)
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -126,6 +161,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         with RunLock(out):
             summary = _run_batch(options, urls, out, settings, args.verbosity)
+            _compact_if_due(out, args, settings)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)
     except (KeyboardInterrupt, Exception) as error:
@@ -174,6 +210,7 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
     def poll(_number: int) -> None:
         try:
             print(_run_batch(options, urls, out, settings, args.verbosity).line(), flush=True)
+            _compact_if_due(out, args, settings)
         except Exception as error:
             if _interrupted(error):
                 raise KeyboardInterrupt from error
@@ -211,6 +248,7 @@ def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Nam
     from .stream import build_stream_pipeline
 
     options.view_as(StandardOptions).streaming = True
+    _ensure_memory(out, settings, args.verbosity)
     pipeline = beam.Pipeline(options=options)
     build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds(),
                           args.polls)
@@ -295,6 +333,75 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _maintenance(args: argparse.Namespace, work) -> int:
+    """Run `work(out)` on an existing local or remote dataset, holding its lock."""
+    from .lock import LockedError, RunLock
+    from .options import PreflightError, UsageError, existing_dataset
+
+    try:
+        out = existing_dataset(args.out)
+        with RunLock(out):
+            return work(out)
+    except UsageError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except PreflightError as error:
+        return _fail(str(error))
+    except LockedError as error:
+        return _fail(str(error), EXIT_LOCKED)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the dataset is as it was, or as far as it got (every step is atomic)",
+                     EXIT_INTERRUPTED)
+    except Exception as error:  # a file that cannot be read or written: one line
+        return _fail(f"{args.command} failed: {type(error).__name__}: {error}")
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from .compact import compact
+    from .options import parse_day
+
+    before = parse_day(args.before, "--before")
+
+    def work(out: str) -> int:
+        summary = compact(out, before)
+        print(summary.line())
+        for table, (files, after) in summary.per_table.items():
+            if files and args.verbosity >= 0:
+                print(f"  {table:<11}{files} files -> {after}")
+        if summary.partitions and not summary.swapped_atomically and args.verbosity >= 0:
+            print("  (this file system cannot swap folders atomically: readers may have seen "
+                  "old and new files together for a moment)")
+        return 0
+
+    return _maintenance(args, work)
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    from schemas.settings import MemorySettings
+    from transforms.memory import manifest_matches, memory_status, rebuild_memory
+
+    from .options import UsageError
+
+    if args.dedup_days < 0:
+        return _fail("--dedup-days must be 0 or more", EXIT_USAGE)
+    settings = MemorySettings()
+
+    def work(out: str) -> int:
+        if args.rebuild:
+            started = time.monotonic()
+            built = rebuild_memory(out, settings, args.dedup_days)
+            print(f"memory rebuilt from {built.files_read} files ({built.articles} articles, "
+                  f"{built.duplicates} duplicates): {built.keys} keys, {built.texts} signatures "
+                  f"in {time.monotonic() - started:.1f} s")
+            return 0
+        if not manifest_matches(out, settings):
+            raise UsageError(f"{out} has no dataset memory this version reads; the next run builds it, "
+                             f"or `news-ingest memory --rebuild --out {args.out}`")
+        print(memory_status(out))
+        return 0
+
+    return _maintenance(args, work)
+
+
 def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
     """-v/-q before or after the command; `_verbosity` adds the two places up."""
     group = parser.add_mutually_exclusive_group()
@@ -332,6 +439,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 when the run completed (failed feeds and articles are in "
                "DIR/rejects), 1 when it could not run, 2 for bad options, 75 when another run "
                "holds DIR.")
+    from schemas.settings import DedupSettings
+
     from .options import IngestOptions
 
     IngestOptions._add_argparse_args(run)
@@ -365,6 +474,35 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("pages", nargs="+", metavar="PAGE", help="saved HTML page, or -")
     extract.add_argument("--url", help="the URL the page(s) came from (for canonical URL and source)")
     _add_verbosity(extract)
+
+    compact = commands.add_parser(
+        "compact", help="rewrite each partition's many small files as one (rows and ids unchanged)",
+        description="Rewrite every partition of more than one file as one file, with the same rows, ids "
+                    "and columns, so readers open a few files instead of one per run. A reader never "
+                    "sees old and new files together on a local disk (the folder is swapped in one "
+                    "atomic step). `run` and `stream` do this once a day by default (--compact-every).",
+        epilog="Exit status: 0 when done, 1 when DIR is not a dataset or a file cannot be read or "
+               "written, 2 for bad options, 75 when a run holds DIR.")
+    compact.add_argument("--out", default="data", metavar="DIR", help="the dataset folder (default: data)")
+    compact.add_argument("--before", metavar="DATE",
+                         help="only partitions of publication days before DATE, YYYY-MM-DD (default: all)")
+    _add_verbosity(compact)
+
+    memory = commands.add_parser(
+        "memory", help="what the dataset memory (_state/memory/) holds; --rebuild makes it anew",
+        description="The dataset memory is what dedup knows of earlier runs (URL and id fingerprints, "
+                    "text hashes, MinHash signatures of the look-back window), kept under "
+                    "DIR/_state/memory/ so a run reads only what its new items need. It is derived "
+                    "from the tables: --rebuild makes it anew from them (a run does so by itself when "
+                    "the memory is missing, e.g. on a dataset of an older version).",
+        epilog="Exit status: 0 when done, 1 when DIR is not a dataset or a file cannot be read, 2 for "
+               "bad options, 75 when a run holds DIR.")
+    memory.add_argument("--out", default="data", metavar="DIR", help="the dataset folder (default: data)")
+    memory.add_argument("--rebuild", action="store_true", help="rebuild the memory from the tables")
+    memory.add_argument("--dedup-days", type=int, default=DedupSettings().lookback_days, metavar="N",
+                        help="days of signatures to keep, as `run --dedup-days` (default: "
+                             f"{DedupSettings().lookback_days}; 0: all)")
+    _add_verbosity(memory)
 
     report = commands.add_parser(
         "report", help="what the dataset holds: actors per day, sources, languages, duplicates, "
@@ -409,6 +547,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "compact":
+            return cmd_compact(args)
+        if args.command == "memory":
+            return cmd_memory(args)
     except KeyboardInterrupt:  # before a command's own handling began: nothing was written
         return _fail("interrupted", EXIT_INTERRUPTED)
     return cmd_extract(args)

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 from transforms.write import finish_commits
 
+from .compact import remove_staging
+
 LOCK_FILE = ("_state", "run.lock")
 
 
@@ -87,9 +89,11 @@ class RunLock:
 
 
 def settle(out_dir: Path) -> None:
-    """After a crash or a failed run: finish what was committed, drop the rest."""
+    """After a crash or a failed run: finish what was committed, drop the rest
+    (hidden files, and what a compaction had set aside)."""
     finish_commits(str(out_dir))
     remove_leftovers(out_dir)
+    remove_staging(str(out_dir))
 
 
 def remove_leftovers(out_dir: Path) -> int:

@@ -84,6 +84,11 @@ class IngestOptions(PipelineOptions):
             help="how many days of stored articles later copies are compared with "
                  f"(default: {DedupSettings().lookback_days}; 0: all); URLs are remembered for good")
         parser.add_argument(
+            "--compact-every", default="1d", metavar="DURATION",
+            help="after a run (or poll), compact the dataset's small files when the last compaction "
+                 "is this old: 12h, 1d, 7d (default: 1d; 0: never, e.g. when `news-ingest compact` "
+                 "is scheduled separately)")
+        parser.add_argument(
             "--contact", default=PROJECT_URL, metavar="URL",
             help="contact URL or e-mail sent in the User-Agent (default: the project URL)")
 
@@ -141,13 +146,41 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONGEST_INTERVAL = timedelta(days=7)
 
 
-def parse_interval(text: str) -> timedelta:
-    """'30s', '5m', '1h', '1h30m' -> a timedelta of at least one second."""
+def _seconds(text: str, option: str) -> float:
     spec = text.strip().lower()
     parts = _DURATION_PART.findall(spec)
     if not parts or "".join(number + unit for number, unit in parts) != spec:
-        raise UsageError(f"--interval {text!r} is not a duration like 30s, 5m, 1h or 1h30m")
-    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+        raise UsageError(f"{option} {text!r} is not a duration like 30s, 5m, 1h or 1h30m")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def parse_compact_every(text: str) -> timedelta | None:
+    """--compact-every: a duration, or None for '0' (never)."""
+    if text.strip() in ("0", "0s", "0m", "0h", "0d"):
+        return None
+    return timedelta(seconds=_seconds(text, "--compact-every"))
+
+
+def existing_dataset(out: str) -> str:
+    """A dataset folder that must exist already (maintenance commands)."""
+    if not out:
+        raise UsageError("--out is empty")
+    parts = ("_state", "articles", "duplicates", "rejects")
+    if not urlsplit(out).scheme or len(urlsplit(out).scheme) == 1:
+        out = os.path.abspath(out)
+        if not os.path.isdir(out):
+            raise PreflightError(f"--out {out} is not a folder")
+        found = any(os.path.isdir(os.path.join(out, part)) for part in parts)
+    else:
+        found = any(FileSystems.match([FileSystems.join(out, part, "**")])[0].metadata_list for part in parts)
+    if not found:
+        raise PreflightError(f"--out {out} is not a news-ingest dataset (no _state or tables in it)")
+    return out
+
+
+def parse_interval(text: str) -> timedelta:
+    """'30s', '5m', '1h', '1h30m' -> a timedelta of at least one second."""
+    seconds = _seconds(text, "--interval")
     if seconds < 1:
         raise UsageError(f"--interval {text!r} is shorter than one second")
     if seconds > _LONGEST_INTERVAL.total_seconds():

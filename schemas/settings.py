@@ -194,6 +194,18 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class MemorySettings:
+    """How the dataset memory (DIR/_state/memory/) is laid out."""
+
+    # Keys (URL and id fingerprints, text hashes) are spread over this many
+    # files. A run reads and rewrites only the buckets its items fall into:
+    # a 10-article run touches about 30 of 256, so its share of a year's
+    # memory (~2 million keys, ~8,000 per bucket) stays a few megabytes,
+    # while a first run creates few tiny files. Changing it rebuilds the memory.
+    buckets: int = 256
+
+
+@dataclass(frozen=True)
 class StreamSettings:
     """How the continuous pipeline remembers what it has seen."""
 
@@ -209,6 +221,11 @@ class WriteSettings:
 
     # Bounds memory per file and keeps files friendly to DuckDB/Spark readers.
     max_rows_per_file: int = 50_000
+    # Rows per row group of a compacted file: DuckDB reads a row group per
+    # thread and skips whole groups by their statistics; its own writer uses
+    # 122,880. News partitions (a day and an actor) hold hundreds to a few
+    # thousand rows, so compacted files are one group.
+    row_group_rows: int = 100_000
     # Partition values longer than this are truncated (file-system limits).
     max_partition_chars: int = 64
 
@@ -221,6 +238,7 @@ class Settings:
     feeds: FeedSettings = FeedSettings()
     clean: CleanSettings = CleanSettings()
     dedup: DedupSettings = DedupSettings()
+    memory: MemorySettings = MemorySettings()
     stream: StreamSettings = StreamSettings()
     classify: ClassifySettings = ClassifySettings()
     write: WriteSettings = WriteSettings()

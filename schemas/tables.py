@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from .records import Article
 
-_TS = pa.timestamp("us", tz="UTC")
+# Every timestamp of the dataset: microseconds, UTC.
+TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 ARTICLES = pa.schema([
     pa.field("article_id", pa.string(), nullable=False),
@@ -23,9 +24,9 @@ ARTICLES = pa.schema([
     pa.field("feed_url", pa.string(), nullable=False),
     pa.field("title", pa.string()),
     pa.field("text", pa.string()),
-    pa.field("published_at", _TS, nullable=False),
+    pa.field("published_at", TIMESTAMP, nullable=False),
     pa.field("date_source", pa.string(), nullable=False),
-    pa.field("fetched_at", _TS, nullable=False),
+    pa.field("fetched_at", TIMESTAMP, nullable=False),
     pa.field("language", pa.string(), nullable=False),
     pa.field("language_confidence", pa.float32()),
     pa.field("actors", pa.list_(pa.string())),
@@ -48,7 +49,7 @@ MENTIONS = pa.schema([
     pa.field("count", pa.int32(), nullable=False),
     pa.field("in_title", pa.bool_(), nullable=False),
     pa.field("is_primary", pa.bool_(), nullable=False),
-    pa.field("published_at", _TS, nullable=False),
+    pa.field("published_at", TIMESTAMP, nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
 ])
 
@@ -57,11 +58,11 @@ DUPLICATES = pa.schema([
     pa.field("url", pa.string(), nullable=False),
     pa.field("source", pa.string()),
     pa.field("feed_url", pa.string()),
-    pa.field("published_at", _TS),
+    pa.field("published_at", TIMESTAMP),
     pa.field("duplicate_of", pa.string(), nullable=False),
     pa.field("method", pa.string(), nullable=False),
     pa.field("similarity", pa.float32(), nullable=False),
-    pa.field("detected_at", _TS, nullable=False),
+    pa.field("detected_at", TIMESTAMP, nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
 ])
 
@@ -72,7 +73,7 @@ REJECTS = pa.schema([
     pa.field("error_type", pa.string(), nullable=False),
     pa.field("message", pa.string()),
     pa.field("http_status", pa.int32()),
-    pa.field("rejected_at", _TS, nullable=False),
+    pa.field("rejected_at", TIMESTAMP, nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
 ])
 
@@ -80,7 +81,7 @@ REJECTS = pa.schema([
 TEMPLATE_HISTORY = pa.schema([
     pa.field("source", pa.string(), nullable=False),
     pa.field("article_id", pa.string(), nullable=False),
-    pa.field("seen_at", _TS, nullable=False),
+    pa.field("seen_at", TIMESTAMP, nullable=False),
     pa.field("keys", pa.list_(pa.string()), nullable=False),
 ])
 

@@ -42,3 +42,25 @@ def seed_truth(name: str) -> tuple[str, list[str], list[str]]:
 def site():
     with LoopbackSite() as running:
         yield running
+
+
+def stored_dataset(out: Path, records, days_ago: float = 1.0, lookback_days: int = 30):
+    """A dataset folder holding `records` (articles, duplicates) as a run
+    `days_ago` wrote them, with its memory built from the tables; returns
+    the DatasetMemory a run over it looks up."""
+    from collections import defaultdict
+    from datetime import UTC, datetime, timedelta
+
+    from schemas.settings import MemorySettings
+    from transforms.memory import DatasetMemory, rebuild_memory
+    from transforms.write import partition_rows, write_partition
+
+    run_id = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y%m%dT%H%M%SZ") + "-abc123"
+    partitions = defaultdict(list)
+    for record in records:
+        for partition, row in partition_rows(record, run_id, 64):
+            partitions[partition].append(row)
+    for partition, rows in partitions.items():
+        write_partition(str(out), partition, rows, run_id, 1000)
+    rebuild_memory(str(out), MemorySettings(), lookback_days)
+    return DatasetMemory(str(out), MemorySettings(), lookback_days)

@@ -4,7 +4,8 @@ Whichever moment the kill lands, the next run must start (the kernel drops
 the killed run's flock), no half-written or uncommitted file may be left and
 every visible file must be whole, every item the feeds list must end in
 `articles` or `duplicates` exactly once (an article with all its mentions),
-the feed state must parse, and a further run must write nothing new.
+the feed state must parse, the dataset memory must hold exactly what the
+tables do, and a further run must write nothing new.
 
 Two kinds of kill: a real SIGKILL from outside at moments picked by what the
 run has visibly done (pages being fetched, first file on disk), and a run
@@ -28,6 +29,7 @@ import pytest
 
 from .conftest import DEMO_PAGES, ROOT
 from .loopback import rss
+from .test_memory import keys_of_tables, memory_keys
 from .test_pipeline import PAGES, dataset_files, query, run_cli
 
 TABLES = ("articles", "mentions", "duplicates")
@@ -168,6 +170,7 @@ def assert_consistent(out: Path, served: set[str]) -> None:
     state = out / "_state" / "feeds.json"
     if state.exists():
         assert isinstance(json.loads(state.read_text())["feeds"], dict)
+    assert memory_keys(out) == keys_of_tables(out), "the dataset memory is ahead of or behind the tables"
 
 
 def assert_recovers(listing: Path, out: Path, served: set[str]) -> None:
@@ -227,8 +230,17 @@ def left_feed_state_aside(out: Path) -> bool:
             and bool(list((out / "_state").glob(".feeds-*.json.inprogress"))))
 
 
+def left_memory_ahead(out: Path) -> bool:
+    """The commit list in place, a memory file renamed, no article visible
+    yet: the memory says more than the tables until the next start rolls
+    the commit forward."""
+    return (bool(commit_lists(out)) and bool(list((out / "_state" / "memory").rglob("*.parquet")))
+            and not any_file(out, "*.parquet", ("articles",)))
+
+
 # Exact kill points: (before/after the first rename onto a path holding..., what DIR then holds).
 COMMIT_POINTS = {
+    "memory-ahead": ("after", "/_state/memory/keys/", left_memory_ahead),
     "uncommitted": ("before", "/_state/commits/", left_uncommitted),
     "mid-commit": ("after", "/articles/", left_mid_commit),
     "feed-state": ("before", "/_state/feeds.json", left_feed_state_aside),
@@ -237,6 +249,7 @@ COMMIT_POINTS = {
 
 @pytest.mark.parametrize("points", [
     ["mid-commit"],
+    ["memory-ahead"],
     # killed twice in a row: the second run, itself killed, first cleans up after the first
     ["uncommitted", "feed-state"],
 ], ids="-then-".join)

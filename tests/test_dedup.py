@@ -9,8 +9,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas.records import Article, FeedItem, Fingerprint
-from schemas.settings import DedupSettings
+from schemas.records import Article, FeedItem
+from schemas.settings import DedupSettings, MemorySettings
 from transforms.dedup import (
     DeduplicateArticles,
     DropSeenUrls,
@@ -21,6 +21,9 @@ from transforms.dedup import (
     settle,
     url_id,
 )
+from transforms.memory import DatasetMemory
+
+from .conftest import stored_dataset
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DEDUP = DedupSettings()
@@ -167,16 +170,21 @@ def pipeline():
     return TestPipeline(runner="FnApiRunner")
 
 
-def test_deduplicate_in_a_pipeline_within_and_across_runs():
-    stored = Fingerprint("hash", content_hash("stored story"), "feedfacefeedface")
+def empty_memory(tmp_path) -> DatasetMemory:
+    return DatasetMemory(str(tmp_path), MemorySettings(), DEDUP.lookback_days)
+
+
+def test_deduplicate_in_a_pipeline_within_and_across_runs(tmp_path):
+    stored = replace(article("https://s.example/stored", text="stored story", day=1),
+                     article_id="feedfacefeedface")
+    memory = stored_dataset(tmp_path, [stored])
     fresh = article("https://a.example/new", text="a new story", day=4)
     copy_of_fresh = article("https://b.example/copy", text="A new story!", day=5)
     same_url = article("https://a.example/new?utm_medium=rss", text="a new story", day=6)
     copy_of_stored = article("https://c.example/old", text="Stored story.", day=1)
     with pipeline() as p:
-        prior = p | "Prior" >> beam.Create([stored])
         out = (p | beam.Create([fresh, copy_of_fresh, same_url, copy_of_stored])
-               | DeduplicateArticles(prior, p | "NoSignatures" >> beam.Create([]), DEDUP))
+               | DeduplicateArticles(memory, DEDUP))
         assert_that(out["articles"] | "Urls" >> beam.Map(lambda a: a.url),
                     equal_to([fresh.url]), label="OneSurvivor")
         assert_that(out["duplicates"]
@@ -187,7 +195,7 @@ def test_deduplicate_in_a_pipeline_within_and_across_runs():
                     label="Copies")
 
 
-def test_a_copy_of_a_dropped_copy_points_at_the_article_kept():
+def test_a_copy_of_a_dropped_copy_points_at_the_article_kept(tmp_path):
     """A and B share text, B and C share a canonical URL: both copies point at A."""
     first = article("https://a.example/1", text="shared story", day=1)
     second = article("https://b.example/1", text="shared story", day=2)
@@ -195,8 +203,7 @@ def test_a_copy_of_a_dropped_copy_points_at_the_article_kept():
                     article_id=second.article_id)
     with pipeline() as p:
         out = (p | beam.Create([first, second, third])
-               | DeduplicateArticles(p | "Prior" >> beam.Create([]), p | "NoSignatures" >> beam.Create([]),
-                                     DEDUP))
+               | DeduplicateArticles(empty_memory(tmp_path), DEDUP))
         assert_that(out["articles"] | "Ids" >> beam.Map(lambda a: a.article_id),
                     equal_to([first.article_id]), label="Kept")
         assert_that(out["duplicates"] | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of)),
@@ -204,25 +211,33 @@ def test_a_copy_of_a_dropped_copy_points_at_the_article_kept():
                     label="PointAtKept")
 
 
-def test_drop_seen_urls_merges_listings_and_skips_stored():
+def test_drop_seen_urls_merges_listings_and_skips_stored(tmp_path):
     seen = FeedItem(url="https://a.example/old", feed_url="f1")
+    memory = stored_dataset(tmp_path, [article(seen.url, text="an old story", day=1)], days_ago=400)
     twice_a = FeedItem(url="https://a.example/new", feed_url="f1", first_seen=(0, 1))
     twice_b = FeedItem(url="https://a.example/new#top", feed_url="f2", first_seen=(1, 0))
     with pipeline() as p:
-        prior = p | "Prior" >> beam.Create([Fingerprint("url", url_id(seen.url), "x")])
-        items = p | beam.Create([seen, twice_a, twice_b]) | DropSeenUrls(prior)
+        items = p | beam.Create([seen, twice_a, twice_b]) | DropSeenUrls(memory)
         assert_that(items | beam.Map(lambda i: (i.url, len(i.also_listed))),
                     equal_to([(twice_a.url, 1)]))
 
 
-def test_the_look_back_window_follows_when_rows_were_ingested():
-    from transforms.dedup import within_lookback
-
-    def written(days_ago: int) -> str:
-        run = (NOW - timedelta(days=days_ago)).strftime("%Y%m%dT%H%M%SZ")
-        return f"/out/articles/date=2015-09-23/actor=shq/part-{run}-a1b2c3-00000.parquet"
-
-    assert within_lookback(written(10), 30, NOW), "an old story ingested 10 days ago counts"
-    assert not within_lookback(written(40), 30, NOW)
-    assert within_lookback(written(4000), 0, NOW), "0 days: the whole history"
-    assert within_lookback("/out/articles/date=2015-09-23/other.parquet", 30, NOW)
+def test_text_hashes_count_within_the_look_back_window_urls_for_good(tmp_path):
+    """Ingestion time, not publication date, decides: a copy of a story
+    ingested 10 days ago is caught, of one ingested 40 days ago is not; its
+    URL is still known a year on."""
+    recent = article("https://s.example/recent", text="recent story", day=1)
+    old = article("https://s.example/old", text="old story", day=1)
+    stored_dataset(tmp_path, [recent], days_ago=10)
+    memory = stored_dataset(tmp_path, [old], days_ago=40)
+    copies = [article("https://c.example/1", text="Recent story!", day=2),
+              article("https://c.example/2", text="Old story!", day=2),
+              replace(article("https://s.example/old?utm_source=x", text="reworded", day=2),
+                      article_id=old.article_id)]
+    with pipeline() as p:
+        out = p | beam.Create(copies) | DeduplicateArticles(memory, DEDUP)
+        assert_that(out["articles"] | "Kept" >> beam.Map(lambda a: a.url),
+                    equal_to(["https://c.example/2"]), label="Kept")
+        assert_that(out["duplicates"] | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of, d.method)),
+                    equal_to([("https://c.example/1", recent.article_id, "exact"),
+                              (copies[2].url, old.article_id, "url")]), label="Copies")

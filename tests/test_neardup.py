@@ -10,8 +10,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import Article, FeedItem
-from schemas.settings import DedupSettings
+from schemas.settings import DedupSettings, MemorySettings
 from transforms.dedup import DeduplicateArticles, content_hash
+from transforms.memory import DatasetMemory
 from transforms.neardup import (
     Member,
     Signer,
@@ -26,7 +27,7 @@ from transforms.neardup import (
     similarity,
 )
 
-from .conftest import SEED_TEXTS, seed_truth
+from .conftest import SEED_TEXTS, seed_truth, stored_dataset
 
 SETTINGS = DedupSettings()
 START = datetime(2015, 9, 23, 8, tzinfo=UTC)
@@ -181,7 +182,7 @@ def pipeline():
     return TestPipeline(runner="FnApiRunner")
 
 
-def test_near_copies_across_bundles_point_at_the_earliest(signer):
+def test_near_copies_across_bundles_point_at_the_earliest(signer, tmp_path):
     copies = edited_copies(WIRE)
     original = article("wire", WIRE, 0)
     first_bundle = [original, article("dateline", copies["dateline"], 30, site=1)]
@@ -191,8 +192,8 @@ def test_near_copies_across_bundles_point_at_the_earliest(signer):
     with pipeline() as p:
         articles = ((p | "One" >> beam.Create(first_bundle + seeds), p | "Two" >> beam.Create(second_bundle))
                     | beam.Flatten())
-        out = articles | DeduplicateArticles(p | "NoPrior" >> beam.Create([]),
-                                             p | "NoSignatures" >> beam.Create([]), SETTINGS)
+        out = articles | DeduplicateArticles(
+            DatasetMemory(str(tmp_path), MemorySettings(), SETTINGS.lookback_days), SETTINGS)
         assert_that(out["articles"] | "Kept" >> beam.Map(lambda a: a.article_id),
                     equal_to(["wire"] + [a.article_id for a in seeds]), label="Kept")
         assert_that(out["duplicates"] | "Rows" >> beam.Map(
@@ -203,33 +204,33 @@ def test_near_copies_across_bundles_point_at_the_earliest(signer):
                     equal_to([4 * SETTINGS.minhash_permutations] * 4), label="Signed")
 
 
-def test_a_copy_of_a_stored_article_points_at_it(signer):
-    stored = replace(text_member("stored-id", WIRE, signer), prior=True,
-                     order=member_order(True, START, (0, 0), "stored-id"))
+def test_a_copy_of_a_stored_article_points_at_it(signer, tmp_path):
+    stored = replace(article("stored-id", WIRE, 0), signature=signer.sign(WIRE))
+    memory = stored_dataset(tmp_path, [stored], days_ago=3)
     copy = article("late-copy", edited_copies(WIRE)["dateline"], 600, site=4)
     with pipeline() as p:
-        out = (p | beam.Create([copy])
-               | DeduplicateArticles(p | "NoPrior" >> beam.Create([]), p | "Stored" >> beam.Create([stored]),
-                                     SETTINGS))
+        out = p | beam.Create([copy]) | DeduplicateArticles(memory, SETTINGS)
         assert_that(out["articles"], equal_to([]), label="NothingNew")
         assert_that(out["duplicates"] | beam.Map(lambda d: (d.article_id, d.duplicate_of, d.method)),
                     equal_to([("late-copy", "stored-id", "near")]), label="PointsAtStored")
 
 
-def test_stored_signatures_are_read_back_within_the_look_back_only(tmp_path, signer):
-    from transforms.dedup import ReadSignatures
-    from transforms.write import partition_rows, write_partition
+def test_stored_signatures_are_looked_up_within_the_look_back_only(tmp_path, signer):
+    """Only stored articles ingested inside the window and sharing a band
+    with a new one come back, with their signature and figures."""
+    from transforms.memory import stored_lookalikes
 
-    def store(article_id: str, days_ago: int) -> None:
-        run = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y%m%dT%H%M%SZ") + "-abc123"
-        stored = replace(article(article_id, WIRE, 0), signature=signer.sign(WIRE))
-        partition, row = partition_rows(stored, run, 64)[0]
-        write_partition(str(tmp_path), partition, [row], run, 1000)
+    def store(article_id: str, text: str, days_ago: int) -> None:
+        stored_dataset(tmp_path, [replace(article(article_id, text, 0), signature=signer.sign(text))],
+                       days_ago=days_ago, lookback_days=0)
 
-    store("recent", days_ago=3)
-    store("old", days_ago=45)
-    with pipeline() as p:
-        members = p | beam.Create([str(tmp_path)]) | ReadSignatures(SETTINGS.lookback_days)
-        assert_that(members | beam.Map(lambda m: (m.article_id, m.prior, m.signature == signer.sign(WIRE),
-                                                  m.numbers == figures(WIRE))),
-                    equal_to([("recent", True, True, True)]))
+    other = (SEED_TEXTS / "001_967cd6e8aa18a310.txt").read_text()
+    store("recent", WIRE, days_ago=3)
+    store("old", WIRE, days_ago=45)
+    store("unrelated", other, days_ago=2)
+    since = datetime.now(UTC) - timedelta(days=SETTINGS.lookback_days)
+    found = stored_lookalikes(str(tmp_path), [signer.sign(edited_copies(WIRE)["dateline"])], since, SETTINGS)
+    assert [(m.article_id, m.prior, m.signature == signer.sign(WIRE), m.numbers == figures(WIRE))
+            for m in found] == [("recent", True, True, True)]
+    everything = stored_lookalikes(str(tmp_path), [signer.sign(WIRE)], None, SETTINGS)
+    assert sorted(m.article_id for m in everything) == ["old", "recent"]

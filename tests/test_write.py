@@ -123,12 +123,13 @@ def test_a_commit_cut_short_is_finished_by_the_next_start(tmp_path, monkeypatch)
     finals = _hidden_run(tmp_path, "r1")
     renamed = []
 
-    def crash_after_one(batch):  # the process dies after the first rename
-        FileSystems.rename([hidden_path(batch[0])], [batch[0]])
-        renamed.append(batch[0])
+    def crash_after_one(commit):  # the process dies after the first rename
+        first = commit["files"][0]
+        FileSystems.rename([hidden_path(first)], [first])
+        renamed.append(first)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("transforms.write._rename_hidden", crash_after_one)
+    monkeypatch.setattr("transforms.write._complete", crash_after_one)
     with pytest.raises(KeyboardInterrupt):
         publish_files(str(tmp_path), "r1", finals)
     assert len(visible(tmp_path)) == 1, "an article visible without its mention"

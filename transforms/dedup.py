@@ -8,25 +8,24 @@ similarity (near copies: another headline, a dateline, a cut paragraph; see
 `transforms/neardup.py`). In each group the earliest published copy is kept
 (ties: first seen in the feed list) -- or the copy an earlier run stored; the
 others become `duplicates` rows pointing at it. Earlier runs' fingerprints
-come from the dataset itself (URLs and ids for good, text hashes and
-signatures for a look-back window), so no server keeps state.
+come from the dataset memory (transforms/memory.py: URLs and ids for good,
+text hashes and signatures for a look-back window), looked up only for
+this run's keys, so no server keeps state and a run's cost does not grow
+with the history.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 import tldextract
-from apache_beam.io import fileio
-from apache_beam.io.filesystems import FileSystems
 
 from schemas import load_data
-from schemas.records import Article, Duplicate, FeedItem, Fingerprint
+from schemas.records import Article, Duplicate, FeedItem
 from schemas.settings import DedupSettings
 
 from .metrics import counter
@@ -41,7 +40,6 @@ from .neardup import (
     member_order,
     nearest_earlier,
     same_story,
-    signature_bytes,
 )
 from .textnorm import fold
 
@@ -231,123 +229,21 @@ def settle(article: Article, now: datetime) -> tuple[Article, list[Duplicate]]:
     return replace(article, copies=()), rows
 
 
-# Files are named part-<run id>-NNNNN.parquet and run ids start with the
-# run's UTC start time: the name tells when its rows were ingested.
-_RUN_TIME = re.compile(r"part-(\d{8}T\d{6}Z)-")
+class _Prior(beam.PTransform):
+    """(key, element) -> (key, stored article id) for the keys of one kind
+    that earlier runs left."""
 
-
-def within_lookback(path: str, lookback_days: int, now: datetime) -> bool:
-    """Whether a file was written by a run inside the look-back window
-    (0 days: no window, everything counts). Ingestion time, not publication
-    date: an old story syndicated again today is still caught."""
-    match = _RUN_TIME.search(path.rsplit("/", 1)[-1])
-    if lookback_days <= 0 or match is None:
-        return True
-    written = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    return written >= now - timedelta(days=lookback_days)
-
-
-def fingerprints_of_articles(table, recent: bool) -> list[Fingerprint]:
-    """What a stored `articles` file tells dedup: its URLs and ids for good,
-    its text hashes while it is `recent` (inside the look-back window)."""
-    rows = table.to_pydict()
-    out = []
-    for url, canonical, article_id, text_hash in zip(
-            rows["url"], rows["canonical_url"], rows["article_id"], rows["content_hash"], strict=True):
-        out.append(Fingerprint("url", url_id(url), article_id))
-        out.append(Fingerprint("url", url_id(canonical), article_id))
-        out.append(Fingerprint("id", article_id, article_id))
-        if recent:
-            out.append(Fingerprint("hash", text_hash, article_id))
-    return out
-
-
-def fingerprints_of_duplicates(table, recent: bool) -> list[Fingerprint]:
-    """A stored duplicate's URL and id lead to the article it copies."""
-    rows = table.to_pydict()
-    out = []
-    for url, article_id, original in zip(rows["url"], rows["article_id"], rows["duplicate_of"], strict=True):
-        out.append(Fingerprint("url", url_id(url), original))
-        out.append(Fingerprint("id", article_id, original))
-    return out
-
-
-_FINGERPRINT_READERS = {
-    "articles": (("url", "canonical_url", "article_id", "content_hash"), fingerprints_of_articles),
-    "duplicates": (("url", "article_id", "duplicate_of"), fingerprints_of_duplicates),
-}
-
-
-def _stored_files(trigger, table: str, label: str):
-    """The Parquet files of a stored table, listed once per trigger element
-    (the output folder: once per run, or once per window when streaming)."""
-    return (trigger
-            | f"{label}/Pattern" >> beam.Map(
-                lambda out_dir: FileSystems.join(out_dir, table, "**", "*.parquet"))
-            | f"{label}/Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
-            | f"{label}/Spread" >> beam.Reshuffle())
-
-
-class _ReadFingerprintsFn(beam.DoFn):
-    def __init__(self, table: str, lookback_days: int):
-        self.table, self.lookback_days = table, lookback_days
-
-    def process(self, metadata):
-        columns, convert = _FINGERPRINT_READERS[self.table]
-        with FileSystems.open(metadata.path) as handle:
-            table = pq.read_table(handle, columns=list(columns))
-        yield from convert(table, within_lookback(metadata.path, self.lookback_days,
-                                                  datetime.now(UTC)))
-
-
-class ReadFingerprints(beam.PTransform):
-    """output folder -> fingerprints of everything earlier runs stored there."""
-
-    def __init__(self, lookback_days: int):
+    def __init__(self, stored, kind: str):
         super().__init__()
-        self.lookback_days = lookback_days
+        self.stored, self.kind = stored, kind
 
-    def expand(self, trigger):
-        return [
-            _stored_files(trigger, table, table)
-            | f"{table}/Read" >> beam.ParDo(_ReadFingerprintsFn(table, self.lookback_days))
-            for table in _FINGERPRINT_READERS
-        ] | "All" >> beam.Flatten()
-
-
-class _ReadSignaturesFn(beam.DoFn):
-    def __init__(self, lookback_days: int):
-        self.lookback_days = lookback_days
-
-    def process(self, metadata):
-        if not within_lookback(metadata.path, self.lookback_days, datetime.now(UTC)):
-            return
-        with FileSystems.open(metadata.path) as handle:
-            columns = ["article_id", "minhash", "numbers", "word_count"]
-            rows = pq.read_table(handle, columns=columns).to_pylist()
-        for row in rows:
-            if row["minhash"]:
-                yield Member(row["article_id"], signature_bytes(row["minhash"]), frozenset(row["numbers"]),
-                             row["word_count"],
-                             member_order(True, None, (0, 0), row["article_id"]), prior=True)
-
-
-class ReadSignatures(beam.PTransform):
-    """output folder -> MinHash signatures of the articles stored in the look-back window."""
-
-    def __init__(self, lookback_days: int):
-        super().__init__()
-        self.lookback_days = lookback_days
-
-    def expand(self, trigger):
-        return (_stored_files(trigger, "articles", "Signatures")
-                | "Read" >> beam.ParDo(_ReadSignaturesFn(self.lookback_days)))
-
-
-def _prior(fingerprints, kind: str, label: str):
-    return (fingerprints
-            | f"{label}/Only" >> beam.Filter(lambda fp: fp.kind == kind)
-            | f"{label}/Key" >> beam.Map(lambda fp: (fp.key, fp.article_id)))
+    def expand(self, keyed):
+        kind = self.kind
+        return (keyed
+                | "Keys" >> beam.Keys()
+                | "Stored" >> self.stored.keys()
+                | "Only" >> beam.Filter(lambda fp: fp.kind == kind)
+                | "Key" >> beam.Map(lambda fp: (fp.key, fp.article_id)))
 
 
 class _DropSeenUrlsFn(beam.DoFn):
@@ -371,18 +267,21 @@ class _DropSeenUrlsFn(beam.DoFn):
 class DropSeenUrls(beam.PTransform):
     """Feed items whose URL is new: not stored by an earlier run, once per run.
 
-    Entries of this run sharing a URL are merged into one item (fetched once);
-    the others end as `url` duplicates when the article is written.
+    `stored` is the dataset memory (transforms/memory.py): only what it
+    holds for these items' URLs is read. Entries of this run sharing a URL
+    are merged into one item (fetched once); the others end as `url`
+    duplicates when the article is written.
     """
 
-    def __init__(self, fingerprints):
+    def __init__(self, stored):
         super().__init__()
-        self.fingerprints = fingerprints
+        self.stored = stored
 
     def expand(self, items):
         keyed = items | "KeyByUrl" >> beam.Map(lambda item: (url_id(item.url), item))
+        prior = keyed | "PriorUrls" >> _Prior(self.stored, "url")
         return (
-            {"items": keyed, "prior": _prior(self.fingerprints, "url", "PriorUrls")}
+            {"items": keyed, "prior": prior}
             | "Group" >> beam.CoGroupByKey()
             | "Drop" >> beam.ParDo(_DropSeenUrlsFn())
         )
@@ -410,15 +309,15 @@ class _ResolveGroupFn(beam.DoFn):
 class _KeepOnePerKey(beam.PTransform):
     """Articles grouped by one key (with earlier runs' keys); one survives per key."""
 
-    def __init__(self, key_fn, kind: str, method: str, fingerprints):
+    def __init__(self, key_fn, kind: str, method: str, stored):
         super().__init__()
         self.key_fn, self.kind, self.method = key_fn, kind, method
-        self.fingerprints = fingerprints
+        self.stored = stored
 
     def expand(self, articles):
         keyed = articles | "Key" >> beam.Map(lambda article: (self.key_fn(article), article))
         return (
-            {"articles": keyed, "prior": _prior(self.fingerprints, self.kind, "Prior")}
+            {"articles": keyed, "prior": keyed | "Prior" >> _Prior(self.stored, self.kind)}
             | "Group" >> beam.CoGroupByKey()
             | "Resolve" >> beam.ParDo(_ResolveGroupFn(self.method)).with_outputs(
                 DeduplicateArticles.DUPLICATES, main="articles")
@@ -478,15 +377,16 @@ class _DropNearCopies(beam.PTransform):
     """Article -> articles that are not a near copy of an earlier one (this
     run's or stored within the look-back window); copies on `duplicates`."""
 
-    def __init__(self, signatures, settings: DedupSettings):
+    def __init__(self, stored, settings: DedupSettings):
         super().__init__()
-        self.signatures, self.settings = signatures, settings
+        self.stored, self.settings = stored, settings
 
     def expand(self, articles):
         settings = self.settings
         signed = articles | "Sign" >> beam.ParDo(_SignFn(settings))
-        members = ((signed | "Members" >> beam.Map(as_member), self.signatures)
-                   | "AllMembers" >> beam.Flatten())
+        new = signed | "Members" >> beam.Map(as_member)
+        lookalikes = new | "StoredLookalikes" >> self.stored.lookalikes(settings)
+        members = (new, lookalikes) | "AllMembers" >> beam.Flatten()
         kept_by = (
             members
             | "BandKeys" >> beam.FlatMap(lambda member: [(key, member) for key in
@@ -518,22 +418,23 @@ class _SettleFn(beam.DoFn):
 class DeduplicateArticles(beam.PTransform):
     """Article -> the articles to write, plus `duplicates` rows for every copy dropped.
 
-    `fingerprints` (ReadFingerprints) and `signatures` (ReadSignatures) are
-    what earlier runs stored; empty PCollections for a first run.
+    `stored` is what earlier runs left (transforms/memory.py's
+    DatasetMemory): each step looks up only its own articles' ids, text
+    hashes and LSH bands there.
     """
 
     DUPLICATES = "duplicates"
 
-    def __init__(self, fingerprints, signatures, settings: DedupSettings):
+    def __init__(self, stored, settings: DedupSettings):
         super().__init__()
-        self.fingerprints, self.signatures, self.settings = fingerprints, signatures, settings
+        self.stored, self.settings = stored, settings
 
     def expand(self, articles):
         by_id = articles | "ById" >> _KeepOnePerKey(
-            lambda article: article.article_id, "id", "url", self.fingerprints)
+            lambda article: article.article_id, "id", "url", self.stored)
         by_text = by_id.articles | "ByText" >> _KeepOnePerKey(
-            lambda article: article.content_hash, "hash", "exact", self.fingerprints)
-        by_words = by_text.articles | "ByWords" >> _DropNearCopies(self.signatures, self.settings)
+            lambda article: article.content_hash, "hash", "exact", self.stored)
+        by_words = by_text.articles | "ByWords" >> _DropNearCopies(self.stored, self.settings)
         settled = by_words.articles | "Settle" >> beam.ParDo(_SettleFn()).with_outputs(
             self.DUPLICATES, main="articles")
         duplicates = ((by_id.duplicates, by_text.duplicates, by_words.duplicates, settled.duplicates)

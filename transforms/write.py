@@ -7,11 +7,13 @@ Rows are grouped by partition folder, and each group is written by one
 worker to a hidden `.part-….inprogress` file beside its target (readers'
 `*.parquet` globs skip it). Once every file of the run (or window) is
 written, a commit makes them visible together: the list of files goes to
-DIR/_state/commits/<run>.json, then each is renamed, then the list is
-removed. A crash before the list exists leaves only hidden files, which the
-next start removes (its items are polled again); a crash after it is rolled
-forward by the next start (`finish_commits`). So an article is never visible
-without its mentions. File names depend only on the run and the partition,
+DIR/_state/commits/<run>.json, then each is renamed, then the files they
+replace (the dataset memory's older versions, a compacted partition's small
+files) are deleted, then the list is removed. A crash before the list
+exists leaves only hidden files, which the next start removes (its items
+are polled again); a crash after it is rolled forward by the next start
+(`finish_commits`). So an article is never visible without its mentions,
+nor the memory ahead of or behind the tables. File names depend only on the run and the partition,
 so a retried bundle overwrites its own file instead of adding a second copy.
 All I/O goes through Beam's FileSystems, so gs:// and s3:// work like local
 paths. (fileio.WriteToFiles is not used: it silently
@@ -100,6 +102,14 @@ def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[di
             for number, start in enumerate(range(0, len(rows), max_rows_per_file))]
 
 
+def dataset_files(out_dir: str, table: str) -> list[str]:
+    """The published Parquet files of a table, as this module lays them out
+    (hidden files and anything else in the folders are left out)."""
+    depth = ("date=*", "actor=*") if table in ("articles", "mentions") else ("date=*",)
+    pattern = FileSystems.join(out_dir, table, *depth, "*.parquet")
+    return sorted(meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list)
+
+
 def hidden_path(final: str) -> str:
     """Where a file is written before it is published: `.NAME.inprogress` beside it."""
     directory, name = FileSystems.split(final)
@@ -108,11 +118,18 @@ def hidden_path(final: str) -> str:
 
 def write_parquet(directory: str, name: str, rows: list[dict], schema: pa.Schema,
                   publish: bool = True) -> str:
-    """Write one Parquet file so that readers never see it half-written:
-    to its hidden path, then (if `publish`) renamed. Returns its final path."""
+    """Write rows as one Parquet file that readers never see half-written
+    (see `write_table`). Returns its final path."""
+    return write_table(directory, name, pa.Table.from_pylist(rows, schema=schema), publish)
+
+
+def write_table(directory: str, name: str, table: pa.Table, publish: bool = True,
+                row_group_rows: int | None = None) -> str:
+    """Write one Parquet file to its hidden path, then (if `publish`) rename
+    it into place. Returns its final path."""
     final = FileSystems.join(directory, name)
     sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows)
     with FileSystems.create(hidden_path(final)) as handle:
         handle.write(sink.getvalue().to_pybytes())
     if publish:
@@ -124,22 +141,29 @@ def _commit_list(out_dir: str, commit_id: str) -> str:
     return FileSystems.join(out_dir, *COMMITS, f"{commit_id}.json")
 
 
-def publish_files(out_dir: str, commit_id: str, finals: list[str]) -> list[str]:
-    """Make a run's hidden files visible together (see the module docstring)."""
+def publish_files(out_dir: str, commit_id: str, finals: list[str], replaced: list[str] = ()) -> list[str]:
+    """Make a run's hidden files visible together, then delete the files
+    they replace (see the module docstring)."""
     finals = sorted(set(finals))
     listing = _commit_list(out_dir, commit_id)
     with FileSystems.create(hidden_path(listing)) as handle:
-        handle.write(json.dumps({"files": finals}).encode("utf-8"))
+        handle.write(json.dumps({"files": finals, "replaced": sorted(set(replaced))}).encode("utf-8"))
     FileSystems.rename([hidden_path(listing)], [listing])  # from here on, the run happened
-    _rename_hidden(finals)
+    _complete({"files": finals, "replaced": replaced})
     FileSystems.delete([listing])
     return finals
 
 
-def _rename_hidden(finals: list[str]) -> None:
+def _complete(commit: dict) -> None:
+    """Rename what is still hidden, delete what is replaced (either may be
+    done already: a commit is rolled forward as often as needed)."""
+    finals = commit["files"]
     waiting = [final for final in finals if FileSystems.exists(hidden_path(final))]
     if waiting:
         FileSystems.rename([hidden_path(final) for final in waiting], waiting)
+    replaced = [path for path in commit.get("replaced", ()) if FileSystems.exists(path)]
+    if replaced:
+        FileSystems.delete(replaced)
 
 
 def finish_commits(out_dir: str) -> int:
@@ -149,7 +173,7 @@ def finish_commits(out_dir: str) -> int:
     listings = [meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list]
     for listing in listings:
         with FileSystems.open(listing) as handle:
-            _rename_hidden(json.loads(handle.read().decode("utf-8"))["files"])
+            _complete(json.loads(handle.read().decode("utf-8")))
         FileSystems.delete([listing])
     return len(listings)
 
@@ -178,6 +202,11 @@ def window_run_id(run_id: str, window) -> str:
     return f"{start:%Y%m%dT%H%M%SZ}-{run_id.split('-', 1)[-1]}"
 
 
+def run_time(run_id: str) -> datetime:
+    """When a run (or a window) started, from its id (`YYYYMMDDTHHMMSSZ-…`)."""
+    return datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
 class _WritePartitionFn(beam.DoFn):
     def __init__(self, out_dir: str, run_id: str, settings: WriteSettings):
         self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
@@ -190,36 +219,49 @@ class _WritePartitionFn(beam.DoFn):
                                 self.settings.max_rows_per_file, publish=False)
         for name, count in written_counts(partition, rows).items():
             counter(name).inc(count)
-        yield from paths
+        for path in paths:
+            yield path, ()
 
 
 class _PublishFn(beam.DoFn):
     def __init__(self, out_dir: str, run_id: str):
         self.out_dir, self.run_id = out_dir, run_id
 
-    def process(self, finals: list[str], window=beam.DoFn.WindowParam):
-        yield from publish_files(self.out_dir, window_run_id(self.run_id, window), finals)
+    def process(self, written: list[tuple[str, tuple[str, ...]]], window=beam.DoFn.WindowParam):
+        yield from publish_files(self.out_dir, window_run_id(self.run_id, window),
+                                 [final for final, _ in written],
+                                 [path for _, replaced in written for path in replaced])
 
 
 class WriteDataset(beam.PTransform):
     """{'articles', 'duplicates', 'rejects'} -> paths of the Parquet files
-    written, published together once all are written."""
+    written, published together once all are written.
 
-    def __init__(self, out_dir: str, run_id: str, settings: WriteSettings):
+    `remember`, if given, turns the same records into further hidden files
+    ((final path, files it replaces) pairs: the dataset memory), published
+    in the same commit.
+    """
+
+    def __init__(self, out_dir: str, run_id: str, settings: WriteSettings, remember=None):
         super().__init__()
         if not run_id or _UNSAFE.search(run_id.lower()):
             raise ValueError(f"run_id must be a plain token, got {run_id!r}")
         self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
+        self.remember = remember
 
     def expand(self, outputs):
         records = (tuple(outputs[name] for name in ("articles", "duplicates", "rejects"))
                    | "AllRecords" >> beam.Flatten())
-        return (
+        tables = (
             records
             | "ToRows" >> beam.FlatMap(partition_rows, self.run_id,
                                        self.settings.max_partition_chars)
             | "ByPartition" >> beam.GroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WritePartitionFn(self.out_dir, self.run_id, self.settings))
+            | "WriteFiles" >> beam.ParDo(_WritePartitionFn(self.out_dir, self.run_id, self.settings)))
+        written = (tables, records | "Remember" >> self.remember) if self.remember else (tables,)
+        return (
+            written
+            | "AllWritten" >> beam.Flatten()
             | "AllFiles" >> beam.combiners.ToList().without_defaults()
             | "Publish" >> beam.ParDo(_PublishFn(self.out_dir, self.run_id))
         )
