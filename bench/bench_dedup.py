@@ -244,7 +244,7 @@ def cost(texts: list[str], sizes: list[int], settings: DedupSettings, rng: rando
         _ = (pipeline
              | "Articles" >> beam.Create([source]).with_output_types(Path)
              | "Generate" >> beam.FlatMap(lambda _, batch=articles: batch)
-             | DeduplicateArticles(DatasetMemory(tempfile.mkdtemp(), MemorySettings(), 30), settings))
+             | DeduplicateArticles(DatasetMemory(tempfile.mkdtemp(), MemorySettings(), settings), settings))
         result = pipeline.run()
         result.wait_until_finish()
         seconds = time.perf_counter() - started

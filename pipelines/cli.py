@@ -126,13 +126,13 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
 
 
 def _ensure_memory(out: str, settings, verbosity: int) -> None:
-    """A dataset written by an older version gets its memory first (once)."""
-    from transforms.memory import ensure_memory
+    """A dataset written by an older version gets its memory first (once);
+    call holding the run lock."""
+    from .rebuild import ensure_memory
 
-    built = ensure_memory(out, settings.memory, settings.dedup.lookback_days)
+    built = ensure_memory(out, settings.memory, settings.dedup)
     if built and built.files_read and verbosity >= 0:
-        print(f"news-ingest: built the dataset memory from {built.files_read} files "
-              f"({built.articles} articles, {built.duplicates} duplicates); later runs read only it",
+        print(f"news-ingest: built the dataset memory from {built.line()}; later runs read only it",
               file=sys.stderr, flush=True)
 
 
@@ -144,9 +144,16 @@ def _compact_if_due(out: str, args: argparse.Namespace, settings) -> None:
     every = parse_compact_every(args.compact_every)
     if every is None:
         return
-    done = compact_if_due(out, every.total_seconds(), settings.write)
-    if done and done.partitions and args.verbosity >= 0:
+    try:
+        done = compact_if_due(out, every.total_seconds(), settings.write)
+    except Exception as error:  # noqa: BLE001 - the run's own work is done and kept: say so, go on
+        print(f"news-ingest: warning: compaction failed ({type(error).__name__}: {error}); it is tried "
+              f"again after the next run", file=sys.stderr, flush=True)
+        return
+    if done and (done.partitions or done.skipped) and args.verbosity >= 0:
         print(f"news-ingest: {done.line()}", file=sys.stderr, flush=True)
+        for reason in done.skipped:
+            print(f"  left as it was: {reason}", file=sys.stderr, flush=True)
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -243,18 +250,21 @@ def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Nam
     import apache_beam as beam
     from apache_beam.options.pipeline_options import StandardOptions
 
-    from .lock import RunLock
+    from .lock import LockedError, RunLock
     from .options import new_run_id
     from .stream import build_stream_pipeline
 
     options.view_as(StandardOptions).streaming = True
-    _ensure_memory(out, settings, args.verbosity)
     pipeline = beam.Pipeline(options=options)
     build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds(),
                           args.polls)
     if args.detach:
         try:
+            with RunLock(out):  # only while the memory is made sure of: the job runs on
+                _ensure_memory(out, settings, args.verbosity)
             result = pipeline.run()
+        except LockedError:
+            raise
         except Exception as error:
             return _fail(_pipeline_failure(error, "stream"))
         print(f"news-ingest: streaming job {_job_name(result)} submitted; "
@@ -262,6 +272,7 @@ def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Nam
         return 0
     with RunLock(out):
         try:
+            _ensure_memory(out, settings, args.verbosity)
             result = pipeline.run()
         except Exception as error:
             return _fail(_pipeline_failure(error, "stream"))
@@ -357,45 +368,54 @@ def _maintenance(args: argparse.Namespace, work) -> int:
 
 def cmd_compact(args: argparse.Namespace) -> int:
     from .compact import compact
-    from .options import parse_day
+    from .options import UsageError, parse_day
 
-    before = parse_day(args.before, "--before")
+    try:
+        before = parse_day(args.before, "--before")
+    except UsageError as error:
+        return _fail(str(error), EXIT_USAGE)
 
     def work(out: str) -> int:
         summary = compact(out, before)
         print(summary.line())
         for table, (files, after) in summary.per_table.items():
             if files and args.verbosity >= 0:
-                print(f"  {table:<11}{files} files -> {after}")
+                print(f"  {table:<11}{files:,} files -> {after:,}")
         if summary.partitions and not summary.swapped_atomically and args.verbosity >= 0:
             print("  (this file system cannot swap folders atomically: readers may have seen "
                   "old and new files together for a moment)")
-        return 0
+        for reason in summary.skipped:
+            print(f"news-ingest: error: left as it was: {reason}", file=sys.stderr)
+        return 1 if summary.skipped else 0
 
     return _maintenance(args, work)
 
 
 def cmd_memory(args: argparse.Namespace) -> int:
-    from schemas.settings import MemorySettings
-    from transforms.memory import manifest_matches, memory_status, rebuild_memory
+    from dataclasses import replace
 
-    from .options import UsageError
+    from schemas.settings import DedupSettings, MemorySettings
+    from transforms.memory import manifest_serves, read_manifest
 
-    if args.dedup_days < 0:
+    from .options import PreflightError
+    from .rebuild import memory_status, rebuild_memory
+
+    if args.dedup_days is not None and args.dedup_days < 0:
         return _fail("--dedup-days must be 0 or more", EXIT_USAGE)
     settings = MemorySettings()
 
     def work(out: str) -> int:
+        manifest = read_manifest(out)
         if args.rebuild:
+            kept = args.dedup_days if args.dedup_days is not None else \
+                (manifest or {}).get("texts_days", DedupSettings().lookback_days)
             started = time.monotonic()
-            built = rebuild_memory(out, settings, args.dedup_days)
-            print(f"memory rebuilt from {built.files_read} files ({built.articles} articles, "
-                  f"{built.duplicates} duplicates): {built.keys} keys, {built.texts} signatures "
-                  f"in {time.monotonic() - started:.1f} s")
+            built = rebuild_memory(out, settings, replace(DedupSettings(), lookback_days=kept))
+            print(f"memory rebuilt from {built.line()} in {time.monotonic() - started:.1f} s")
             return 0
-        if not manifest_matches(out, settings):
-            raise UsageError(f"{out} has no dataset memory this version reads; the next run builds it, "
-                             f"or `news-ingest memory --rebuild --out {args.out}`")
+        if not manifest_serves(manifest, settings, 1):
+            raise PreflightError(f"{out} has no dataset memory this version reads; the next run builds "
+                                 f"it, or `news-ingest memory --rebuild --out {args.out}`")
         print(memory_status(out))
         return 0
 
@@ -499,9 +519,9 @@ def _parser() -> argparse.ArgumentParser:
                "bad options, 75 when a run holds DIR.")
     memory.add_argument("--out", default="data", metavar="DIR", help="the dataset folder (default: data)")
     memory.add_argument("--rebuild", action="store_true", help="rebuild the memory from the tables")
-    memory.add_argument("--dedup-days", type=int, default=DedupSettings().lookback_days, metavar="N",
-                        help="days of signatures to keep, as `run --dedup-days` (default: "
-                             f"{DedupSettings().lookback_days}; 0: all)")
+    memory.add_argument("--dedup-days", type=int, default=None, metavar="N",
+                        help="with --rebuild: days of signatures to keep, as `run --dedup-days` (default: "
+                             f"as the memory kept, else {DedupSettings().lookback_days}; 0: all)")
     _add_verbosity(memory)
 
     report = commands.add_parser(

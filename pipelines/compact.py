@@ -37,10 +37,11 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.settings import WriteSettings
-from transforms.write import dataset_files, hidden_path, publish_files, write_table
+from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, write_table
 
 TABLES = ("articles", "mentions", "duplicates", "rejects")
 STAGING = ("_state", "compact")
+STATE = ("_state", "compaction.json")
 
 
 @dataclass
@@ -52,12 +53,16 @@ class CompactSummary:
     seconds: float = 0.0
     swapped_atomically: bool = True
     per_table: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Partitions left as they were, with why: a file in them cannot be read.
+    skipped: list[str] = field(default_factory=list)
 
     def line(self) -> str:
+        left = f"; {len(self.skipped)} partitions left as they were (a file cannot be read)" \
+            if self.skipped else ""
         if not self.partitions:
-            return "compact: nothing to do (every partition is one file)"
-        return (f"compact: {self.partitions} partitions, {self.files_before} files -> {self.files_after} "
-                f"({self.rows} rows) in {self.seconds:.1f} s")
+            return f"compact: nothing to do (every partition is one file){left}"
+        return (f"compact: {self.partitions:,} partitions, {self.files_before:,} files -> "
+                f"{self.files_after:,} ({self.rows:,} rows) in {self.seconds:.1f} s{left}")
 
 
 def partitions_to_compact(out_dir: str, table: str, before: date | None) -> dict[str, list[str]]:
@@ -85,25 +90,34 @@ def merged_table(paths: list[str]) -> pa.Table:
     version did not write are null in its rows."""
     tables = []
     for path in paths:
-        with FileSystems.open(path) as handle:
-            tables.append(pq.read_table(handle))
-    return pa.concat_tables(tables, promote_options="default")
+        try:
+            with FileSystems.open(path) as handle:
+                tables.append(pq.read_table(handle))
+        except Exception as error:
+            raise OSError(f"{path} cannot be read ({type(error).__name__}: {error})") from error
+    # An older file may lack a column (null in its rows) or hold a narrower type.
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
-def compact(out_dir: str, before: date | None = None, settings: WriteSettings | None = None
-            ) -> CompactSummary:
-    """Compact every partition of more than one file; hold the run lock."""
-    settings = settings or WriteSettings()
+def compact(out_dir: str, before: date | None = None, settings: WriteSettings | None = None,
+            now: datetime | None = None) -> CompactSummary:
+    """Compact every partition of more than one file, and record when
+    (DIR/_state/compaction.json); hold the run lock."""
+    settings, now = settings or WriteSettings(), now or datetime.now(UTC)
     started, summary = time.monotonic(), CompactSummary()
-    stem = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    stem = f"{run_stamp(now)}-{secrets.token_hex(3)}"
     for table in TABLES:
         before_files = after_files = 0
         partitions = sorted(partitions_to_compact(out_dir, table, before).items())
         for number, (folder, paths) in enumerate(partitions):
-            rows = merged_table(paths)
-            chunks = [rows.slice(start, settings.max_rows_per_file)
-                      for start in range(0, rows.num_rows, settings.max_rows_per_file)]
-            atomic = _replace_partition(out_dir, folder, paths, chunks, f"{stem}-{number}", settings)
+            try:
+                rows = merged_table(paths)
+                chunks = [rows.slice(start, settings.max_rows_per_file)
+                          for start in range(0, rows.num_rows, settings.max_rows_per_file)]
+                atomic = _replace_partition(out_dir, folder, paths, chunks, f"{stem}-{number}", settings)
+            except (OSError, pa.ArrowException) as error:  # costs this partition's compaction, nothing else
+                summary.skipped.append(f"{folder}: {type(error).__name__}: {error}")
+                continue
             summary.swapped_atomically &= atomic
             summary.partitions += 1
             summary.rows += rows.num_rows
@@ -113,11 +127,22 @@ def compact(out_dir: str, before: date | None = None, settings: WriteSettings | 
         summary.files_before += before_files
         summary.files_after += after_files
     summary.seconds = time.monotonic() - started
+    _record(out_dir, now, summary)
     return summary
 
 
+def _record(out_dir: str, now: datetime, summary: CompactSummary) -> None:
+    state = FileSystems.join(out_dir, *STATE)
+    with FileSystems.create(hidden_path(state)) as handle:
+        handle.write(json.dumps({"last": now.isoformat(timespec="seconds"), "partitions": summary.partitions,
+                                 "skipped": summary.skipped}).encode("utf-8"))
+    FileSystems.rename([hidden_path(state)], [state])
+
+
 def _names(chunks: list[pa.Table], stem: str) -> list[str]:
-    return [f"part-{stem}-{number:05d}.parquet" for number in range(len(chunks))]
+    """`compacted-…`: unlike a run's `part-<run>-…`, the name does not say
+    when its rows were ingested (their `run_id` column does)."""
+    return [f"compacted-{stem}-{number:05d}.parquet" for number in range(len(chunks))]
 
 
 def _replace_partition(out_dir: str, folder: str, paths: list[str], chunks: list[pa.Table], stem: str,
@@ -127,7 +152,8 @@ def _replace_partition(out_dir: str, folder: str, paths: list[str], chunks: list
         staging = os.path.join(out_dir, *STAGING, stem)
         for name, chunk in zip(_names(chunks, stem), chunks, strict=True):
             write_table(staging, name, chunk, row_group_rows=settings.row_group_rows)
-        _check_rows(staging, chunks)
+        _check_rows(staging, _names(chunks, stem), chunks)
+        _keep_the_rest(folder, paths, staging)
         if _exchange(staging, folder):
             # The old files now sit in `staging`: garbage, whatever happens next.
             shutil.rmtree(staging, ignore_errors=True)
@@ -139,10 +165,21 @@ def _replace_partition(out_dir: str, folder: str, paths: list[str], chunks: list
     return False
 
 
-def _check_rows(folder: str, chunks: list[pa.Table]) -> None:
+def _keep_the_rest(folder: str, paths: list[str], staging: str) -> None:
+    """Whatever else the folder holds (a user's notes, a stray file) goes
+    into the new folder too: only the files compacted are replaced."""
+    compacted = {os.path.basename(path) for path in paths}
+    for name in os.listdir(folder):
+        if name in compacted or os.path.exists(os.path.join(staging, name)):
+            continue
+        if os.path.isdir(os.path.join(folder, name)):
+            raise OSError(f"it holds a folder ({name}) that compaction would have to move")
+        os.link(os.path.join(folder, name), os.path.join(staging, name))
+
+
+def _check_rows(folder: str, names: list[str], chunks: list[pa.Table]) -> None:
     """The files written hold every row (read back from their footers)."""
-    written = sum(pq.ParquetFile(os.path.join(folder, name)).metadata.num_rows
-                  for name in os.listdir(folder))
+    written = sum(pq.ParquetFile(os.path.join(folder, name)).metadata.num_rows for name in names)
     expected = sum(chunk.num_rows for chunk in chunks)
     if written != expected:
         raise OSError(f"compacted files in {folder} hold {written} rows, not {expected}")
@@ -178,25 +215,17 @@ def remove_staging(out_dir: str) -> None:
     shutil.rmtree(os.path.join(out_dir, *STAGING), ignore_errors=True)
 
 
-STATE = ("_state", "compaction.json")
-
 
 def compact_if_due(out_dir: str, every_s: float, settings: WriteSettings | None = None,
                    now: datetime | None = None) -> CompactSummary | None:
     """Compact when the last compaction (DIR/_state/compaction.json) is at
     least `every_s` seconds old, or never happened; None when not due."""
     now = now or datetime.now(UTC)
-    state = FileSystems.join(out_dir, *STATE)
     try:
-        with FileSystems.open(state) as handle:
+        with FileSystems.open(FileSystems.join(out_dir, *STATE)) as handle:
             last = datetime.fromisoformat(json.loads(handle.read().decode("utf-8"))["last"])
         if (now - last).total_seconds() < every_s:
             return None
-    except Exception:  # noqa: BLE001 - never compacted, or a state that cannot be read: compact now
+    except (OSError, ValueError, KeyError, TypeError):  # never compacted, or an unreadable record: now
         pass
-    summary = compact(out_dir, settings=settings)
-    with FileSystems.create(hidden_path(state)) as handle:
-        handle.write(json.dumps({"last": now.isoformat(timespec="seconds"),
-                                 "partitions": summary.partitions}).encode("utf-8"))
-    FileSystems.rename([hidden_path(state)], [state])
-    return summary
+    return compact(out_dir, settings=settings, now=now)

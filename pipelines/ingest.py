@@ -25,7 +25,7 @@ from transforms.write import WriteDataset
 
 def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Settings) -> dict:
     """Add the graph from `items` (FeedItem) to the dataset; return its PCollections."""
-    memory = DatasetMemory(out_dir, settings.memory, settings.dedup.lookback_days)
+    memory = DatasetMemory(out_dir, settings.memory, settings.dedup)
     history = trigger | "ReadTemplateHistory" >> ReadTemplateHistory()
     new_items = items | "DropSeenUrls" >> DropSeenUrls(memory)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)

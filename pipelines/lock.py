@@ -6,12 +6,16 @@ DIR stops with a clear message. The kernel releases the lock however its
 holder ends (Ctrl-C, SIGKILL, an OOM kill, a killed pod), so a crash never
 leaves DIR locked; the lock also holds across hosts sharing DIR over NFSv4.
 Holding the lock, a start first completes a commit a crash interrupted
-(transforms/write.py), then removes the hidden `.inprogress` files a crashed
-run left uncommitted (readers never saw them); a run leaving on an exception
-(Ctrl-C included) removes its own.
+(transforms/write.py), then -- if the last holder did not leave cleanly,
+which the lock file it left behind tells -- removes the hidden `.inprogress`
+files it left uncommitted (readers never saw them). That search walks the
+whole dataset, so it is done only after a crash: a run leaving on an
+exception (Ctrl-C included) removes its own, and a clean exit removes the
+lock file.
 
 Object stores (gs://, s3://) have no locks: there the scheduler must not
-overlap runs (the Kubernetes CronJob in deploy/ forbids it).
+overlap runs (the Kubernetes CronJob in deploy/ forbids it); a start still
+rolls forward a commit a crash interrupted.
 """
 from __future__ import annotations
 
@@ -37,13 +41,15 @@ class LockedError(Exception):
 class RunLock:
     def __init__(self, out_dir: str):
         self.local = not urlsplit(out_dir).scheme or len(urlsplit(out_dir).scheme) == 1
-        self.path = Path(out_dir, *LOCK_FILE)
+        self.out_dir, self.path = out_dir, Path(out_dir, *LOCK_FILE)
         self.handle = None
 
     def __enter__(self) -> RunLock:
-        if not self.local:
+        if not self.local:  # no lock on object stores, but a crashed commit is finished all the same
+            finish_commits(self.out_dir)
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        left_by_crash = self.path.exists()  # a holder that ended cleanly removed it
         while self.handle is None:
             handle = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
             try:
@@ -63,7 +69,7 @@ class RunLock:
                        "started": datetime.now(UTC).isoformat(timespec="seconds")}, handle)
             handle.flush()
             self.handle = handle
-        settle(self.path.parent.parent)
+        settle(self.path.parent.parent, search=left_by_crash)
         return self
 
     def _is_current(self, handle) -> bool:
@@ -88,11 +94,13 @@ class RunLock:
         self.handle = None
 
 
-def settle(out_dir: Path) -> None:
+def settle(out_dir: Path, search: bool = True) -> None:
     """After a crash or a failed run: finish what was committed, drop the rest
-    (hidden files, and what a compaction had set aside)."""
+    (what a compaction had set aside and, with `search`, the hidden files
+    anywhere in the dataset)."""
     finish_commits(str(out_dir))
-    remove_leftovers(out_dir)
+    if search:
+        remove_leftovers(out_dir)
     remove_staging(str(out_dir))
 
 

@@ -21,6 +21,7 @@ from apache_beam.options.pipeline_options import (
 
 from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
 from transforms.feeds import read_feed_list
+from transforms.write import run_stamp
 
 _DEFAULT_FETCH = FetchSettings()
 
@@ -155,8 +156,8 @@ def _seconds(text: str, option: str) -> float:
 
 
 def parse_compact_every(text: str) -> timedelta | None:
-    """--compact-every: a duration, or None for '0' (never)."""
-    if text.strip() in ("0", "0s", "0m", "0h", "0d"):
+    """--compact-every: a duration, or None for 0 (never)."""
+    if re.fullmatch(r"0+(\.0*)?[smhd]?", text.strip().lower()):
         return None
     return timedelta(seconds=_seconds(text, "--compact-every"))
 
@@ -247,4 +248,4 @@ def output_dir(out: str) -> str:
 
 def new_run_id() -> str:
     """Sortable and unique: UTC start time plus a random suffix."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    return f"{run_stamp(datetime.now(UTC))}-{secrets.token_hex(3)}"

@@ -49,10 +49,12 @@ def stored_dataset(out: Path, records, days_ago: float = 1.0, lookback_days: int
     `days_ago` wrote them, with its memory built from the tables; returns
     the DatasetMemory a run over it looks up."""
     from collections import defaultdict
+    from dataclasses import replace
     from datetime import UTC, datetime, timedelta
 
-    from schemas.settings import MemorySettings
-    from transforms.memory import DatasetMemory, rebuild_memory
+    from pipelines.rebuild import rebuild_memory
+    from schemas.settings import DedupSettings, MemorySettings
+    from transforms.memory import DatasetMemory
     from transforms.write import partition_rows, write_partition
 
     run_id = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y%m%dT%H%M%SZ") + "-abc123"
@@ -62,5 +64,6 @@ def stored_dataset(out: Path, records, days_ago: float = 1.0, lookback_days: int
             partitions[partition].append(row)
     for partition, rows in partitions.items():
         write_partition(str(out), partition, rows, run_id, 1000)
-    rebuild_memory(str(out), MemorySettings(), lookback_days)
-    return DatasetMemory(str(out), MemorySettings(), lookback_days)
+    dedup = replace(DedupSettings(), lookback_days=lookback_days)
+    rebuild_memory(str(out), MemorySettings(), dedup)
+    return DatasetMemory(str(out), MemorySettings(), dedup)

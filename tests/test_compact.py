@@ -53,8 +53,8 @@ def many_runs(site, tmp_path):
     return out
 
 
-def files_per_partition(out: Path) -> int:
-    folders = {path.parent for path in dataset_files(out)}
+def files_per_partition(out: Path, *tables: str) -> int:
+    folders = {path.parent for path in dataset_files(out, *tables)}
     return max(len(list(folder.glob("*.parquet"))) for folder in folders)
 
 
@@ -142,3 +142,18 @@ def test_runs_compact_once_a_day_by_default(tmp_path):
     now = datetime.now(UTC)
     assert compact_if_due(str(out), 86400, now=now + timedelta(hours=1)) is None
     assert compact_if_due(str(out), 86400, now=now + timedelta(days=2)) is not None
+
+
+def test_a_damaged_file_costs_its_partition_compaction_and_never_a_run(many_runs, site, capsys):
+    out = many_runs
+    damaged = sorted((out / "rejects").rglob("*.parquet"))[0]
+    damaged.write_bytes(b"PAR1 and then nothing")
+    assert main(["compact", "--out", str(out)]) == 1
+    assert str(damaged.parent) in capsys.readouterr().err
+    assert damaged.exists() and len(list(damaged.parent.glob("*.parquet"))) == RUNS
+    assert files_per_partition(out, "articles") == 1, "the other partitions are compacted"
+    (out / "_state" / "compaction.json").unlink()  # due again, in the next run
+    code, printed = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
+                            "--allow-private-network", "--host-delay", "0")
+    assert code == 0, printed
+    assert "left as it was" in capsys.readouterr().err

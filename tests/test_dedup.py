@@ -171,7 +171,7 @@ def pipeline():
 
 
 def empty_memory(tmp_path) -> DatasetMemory:
-    return DatasetMemory(str(tmp_path), MemorySettings(), DEDUP.lookback_days)
+    return DatasetMemory(str(tmp_path), MemorySettings(), DEDUP)
 
 
 def test_deduplicate_in_a_pipeline_within_and_across_runs(tmp_path):

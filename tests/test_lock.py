@@ -35,6 +35,22 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     assert not leftover.exists(), "a crashed run's half-written file is removed"
 
 
+def test_only_a_start_after_a_crash_searches_the_dataset_for_leftovers(tmp_path, monkeypatch):
+    """The search walks every folder of the dataset (870,000 files after a
+    year): a holder that left cleanly removed its lock file, so none is due."""
+    searched = []
+    monkeypatch.setattr("pipelines.lock.remove_leftovers", lambda out_dir: searched.append(out_dir) or 0)
+    with RunLock(str(tmp_path)):
+        pass
+    with RunLock(str(tmp_path)):
+        pass
+    assert searched == [], "a clean exit left nothing to search for"
+    (tmp_path / "_state" / "run.lock").write_text("{}")  # what a killed holder leaves
+    with RunLock(str(tmp_path)):
+        pass
+    assert searched == [tmp_path]
+
+
 def test_an_overlapping_run_exits_with_a_clear_message(tmp_path, capsys):
     feed = tmp_path / "feed.xml"
     feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>')

@@ -130,7 +130,8 @@ def test_a_damaged_memory_file_stops_the_run_with_the_way_out(site, tmp_path):
     site.add("/p/levant", STORY)
     site.add("/feed.xml", rss([{"link": "/p/levant"}]), content_type="application/rss+xml")
     assert run_cli(*args(site.url("/feed.xml"), out))[0] == 0
-    bucket = next((out / "_state" / "memory" / "keys").rglob("*.parquet"))
+    folder = bucket_of(url_id(site.url("/p/levant")), MemorySettings().buckets)  # what the run looks up
+    bucket = next((out / "_state" / "memory" / "keys" / f"bucket={folder}").glob("*.parquet"))
     bucket.write_bytes(bucket.read_bytes()[:40])
     (out / "_state" / "feeds.json").unlink()
     errors = io.StringIO()
@@ -168,11 +169,12 @@ def test_memory_command_reports_and_rebuilds(tmp_path, capsys):
     out = tmp_path / "out"
     stored_dataset(out, [stored_article("https://news.example/a")], days_ago=1)
     assert main(["memory", "--out", str(out)]) == 0
-    assert "keys           3 rows in 2 buckets" in capsys.readouterr().out  # url and id share a key
+    assert "keys: 3 rows in 2 buckets" in capsys.readouterr().out  # url and id share a key
     manifest = Path(memory_path(str(out), "manifest.json"))
     manifest.write_text(json.dumps({"format": 0}))
-    assert main(["memory", "--out", str(out)]) == 2
+    assert main(["memory", "--out", str(out)]) == 1
     assert "--rebuild" in capsys.readouterr().err
     assert main(["memory", "--out", str(out), "--rebuild"]) == 0
     assert "from 1 files (1 articles, 0 duplicates): 3 keys, 1 signatures" in capsys.readouterr().out
+    assert json.loads(manifest.read_text())["texts_days"] == 30
     assert main(["memory", "--out", str(tmp_path / "nowhere")]) == 1

@@ -193,7 +193,7 @@ def test_near_copies_across_bundles_point_at_the_earliest(signer, tmp_path):
         articles = ((p | "One" >> beam.Create(first_bundle + seeds), p | "Two" >> beam.Create(second_bundle))
                     | beam.Flatten())
         out = articles | DeduplicateArticles(
-            DatasetMemory(str(tmp_path), MemorySettings(), SETTINGS.lookback_days), SETTINGS)
+            DatasetMemory(str(tmp_path), MemorySettings(), SETTINGS), SETTINGS)
         assert_that(out["articles"] | "Kept" >> beam.Map(lambda a: a.article_id),
                     equal_to(["wire"] + [a.article_id for a in seeds]), label="Kept")
         assert_that(out["duplicates"] | "Rows" >> beam.Map(

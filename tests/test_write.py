@@ -135,6 +135,7 @@ def test_a_commit_cut_short_is_finished_by_the_next_start(tmp_path, monkeypatch)
     assert len(visible(tmp_path)) == 1, "an article visible without its mention"
     monkeypatch.undo()
     _hidden_run(tmp_path, "r2")  # a run that died before its commit: rolled back
+    (tmp_path / "_state" / "run.lock").touch()  # ...leaving its lock file, as a killed run does
     with RunLock(str(tmp_path)):
         assert visible(tmp_path) == ["part-r1-00000.parquet"] * 2
         assert not list(tmp_path.rglob("*.inprogress"))

@@ -241,7 +241,7 @@ class _Prior(beam.PTransform):
         kind = self.kind
         return (keyed
                 | "Keys" >> beam.Keys()
-                | "Stored" >> self.stored.keys()
+                | "Stored" >> self.stored.key_lookup()
                 | "Only" >> beam.Filter(lambda fp: fp.kind == kind)
                 | "Key" >> beam.Map(lambda fp: (fp.key, fp.article_id)))
 
@@ -385,7 +385,7 @@ class _DropNearCopies(beam.PTransform):
         settings = self.settings
         signed = articles | "Sign" >> beam.ParDo(_SignFn(settings))
         new = signed | "Members" >> beam.Map(as_member)
-        lookalikes = new | "StoredLookalikes" >> self.stored.lookalikes(settings)
+        lookalikes = new | "StoredLookalikes" >> self.stored.lookalike_lookup()
         members = (new, lookalikes) | "AllMembers" >> beam.Flatten()
         kept_by = (
             members

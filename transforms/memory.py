@@ -22,15 +22,13 @@ rows and its new ones as a new file, published by the same commit as the
 run's tables, which then deletes the file it replaces. Readers take the
 union of a folder's files, so a crash between the two loses nothing; the
 memory is never ahead of or behind the tables. It is derived data:
-`rebuild_memory` makes it anew from the tables, and a run meeting a dataset
-without it (written by an older version) builds it first.
+pipelines/rebuild.py makes it anew from the tables, and a run meeting a
+dataset without it (written by an older version) builds it first.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import secrets
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -46,8 +44,9 @@ from schemas.settings import DedupSettings, MemorySettings
 from schemas.tables import TIMESTAMP
 
 from .dedup import url_id
+from .metrics import counter
 from .neardup import Member, figures, member_order, signature_values
-from .write import dataset_files, hidden_path, publish_files, run_time, window_run_id, write_table
+from .write import hidden_path, run_time, window_run_id, write_table
 
 MEMORY = ("_state", "memory")
 MANIFEST = "manifest.json"
@@ -77,8 +76,10 @@ class MemoryDamaged(Exception):
     """A memory file cannot be read; the message says how to rebuild it."""
 
     def __init__(self, path: str, error: Exception):
+        out_dir = path.split("/_state/memory/")[0]
         super().__init__(f"dataset memory file {path} cannot be read: rebuild the memory from the tables "
-                         f"with `news-ingest memory --rebuild --out DIR` ({type(error).__name__}: {error})")
+                         f"with `news-ingest memory --rebuild --out {out_dir}` ({type(error).__name__}: "
+                         f"{error})")
 
 
 def memory_path(out_dir: str, *parts: str) -> str:
@@ -117,34 +118,35 @@ def memory_rows(record, ingested_at: datetime, buckets: int, bands: int
              {"key": key, "kind": kind, "article_id": owner, "ingested_at": ingested_at})
             for kind, key in keys]
     if isinstance(record, Article) and record.signature:
-        rows.append((("texts", ingested_at.date().isoformat()),
-                     text_row(record.article_id, ingested_at, signature_values(record.signature),
-                              sorted(figures(record.text)), record.word_count, bands)))
+        minhash = signature_values(record.signature)
+        rows.append((("texts", ingested_at.date().isoformat()), {
+            "article_id": record.article_id, "ingested_at": ingested_at,
+            "bands": band_hashes(np.asarray([minhash], dtype=np.uint32), bands)[0].tolist(),
+            "minhash": minhash, "numbers": sorted(figures(record.text)), "word_count": record.word_count}))
     return rows
 
 
-def text_row(article_id: str, ingested_at: datetime, minhash: list[int], numbers: list[str],
-             words: int, bands: int) -> dict:
-    bands_of = band_hashes(np.asarray([minhash], dtype=np.uint32), bands)[0].tolist()
-    return {"article_id": article_id, "ingested_at": ingested_at, "bands": bands_of, "minhash": minhash,
-            "numbers": numbers, "word_count": words}
-
-
-def _folder(out_dir: str, kind: str, value: str) -> str:
+def folder_of(out_dir: str, kind: str, value: str) -> str:
+    """keys/bucket=NNN or texts/day=YYYY-MM-DD."""
     return memory_path(out_dir, kind, f"{'bucket' if kind == 'keys' else 'day'}={value}")
 
 
-def _files(pattern: str) -> list[str]:
+def memory_files(pattern: str) -> list[str]:
     return sorted(meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list)
+
+
+# A folder's file is replaced when a run adds to it: a reader that listed
+# the old one reads the new one instead; more tries than concurrent writers
+# of one folder (streaming windows) make it fail.
+_READ_TRIES = 3
 
 
 def read_folder(folder: str, schema: pa.Schema, columns: list[str] | None = None
                 ) -> tuple[pa.Table | None, list[str]]:
     """The union of a memory folder's files (their `columns`), and their
-    paths. A file replaced while being listed is read from its replacement
-    (listed again)."""
-    for _attempt in range(3):
-        paths = _files(FileSystems.join(folder, "*.parquet"))
+    paths. A file replaced while being listed is read from its replacement."""
+    for _attempt in range(_READ_TRIES):
+        paths = memory_files(FileSystems.join(folder, "*.parquet"))
         try:
             return read_files(paths, schema, columns), paths
         except FileNotFoundError:
@@ -161,11 +163,7 @@ def _read(path: str, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
     try:
         with FileSystems.open(path) as handle:
             return pq.read_table(handle, schema=schema, columns=columns)
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # truncated, not Parquet, wrong schema: the memory needs rebuilding
-        if not FileSystems.exists(path):
-            raise FileNotFoundError(path) from error
+    except (pa.ArrowException, ValueError, EOFError) as error:  # truncated, not Parquet, wrong columns
         raise MemoryDamaged(path, error) from error
 
 
@@ -173,7 +171,7 @@ def stored_keys(out_dir: str, bucket: str, wanted: set[str], hashes_since: datet
                 ) -> list[Fingerprint]:
     """What one bucket holds for the `wanted` keys; text hashes only when
     ingested since `hashes_since` (None: all)."""
-    table, _ = read_folder(_folder(out_dir, "keys", bucket), KEYS)
+    table, _ = read_folder(folder_of(out_dir, "keys", bucket), KEYS)
     if table is None:
         return []
     found = table.filter(pc.is_in(table["key"], value_set=pa.array(sorted(wanted), pa.string())))
@@ -205,20 +203,37 @@ def stored_lookalikes(out_dir: str, new_signatures: list[bytes], since: datetime
         return []
     wanted = band_hashes(np.vstack(new), settings.minhash_bands)
     members = []
-    for folder in sorted({path.rsplit("/", 1)[0] for path in _files(memory_path(out_dir, "texts", "day=*",
-                                                                              "*.parquet"))}):
-        day = _day_of(folder)
+    for folder in sorted({path.rsplit("/", 1)[0]
+                          for path in memory_files(memory_path(out_dir, "texts", "day=*", "*.parquet"))}):
+        day = day_of(folder)
         if since is None or day is None or day >= since.date():
             members += _lookalikes_in(folder, wanted, since, settings.minhash_bands)
     return members
 
 
 def _lookalikes_in(folder: str, wanted: np.ndarray, since: datetime | None, bands: int) -> list[Member]:
-    table, paths = read_folder(folder, TEXTS, ["ingested_at", "bands"])
-    if table is None:
-        return []
+    for _attempt in range(_READ_TRIES):
+        table, paths = read_folder(folder, TEXTS, ["ingested_at", "bands"])
+        if table is None:
+            return []
+        hits = _band_hits(table, wanted, since, bands)
+        if not hits.any():
+            return []
+        try:  # the signatures of the few that match, from the very files scanned
+            stored = read_files(paths, TEXTS, ["article_id", "minhash", "numbers", "word_count"])
+        except FileNotFoundError:
+            continue
+        return [Member(row["article_id"], np.asarray(row["minhash"], dtype="<u4").tobytes(),
+                       frozenset(row["numbers"] or ()), row["word_count"] or 0,
+                       member_order(True, None, (0, 0), row["article_id"]), prior=True)
+                for row in stored.take(np.flatnonzero(hits)).to_pylist()]
+    raise MemoryDamaged(folder, RuntimeError("its files keep changing while read"))
+
+
+def _band_hits(table: pa.Table, wanted: np.ndarray, since: datetime | None, bands: int) -> np.ndarray:
+    """Which rows share a band with a wanted signature (and were ingested since `since`)."""
     have = table["bands"].combine_chunks()
-    complete = pc.equal(pc.list_value_length(have), bands).to_numpy(zero_copy_only=False)
+    complete = pc.equal(pc.fill_null(pc.list_value_length(have), 0), bands).to_numpy(zero_copy_only=False)
     matrix = np.zeros((table.num_rows, bands), dtype=np.uint32)
     matrix[complete] = have.filter(pa.array(complete)).flatten().to_numpy().reshape(-1, bands)
     hits = np.zeros(table.num_rows, dtype=bool)
@@ -226,22 +241,14 @@ def _lookalikes_in(folder: str, wanted: np.ndarray, since: datetime | None, band
         hits |= np.isin(matrix[:, band], wanted[:, band])
     hits &= complete
     if since is not None:
-        hits &= (table["ingested_at"].to_numpy() >= np.datetime64(since.replace(tzinfo=None), "us"))
-    if not hits.any():
-        return []
-    stored = read_files(paths, TEXTS, ["article_id", "minhash", "numbers", "word_count"])
-    rows = stored.take(np.flatnonzero(hits))
-    return [Member(row["article_id"], np.asarray(row["minhash"], dtype="<u4").tobytes(),
-                   frozenset(row["numbers"] or ()), row["word_count"] or 0,
-                   member_order(True, None, (0, 0), row["article_id"]), prior=True)
-            for row in rows.to_pylist()]
+        hits &= table["ingested_at"].to_numpy() >= np.datetime64(since.replace(tzinfo=None), "us")
+    return hits
 
 
-def _day_of(folder: str) -> date | None:
+def day_of(folder: str) -> date | None:
     """The day of a `texts/day=YYYY-MM-DD` folder (None if it is not one)."""
-    folder = folder.rsplit("/", 1)[-1]
     try:
-        return date.fromisoformat(folder.removeprefix("day="))
+        return date.fromisoformat(folder.rsplit("/", 1)[-1].removeprefix("day="))
     except ValueError:
         return None
 
@@ -251,29 +258,45 @@ def lookback_start(lookback_days: int, now: datetime) -> datetime | None:
     return now - timedelta(days=lookback_days) if lookback_days > 0 else None
 
 
-def merged_file(out_dir: str, kind: str, value: str, rows: list[dict], stem: str
-                ) -> tuple[str, list[str]]:
-    """A folder's rows plus `rows`, written hidden as one file named after
-    `stem` (the run); returns its final path and the files it replaces."""
+def merged_table(old: pa.Table | None, rows: list[dict], kind: str, keep_since: datetime | None) -> pa.Table:
+    """A folder's rows and new ones as one table: each row once (however
+    often concurrent writers wrote it), text hashes no longer kept dropped."""
     schema = KEYS if kind == "keys" else TEXTS
-    folder = _folder(out_dir, kind, value)
-    old, paths = read_folder(folder, schema)
     table = pa.Table.from_pylist(rows, schema=schema)
     if old is not None:
         table = pa.concat_tables([old, table])
-    table = table.sort_by("key" if kind == "keys" else "article_id")
-    final = write_table(folder, f"{kind}-{stem}.parquet", table, publish=False)
+    if kind == "keys":
+        if keep_since is not None:
+            recent = pc.greater_equal(table["ingested_at"], pa.scalar(keep_since, TIMESTAMP))
+            table = table.filter(pc.or_(pc.not_equal(table["kind"], "hash"), recent))
+        first = (table.group_by(["key", "kind", "article_id"]).aggregate([("ingested_at", "min")])
+                 .select(["key", "kind", "article_id", "ingested_at_min"]))
+        return first.rename_columns(schema.names).cast(schema).sort_by("key")
+    table = table.sort_by([("article_id", "ascending"), ("ingested_at", "ascending")])
+    ids = table["article_id"].to_numpy(zero_copy_only=False)
+    return table.filter(np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, dtype=bool))
+
+
+def merged_file(out_dir: str, kind: str, value: str, rows: list[dict], stem: str,
+                keep_since: datetime | None) -> tuple[str, list[str]]:
+    """A folder's rows plus `rows`, written hidden as one file named after
+    `stem` (the run); returns its final path and the files it replaces."""
+    folder = folder_of(out_dir, kind, value)
+    old, paths = read_folder(folder, KEYS if kind == "keys" else TEXTS)
+    final = write_table(folder, f"{kind}-{stem}.parquet", merged_table(old, rows, kind, keep_since),
+                        publish=False)
     return final, [path for path in paths if path != final]
 
 
-def expired_texts(out_dir: str, lookback_days: int, now: datetime) -> list[str]:
-    """Text files of days wholly before the look-back window (a day's margin)."""
-    start = lookback_start(lookback_days, now)
+def expired_texts(out_dir: str, keep_days: int, now: datetime) -> list[str]:
+    """Text files of days wholly before the `keep_days` the memory keeps
+    (with a day's margin for the window's first, partial day)."""
+    start = lookback_start(keep_days, now)
     if start is None:
         return []
     last_kept = start.date() - timedelta(days=1)
-    return [path for path in _files(memory_path(out_dir, "texts", "day=*", "*.parquet"))
-            if (_day_of(path.rsplit("/", 1)[0]) or last_kept) < last_kept]
+    return [path for path in memory_files(memory_path(out_dir, "texts", "day=*", "*.parquet"))
+            if (day_of(path.rsplit("/", 1)[0]) or last_kept) < last_kept]
 
 
 def ingestion_time(stem: str) -> datetime:
@@ -285,29 +308,61 @@ def ingestion_time(stem: str) -> datetime:
         return datetime.now(UTC)
 
 
+def read_manifest(out_dir: str) -> dict | None:
+    """The memory's manifest; None when there is none (or not a readable one)."""
+    try:
+        with FileSystems.open(memory_path(out_dir, MANIFEST)) as handle:
+            manifest = json.loads(handle.read().decode("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def manifest_serves(manifest: dict | None, settings: MemorySettings, lookback_days: int) -> bool:
+    """Whether a memory serves a run: this format and bucket count, and
+    signatures kept at least as far back as the run looks (0: all)."""
+    if not manifest or manifest.get("format") != FORMAT or manifest.get("buckets") != settings.buckets:
+        return False
+    kept = manifest.get("texts_days")
+    return kept == 0 or (isinstance(kept, int) and 0 < lookback_days <= kept)
+
+
+def write_manifest_hidden(out_dir: str, settings: MemorySettings, texts_days: int) -> str:
+    """The manifest, written hidden for a commit to publish; its final path."""
+    final = memory_path(out_dir, MANIFEST)
+    with FileSystems.create(hidden_path(final)) as handle:
+        handle.write(json.dumps({"format": FORMAT, "buckets": settings.buckets,
+                                 "texts_days": texts_days}).encode("utf-8"))
+    return final
+
+
 @dataclass(frozen=True)
 class DatasetMemory:
     """Where a run's dedup looks up earlier runs, and how far back texts count."""
 
     out_dir: str
     settings: MemorySettings
-    lookback_days: int
+    dedup: DedupSettings
 
-    def keys(self) -> StoredKeys:
+    def key_lookup(self) -> StoredKeys:
         return StoredKeys(self)
 
-    def lookalikes(self, settings: DedupSettings) -> StoredLookalikes:
-        return StoredLookalikes(self, settings)
+    def lookalike_lookup(self) -> StoredLookalikes:
+        return StoredLookalikes(self)
 
 
 class _ReadBucketFn(beam.DoFn):
     def __init__(self, memory: DatasetMemory):
         self.memory = memory
+        self.read, self.found = counter("memory/buckets_read"), counter("memory/keys_found")
 
     def process(self, grouped):
         bucket, keys = grouped
-        since = lookback_start(self.memory.lookback_days, datetime.now(UTC))
-        yield from stored_keys(self.memory.out_dir, bucket, set(keys), since)
+        since = lookback_start(self.memory.dedup.lookback_days, datetime.now(UTC))
+        found = stored_keys(self.memory.out_dir, bucket, set(keys), since)
+        self.read.inc()
+        self.found.inc(len(found))
+        yield from found
 
 
 class StoredKeys(beam.PTransform):
@@ -327,49 +382,54 @@ class StoredKeys(beam.PTransform):
 
 
 class _ReadLookalikesFn(beam.DoFn):
-    def __init__(self, memory: DatasetMemory, settings: DedupSettings):
-        self.memory, self.settings = memory, settings
+    def __init__(self, memory: DatasetMemory):
+        self.memory = memory
 
     def process(self, signatures: list[bytes]):
-        since = lookback_start(self.memory.lookback_days, datetime.now(UTC))
-        yield from stored_lookalikes(self.memory.out_dir, signatures, since, self.settings)
+        since = lookback_start(self.memory.dedup.lookback_days, datetime.now(UTC))
+        yield from stored_lookalikes(self.memory.out_dir, signatures, since, self.memory.dedup)
 
 
 class StoredLookalikes(beam.PTransform):
     """Member (this run's) -> Members of stored articles in the look-back
     window that share a band with one of them (nothing is read without new articles)."""
 
-    def __init__(self, memory: DatasetMemory, settings: DedupSettings):
+    def __init__(self, memory: DatasetMemory):
         super().__init__()
-        self.memory, self.settings = memory, settings
+        self.memory = memory
 
     def expand(self, members):
         return (members
                 | "Signatures" >> beam.Map(lambda member: member.signature)
                 | "ThisRun" >> beam.combiners.ToList().without_defaults()
-                | "Read" >> beam.ParDo(_ReadLookalikesFn(self.memory, self.settings)))
+                | "Read" >> beam.ParDo(_ReadLookalikesFn(self.memory)))
 
 
 class _RowsFn(beam.DoFn):
-    def __init__(self, run_id: str, buckets: int, bands: int):
-        self.run_id, self.buckets, self.bands = run_id, buckets, bands
+    def __init__(self, run_id: str, memory: DatasetMemory):
+        self.run_id, self.memory = run_id, memory
 
     def process(self, record, window=beam.DoFn.WindowParam):
-        yield from memory_rows(record, ingestion_time(window_run_id(self.run_id, window)), self.buckets,
-                               self.bands)
+        yield from memory_rows(record, ingestion_time(window_run_id(self.run_id, window)),
+                               self.memory.settings.buckets, self.memory.dedup.minhash_bands)
 
 
 class _MergeFn(beam.DoFn):
     def __init__(self, memory: DatasetMemory, run_id: str):
         self.memory, self.run_id = memory, run_id
+        self.rewritten = counter("memory/files_rewritten")
 
     def process(self, grouped, window=beam.DoFn.WindowParam):
         (kind, value), rows = grouped
         stem = window_run_id(self.run_id, window)
-        final, replaced = merged_file(self.memory.out_dir, kind, value, list(rows), stem)
+        manifest = read_manifest(self.memory.out_dir) or {}
+        keep_days = manifest.get("texts_days", self.memory.dedup.lookback_days)
+        keep_since = lookback_start(keep_days, ingestion_time(stem))
+        final, replaced = merged_file(self.memory.out_dir, kind, value, list(rows), stem, keep_since)
         if kind == "texts":
-            replaced += [path for path in expired_texts(self.memory.out_dir, self.memory.lookback_days,
-                                                        ingestion_time(stem)) if path not in replaced]
+            replaced += [path for path in expired_texts(self.memory.out_dir, keep_days, ingestion_time(stem))
+                         if path not in replaced]
+        self.rewritten.inc()
         yield final, tuple(replaced)
 
 
@@ -383,148 +443,6 @@ class RememberWritten(beam.PTransform):
 
     def expand(self, records):
         return (records
-                | "Rows" >> beam.ParDo(_RowsFn(self.run_id, self.memory.settings.buckets,
-                                               DedupSettings().minhash_bands))
+                | "Rows" >> beam.ParDo(_RowsFn(self.run_id, self.memory))
                 | "ByFile" >> beam.GroupByKey()
                 | "Merge" >> beam.ParDo(_MergeFn(self.memory, self.run_id)))
-
-
-def _manifest(out_dir: str) -> str:
-    return memory_path(out_dir, MANIFEST)
-
-
-def manifest_matches(out_dir: str, settings: MemorySettings) -> bool:
-    """Whether DIR holds a memory this version reads (same format and buckets)."""
-    try:
-        with FileSystems.open(_manifest(out_dir)) as handle:
-            manifest = json.loads(handle.read().decode("utf-8"))
-    except Exception:  # missing, unreadable or not JSON: the memory must be built
-        return False
-    return isinstance(manifest, dict) and manifest.get("format") == FORMAT \
-        and manifest.get("buckets") == settings.buckets
-
-
-def _manifest_bytes(settings: MemorySettings) -> bytes:
-    return json.dumps({"format": FORMAT, "buckets": settings.buckets}).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class RebuildSummary:
-    articles: int
-    duplicates: int
-    files_read: int
-    keys: int
-    texts: int
-
-
-TABLE_COLUMNS = {
-    "articles": ("url", "canonical_url", "article_id", "content_hash", "run_id", "minhash", "numbers",
-                 "word_count"),
-    "duplicates": ("url", "article_id", "duplicate_of", "run_id"),
-}
-
-
-def _stored_rows(path: str, table: str) -> dict[str, list]:
-    """A stored file's columns that the memory needs; columns an older
-    version did not write read as null."""
-    try:
-        with FileSystems.open(path) as handle:
-            parquet = pq.ParquetFile(handle)
-            present = [name for name in TABLE_COLUMNS[table] if name in parquet.schema_arrow.names]
-            columns = parquet.read(columns=present).to_pydict()
-    except Exception as error:
-        raise ValueError(f"cannot read {path}: {type(error).__name__}: {error}") from error
-    rows = len(next(iter(columns.values()), []))
-    return {name: columns.get(name, [None] * rows) for name in TABLE_COLUMNS[table]}
-
-
-def rebuild_memory(out_dir: str, settings: MemorySettings, lookback_days: int,
-                   now: datetime | None = None) -> RebuildSummary:
-    """Make the memory anew from the `articles` and `duplicates` tables and
-    publish it in one commit, replacing whatever memory there was."""
-    now = now or datetime.now(UTC)
-    since = lookback_start(lookback_days, now)
-    folders: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    counts = {"articles": 0, "duplicates": 0}
-    files = {table: dataset_files(out_dir, table) for table in counts}
-    for table, paths in files.items():
-        for path in paths:
-            columns = _stored_rows(path, table)
-            counts[table] += len(columns["url"])
-            for row in (dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
-                                                                                   strict=True)):
-                for folder, memory_row in _rebuilt_rows(table, row, path, since, settings.buckets):
-                    folders[folder].append(memory_row)
-    stem = f"{now:%Y%m%dT%H%M%SZ}-rebuild-{secrets.token_hex(3)}"
-    finals = [write_table(_folder(out_dir, kind, value), f"{kind}-{stem}.parquet",
-                          pa.Table.from_pylist(rows, schema=KEYS if kind == "keys" else TEXTS)
-                          .sort_by("key" if kind == "keys" else "article_id"), publish=False)
-              for (kind, value), rows in sorted(folders.items())]
-    manifest = _manifest(out_dir)
-    write_bytes_hidden(manifest, _manifest_bytes(settings))
-    old = [path for path in _files(memory_path(out_dir, "*", "*", "*.parquet")) if path not in finals]
-    if finals or old:
-        publish_files(out_dir, f"memory-{stem}", finals + [manifest], replaced=old)
-    else:  # a new dataset: nothing to publish together
-        FileSystems.rename([hidden_path(manifest)], [manifest])
-    return RebuildSummary(counts["articles"], counts["duplicates"], sum(map(len, files.values())),
-                          sum(len(rows) for (kind, _), rows in folders.items() if kind == "keys"),
-                          sum(len(rows) for (kind, _), rows in folders.items() if kind == "texts"))
-
-
-def _rebuilt_rows(table: str, row: dict, path: str, since: datetime | None, buckets: int):
-    ingested = _ingested_at(row.get("run_id"), path)
-    if table == "articles":
-        keys, owner = article_keys(row["url"], row["canonical_url"] or row["url"], row["article_id"],
-                                   row["content_hash"]), row["article_id"]
-    else:
-        keys, owner = duplicate_keys(row["url"], row["article_id"]), row["duplicate_of"]
-    for kind, key in keys:
-        if key:
-            yield ("keys", bucket_of(key, buckets)), {"key": key, "kind": kind, "article_id": owner,
-                                                      "ingested_at": ingested}
-    if table == "articles" and row["minhash"] and (since is None or ingested >= since):
-        yield ("texts", ingested.date().isoformat()), text_row(
-            owner, ingested, row["minhash"], row["numbers"] or [], row["word_count"] or 0,
-            DedupSettings().minhash_bands)
-
-
-def _ingested_at(run_id: str | None, path: str) -> datetime:
-    """When a stored row was ingested: its run's start (from the run id, else
-    the file name's); a row naming neither counts as ingested long ago."""
-    for text in (run_id or "", path.rsplit("/", 1)[-1].removeprefix("part-")):
-        try:
-            return run_time(text)
-        except ValueError:
-            continue
-    return datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def write_bytes_hidden(final: str, data: bytes) -> None:
-    with FileSystems.create(hidden_path(final)) as handle:
-        handle.write(data)
-
-
-def ensure_memory(out_dir: str, settings: MemorySettings, lookback_days: int) -> RebuildSummary | None:
-    """Before a run: a dataset without a memory this version reads gets one,
-    built from its tables (an empty one for a new dataset). Returns what the
-    build read, or None when the memory was there."""
-    if manifest_matches(out_dir, settings):
-        return None
-    return rebuild_memory(out_dir, settings, lookback_days)
-
-
-def memory_status(out_dir: str) -> str:
-    """What the memory holds, in a few lines (from file footers: no rows read)."""
-    lines = []
-    for kind, label in (("keys", "buckets"), ("texts", "days of signatures")):
-        paths = _files(memory_path(out_dir, kind, "*", "*.parquet"))
-        rows = 0
-        for path in paths:
-            with FileSystems.open(path) as handle:
-                rows += pq.ParquetFile(handle).metadata.num_rows
-        size = sum(meta.size_in_bytes for result in FileSystems.match(paths) for meta in result.metadata_list)
-        folders = len({path.rsplit("/", 1)[0] for path in paths})
-        lines.append(f"  {kind:<6}{rows:>10} rows in {folders} {label}, {len(paths)} files, "
-                     f"{size / 2**20:.1f} MiB")
-    return "\n".join([f"dataset memory of {out_dir}", *lines])

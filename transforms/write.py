@@ -199,12 +199,29 @@ def window_run_id(run_id: str, window) -> str:
     if isinstance(window, GlobalWindow):
         return run_id
     start = datetime.fromtimestamp(window.start.micros / 1e6, UTC)
-    return f"{start:%Y%m%dT%H%M%SZ}-{run_id.split('-', 1)[-1]}"
+    return f"{run_stamp(start)}-{run_id.split('-', 1)[-1]}"
+
+
+# Run ids (and so file names) start with the run's UTC start time: they
+# sort by time and tell when their rows were ingested.
+_RUN_TIME = "%Y%m%dT%H%M%SZ"
+
+
+def run_stamp(moment: datetime) -> str:
+    """The time part of a run id."""
+    return moment.astimezone(UTC).strftime(_RUN_TIME)
 
 
 def run_time(run_id: str) -> datetime:
-    """When a run (or a window) started, from its id (`YYYYMMDDTHHMMSSZ-…`)."""
-    return datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    """When a run (or a window) started, from its id (`YYYYMMDDTHHMMSSZ-…`);
+    ValueError when it does not start with a time."""
+    return datetime.strptime(run_id[:16], _RUN_TIME).replace(tzinfo=UTC)
+
+
+def _window_rows(record, run_id: str, max_chars: int, window=beam.DoFn.WindowParam):
+    """A record's rows, their `run_id` the run's (or, streaming, the window's:
+    what names the files, and tells when the rows were ingested)."""
+    return partition_rows(record, window_run_id(run_id, window), max_chars)
 
 
 class _WritePartitionFn(beam.DoFn):
@@ -254,8 +271,7 @@ class WriteDataset(beam.PTransform):
                    | "AllRecords" >> beam.Flatten())
         tables = (
             records
-            | "ToRows" >> beam.FlatMap(partition_rows, self.run_id,
-                                       self.settings.max_partition_chars)
+            | "ToRows" >> beam.FlatMap(_window_rows, self.run_id, self.settings.max_partition_chars)
             | "ByPartition" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(_WritePartitionFn(self.out_dir, self.run_id, self.settings)))
         written = (tables, records | "Remember" >> self.remember) if self.remember else (tables,)

@@ -1,0 +1,203 @@
+"""The dataset memory made anew from the tables (`news-ingest memory`).
+
+The memory (transforms/memory.py) is derived data: every key it holds comes
+from a row of `articles` or `duplicates`. Rebuilding reads each of their
+files once, a few columns, column-wise (a year of history is millions of
+rows), writes every bucket and day as one file and publishes them with a
+new manifest in one commit that replaces the old memory whole. A run does
+this by itself when it meets a dataset without a memory that serves it:
+written by an older version, deleted, or keeping fewer days of signatures
+than the run's look-back asks.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.settings import DedupSettings, MemorySettings
+from schemas.tables import TIMESTAMP
+from transforms.memory import (
+    KEYS,
+    TEXTS,
+    article_keys,
+    band_hashes,
+    bucket_of,
+    duplicate_keys,
+    folder_of,
+    lookback_start,
+    manifest_serves,
+    memory_files,
+    memory_path,
+    read_manifest,
+    write_manifest_hidden,
+)
+from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, run_time, write_table
+
+COLUMNS = {
+    "articles": ("url", "canonical_url", "article_id", "content_hash", "run_id", "minhash", "numbers",
+                 "word_count"),
+    "duplicates": ("url", "article_id", "duplicate_of", "run_id"),
+}
+
+
+@dataclass(frozen=True)
+class RebuildSummary:
+    articles: int
+    duplicates: int
+    files_read: int
+    keys: int
+    texts: int
+
+    def line(self) -> str:
+        return (f"{self.files_read:,} files ({self.articles:,} articles, {self.duplicates:,} duplicates): "
+                f"{self.keys:,} keys, {self.texts:,} signatures")
+
+
+def stored_columns(path: str, table: str) -> dict[str, list]:
+    """A stored file's columns that the memory needs; columns an older
+    version did not write read as null."""
+    try:
+        with FileSystems.open(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            present = [name for name in COLUMNS[table] if name in parquet.schema_arrow.names]
+            columns = parquet.read(columns=present).to_pydict()
+    except Exception as error:  # noqa: BLE001 - any unreadable file: name it
+        raise OSError(f"cannot read {path}: {type(error).__name__}: {error}") from error
+    rows = parquet.metadata.num_rows
+    return {name: columns.get(name, [None] * rows) for name in COLUMNS[table]}
+
+
+def ingested_at(run_id: str | None, path: str) -> datetime | None:
+    """When a stored row was ingested: the later of its run id's time and
+    its file's (a stream's rows name the stream, its files the window; a
+    compacted file's name says nothing); None when neither tells."""
+    times = []
+    name = path.rsplit("/", 1)[-1]
+    for text in (run_id or "", name.removeprefix("part-") if name.startswith("part-") else ""):
+        try:
+            times.append(run_time(text))
+        except ValueError:
+            continue
+    return max(times) if times else None
+
+
+def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
+                   now: datetime | None = None) -> RebuildSummary:
+    """Make the memory anew from the tables and publish it in one commit,
+    replacing whatever memory there was. Rows whose ingestion time cannot be
+    told count as ingested now (inside the look-back, as before)."""
+    now = now or datetime.now(UTC)
+    since = lookback_start(dedup.lookback_days, now)
+    keys, texts, counts = [], [], {"articles": 0, "duplicates": 0}
+    files = {table: dataset_files(out_dir, table) for table in counts}
+    for table, paths in files.items():
+        for path in paths:
+            columns = stored_columns(path, table)
+            counts[table] += len(columns["url"])
+            times = [ingested_at(run_id, path) or now for run_id in columns["run_id"]]
+            keys.append(_keys_table(table, columns, times))
+            if table == "articles":
+                texts.append(_texts_table(columns, times, since, dedup.minhash_bands))
+    stem = f"{run_stamp(now)}-rebuild-{secrets.token_hex(3)}"
+    finals = _write_buckets(out_dir, pa.concat_tables(keys) if keys else KEYS.empty_table(), settings, stem)
+    finals += _write_days(out_dir, pa.concat_tables(texts) if texts else TEXTS.empty_table(), stem)
+    manifest = write_manifest_hidden(out_dir, settings, dedup.lookback_days)
+    old = [path for path in memory_files(memory_path(out_dir, "*", "*", "*.parquet")) if path not in finals]
+    if finals or old:
+        publish_files(out_dir, f"memory-{stem}", finals + [manifest], replaced=old)
+    else:  # a new dataset: nothing to publish together
+        FileSystems.rename([hidden_path(manifest)], [manifest])
+    return RebuildSummary(counts["articles"], counts["duplicates"], sum(map(len, files.values())),
+                          sum(table.num_rows for table in keys), sum(table.num_rows for table in texts))
+
+
+def _keys_table(table: str, columns: dict[str, list], times: list[datetime]) -> pa.Table:
+    kinds, keys, owners, when = [], [], [], []
+    if table == "articles":
+        rows = zip(columns["url"], columns["canonical_url"], columns["article_id"], columns["content_hash"],
+                   times, strict=True)
+        pairs = ((article_keys(url, canonical or url, article_id, text_hash or ""), article_id, moment)
+                 for url, canonical, article_id, text_hash, moment in rows)
+    else:
+        rows = zip(columns["url"], columns["article_id"], columns["duplicate_of"], times, strict=True)
+        pairs = ((duplicate_keys(url, article_id), kept, moment) for url, article_id, kept, moment in rows)
+    for found, owner, moment in pairs:
+        for kind, key in found:
+            if key:
+                kinds.append(kind)
+                keys.append(key)
+                owners.append(owner)
+                when.append(moment)
+    return pa.table({"key": keys, "kind": kinds, "article_id": owners,
+                     "ingested_at": pa.array(when, TIMESTAMP)}, schema=KEYS)
+
+
+def _texts_table(columns: dict[str, list], times: list[datetime], since: datetime | None,
+                 bands: int) -> pa.Table:
+    """Signatures of the articles ingested inside the look-back window."""
+    rows = [index for index, (minhash, moment) in enumerate(zip(columns["minhash"], times, strict=True))
+            if minhash and len(minhash) % bands == 0 and (since is None or moment >= since)]
+    if not rows:
+        return TEXTS.empty_table()
+    width = len(columns["minhash"][rows[0]])
+    rows = [index for index in rows if len(columns["minhash"][index]) == width]
+    matrix = np.asarray([columns["minhash"][index] for index in rows], dtype=np.uint32)
+    return pa.table({
+        "article_id": [columns["article_id"][index] for index in rows],
+        "ingested_at": pa.array([times[index] for index in rows], TIMESTAMP),
+        "bands": band_hashes(matrix, bands).tolist(),
+        "minhash": matrix.tolist(),
+        "numbers": [columns["numbers"][index] or [] for index in rows],
+        "word_count": [columns["word_count"][index] or 0 for index in rows]}, schema=TEXTS)
+
+
+def _write_buckets(out_dir: str, keys: pa.Table, settings: MemorySettings, stem: str) -> list[str]:
+    buckets = np.asarray([bucket_of(key, settings.buckets) for key in keys["key"].to_pylist()])
+    finals = []
+    for bucket in sorted(set(buckets.tolist())):
+        part = keys.filter(pa.array(buckets == bucket)).sort_by("key")
+        finals.append(write_table(folder_of(out_dir, "keys", bucket), f"keys-{stem}.parquet", part,
+                                  publish=False))
+    return finals
+
+
+def _write_days(out_dir: str, texts: pa.Table, stem: str) -> list[str]:
+    days = np.asarray([moment.date().isoformat() for moment in texts["ingested_at"].to_pylist()])
+    return [write_table(folder_of(out_dir, "texts", day), f"texts-{stem}.parquet",
+                        texts.filter(pa.array(days == day)).sort_by("article_id"), publish=False)
+            for day in sorted(set(days.tolist()))]
+
+
+def ensure_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings) -> RebuildSummary | None:
+    """Before a run (holding the lock): a dataset without a memory that
+    serves this run gets one, built from its tables (an empty one for a new
+    dataset). Returns what the build read, or None when it was there."""
+    if manifest_serves(read_manifest(out_dir), settings, dedup.lookback_days):
+        return None
+    return rebuild_memory(out_dir, settings, dedup)
+
+
+def memory_status(out_dir: str) -> str:
+    """What the memory holds, in a few lines (from file footers: no rows read)."""
+    manifest = read_manifest(out_dir) or {}
+    days = manifest.get("texts_days")
+    lines = [f"dataset memory of {out_dir} (signatures kept "
+             f"{'for good' if days == 0 else f'{days} days'})"]
+    for kind, label in (("keys", "buckets"), ("texts", "days")):
+        paths = memory_files(memory_path(out_dir, kind, "*", "*.parquet"))
+        rows = size = 0
+        for path in paths:
+            with FileSystems.open(path) as handle:
+                rows += pq.ParquetFile(handle).metadata.num_rows
+            size += os.path.getsize(path) if os.path.exists(path) else 0
+        folders = len({path.rsplit("/", 1)[0] for path in paths})
+        lines.append(f"  {kind}: {rows:,} rows in {folders:,} {label}, {len(paths):,} files, "
+                     f"{size / 2**20:.1f} MiB")
+    return "\n".join(lines)
