@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.settings import DedupSettings, MemorySettings
-from schemas.tables import TIMESTAMP
 from transforms.memory import (
     KEYS,
     TEXTS,
@@ -95,19 +94,19 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     told count as ingested now (inside the look-back, as before)."""
     now = now or datetime.now(UTC)
     since = lookback_start(dedup.lookback_days, now)
-    keys, texts, counts = [], [], {"articles": 0, "duplicates": 0}
+    keys, texts, counts = _Batches(KEYS), _Batches(TEXTS), {"articles": 0, "duplicates": 0}
     files = {table: dataset_files(out_dir, table) for table in counts}
     for table, paths in files.items():
         for path in paths:
             columns = stored_columns(path, table)
             counts[table] += len(columns["url"])
             times = [ingested_at(run_id, path) or now for run_id in columns["run_id"]]
-            keys.append(_keys_table(table, columns, times))
+            keys.add(_key_rows(table, columns, times))
             if table == "articles":
-                texts.append(_texts_table(columns, times, since, dedup.minhash_bands))
+                texts.add(_text_rows(columns, times, since, dedup.minhash_bands))
     stem = f"{run_stamp(now)}-rebuild-{secrets.token_hex(3)}"
-    finals = _write_buckets(out_dir, pa.concat_tables(keys) if keys else KEYS.empty_table(), settings, stem)
-    finals += _write_days(out_dir, pa.concat_tables(texts) if texts else TEXTS.empty_table(), stem)
+    key_table, text_table = keys.table(), texts.table()
+    finals = _write_buckets(out_dir, key_table, settings, stem) + _write_days(out_dir, text_table, stem)
     manifest = write_manifest_hidden(out_dir, settings, dedup.lookback_days)
     old = [path for path in memory_files(memory_path(out_dir, "*", "*", "*.parquet")) if path not in finals]
     if finals or old:
@@ -115,10 +114,36 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     else:  # a new dataset: nothing to publish together
         FileSystems.rename([hidden_path(manifest)], [manifest])
     return RebuildSummary(counts["articles"], counts["duplicates"], sum(map(len, files.values())),
-                          sum(table.num_rows for table in keys), sum(table.num_rows for table in texts))
+                          key_table.num_rows, text_table.num_rows)
 
 
-def _keys_table(table: str, columns: dict[str, list], times: list[datetime]) -> pa.Table:
+class _Batches:
+    """Rows gathered from many small files, kept column-wise: Python lists
+    until a batch is full, then an Arrow table (a year of history is
+    millions of rows from a million files)."""
+
+    BATCH_ROWS = 100_000
+
+    def __init__(self, schema: pa.Schema):
+        self.schema, self.tables, self.pending = schema, [], {name: [] for name in schema.names}
+
+    def add(self, columns: dict[str, list]) -> None:
+        for name, values in columns.items():
+            self.pending[name].extend(values)
+        if len(self.pending[self.schema.names[0]]) >= self.BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending[self.schema.names[0]]:
+            self.tables.append(pa.table(self.pending, schema=self.schema))
+            self.pending = {name: [] for name in self.schema.names}
+
+    def table(self) -> pa.Table:
+        self._flush()
+        return pa.concat_tables(self.tables) if self.tables else self.schema.empty_table()
+
+
+def _key_rows(table: str, columns: dict[str, list], times: list[datetime]) -> dict[str, list]:
     kinds, keys, owners, when = [], [], [], []
     if table == "articles":
         rows = zip(columns["url"], columns["canonical_url"], columns["article_id"], columns["content_hash"],
@@ -135,44 +160,50 @@ def _keys_table(table: str, columns: dict[str, list], times: list[datetime]) -> 
                 keys.append(key)
                 owners.append(owner)
                 when.append(moment)
-    return pa.table({"key": keys, "kind": kinds, "article_id": owners,
-                     "ingested_at": pa.array(when, TIMESTAMP)}, schema=KEYS)
+    return {"key": keys, "kind": kinds, "article_id": owners, "ingested_at": when}
 
 
-def _texts_table(columns: dict[str, list], times: list[datetime], since: datetime | None,
-                 bands: int) -> pa.Table:
+def _text_rows(columns: dict[str, list], times: list[datetime], since: datetime | None,
+               bands: int) -> dict[str, list]:
     """Signatures of the articles ingested inside the look-back window."""
     rows = [index for index, (minhash, moment) in enumerate(zip(columns["minhash"], times, strict=True))
             if minhash and len(minhash) % bands == 0 and (since is None or moment >= since)]
     if not rows:
-        return TEXTS.empty_table()
+        return {}
     width = len(columns["minhash"][rows[0]])
     rows = [index for index in rows if len(columns["minhash"][index]) == width]
     matrix = np.asarray([columns["minhash"][index] for index in rows], dtype=np.uint32)
-    return pa.table({
+    return {
         "article_id": [columns["article_id"][index] for index in rows],
-        "ingested_at": pa.array([times[index] for index in rows], TIMESTAMP),
+        "ingested_at": [times[index] for index in rows],
         "bands": band_hashes(matrix, bands).tolist(),
-        "minhash": matrix.tolist(),
+        "minhash": [columns["minhash"][index] for index in rows],
         "numbers": [columns["numbers"][index] or [] for index in rows],
-        "word_count": [columns["word_count"][index] or 0 for index in rows]}, schema=TEXTS)
+        "word_count": [columns["word_count"][index] or 0 for index in rows]}
 
 
 def _write_buckets(out_dir: str, keys: pa.Table, settings: MemorySettings, stem: str) -> list[str]:
     buckets = np.asarray([bucket_of(key, settings.buckets) for key in keys["key"].to_pylist()])
-    finals = []
-    for bucket in sorted(set(buckets.tolist())):
-        part = keys.filter(pa.array(buckets == bucket)).sort_by("key")
-        finals.append(write_table(folder_of(out_dir, "keys", bucket), f"keys-{stem}.parquet", part,
-                                  publish=False))
-    return finals
+    return _write_groups(out_dir, "keys", keys, buckets, "key", stem)
 
 
 def _write_days(out_dir: str, texts: pa.Table, stem: str) -> list[str]:
     days = np.asarray([moment.date().isoformat() for moment in texts["ingested_at"].to_pylist()])
-    return [write_table(folder_of(out_dir, "texts", day), f"texts-{stem}.parquet",
-                        texts.filter(pa.array(days == day)).sort_by("article_id"), publish=False)
-            for day in sorted(set(days.tolist()))]
+    return _write_groups(out_dir, "texts", texts, days, "article_id", stem)
+
+
+def _write_groups(out_dir: str, kind: str, table: pa.Table, groups: np.ndarray, sort_key: str,
+                  stem: str) -> list[str]:
+    """One hidden file per group (bucket or day) of the table's rows; their final paths."""
+    if not table.num_rows:
+        return []
+    order = np.argsort(groups, kind="stable")
+    names, starts = np.unique(groups[order], return_index=True)
+    ends = [*starts[1:], len(order)]
+    ordered = table.take(order)
+    return [write_table(folder_of(out_dir, kind, str(name)), f"{kind}-{stem}.parquet",
+                        ordered.slice(start, end - start).sort_by(sort_key), publish=False)
+            for name, start, end in zip(names, starts, ends, strict=True)]
 
 
 def ensure_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings) -> RebuildSummary | None:
