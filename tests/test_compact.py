@@ -1,6 +1,7 @@
 """`news-ingest compact`: few files per partition, the same rows, crash- and reader-safe."""
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pipelines.cli import main
 from pipelines.compact import compact, compact_if_due
 
 from .conftest import DEMO_PAGES, ROOT
-from .loopback import rss
+from .loopback import LoopbackSite, rss
 from .test_memory import keys_of_tables, memory_keys
 from .test_pipeline import PAGES, dataset_files, query, run_cli
 
@@ -33,23 +34,33 @@ def story(number: int) -> bytes:
     return page.replace(b"</p>", f" Update {number}: a further paragraph of reporting.</p>".encode(), 1)
 
 
-@pytest.fixture
-def many_runs(site, tmp_path):
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
     """A dataset written by RUNS runs, each bringing new articles, copies and
-    a failure into the same partitions: several files per partition."""
-    out = tmp_path / "out"
+    a failure into the same partitions: several files per partition; and
+    the site its feed is on. Written once for the module."""
+    out = tmp_path_factory.mktemp("history") / "out"
     items = []
-    for run in range(RUNS):
-        for number in range(3):
-            path = f"/s/{run}-{number}"
-            copy = (DEMO_PAGES / PAGES["/p/sohr"]).read_bytes()  # the same story every run
-            site.add(path, story(10 * run + number) if number else copy)
-            items.append({"link": path, "pubDate": "Thu, 03 Aug 2017 09:30:00 +0000"})
-        items.append({"link": f"/missing/{run}"})
-        site.add("/feed.xml", rss(list(items)), content_type="application/rss+xml")
-        code, printed = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
-                                "--allow-private-network", "--host-delay", "0", "--compact-every", "0")
-        assert code == 0, printed
+    with LoopbackSite() as site:
+        for run in range(RUNS):
+            for number in range(3):
+                path = f"/s/{run}-{number}"
+                copy = (DEMO_PAGES / PAGES["/p/sohr"]).read_bytes()  # the same story every run
+                site.add(path, story(10 * run + number) if number else copy)
+                items.append({"link": path, "pubDate": "Thu, 03 Aug 2017 09:30:00 +0000"})
+            items.append({"link": f"/missing/{run}"})
+            site.add("/feed.xml", rss(list(items)), content_type="application/rss+xml")
+            code, printed = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
+                                    "--allow-private-network", "--host-delay", "0", "--compact-every", "0")
+            assert code == 0, printed
+        yield out, site
+
+
+@pytest.fixture
+def many_runs(history, tmp_path):
+    """A copy of the module's dataset of several runs, for one test to change."""
+    out = tmp_path / "out"
+    shutil.copytree(history[0], out)
     return out
 
 
@@ -144,7 +155,8 @@ def test_runs_compact_once_a_day_by_default(tmp_path):
     assert compact_if_due(str(out), 86400, now=now + timedelta(days=2)) is not None
 
 
-def test_a_damaged_file_costs_its_partition_compaction_and_never_a_run(many_runs, site, capsys):
+def test_a_damaged_file_costs_its_partition_compaction_and_never_a_run(many_runs, history, capsys):
+    site = history[1]
     out = many_runs
     damaged = sorted((out / "rejects").rglob("*.parquet"))[0]
     damaged.write_bytes(b"PAR1 and then nothing")
