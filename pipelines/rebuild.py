@@ -101,7 +101,7 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
             columns = stored_columns(path, table)
             counts[table] += len(columns["url"])
             times = [ingested_at(run_id, path) or now for run_id in columns["run_id"]]
-            keys.add(_key_rows(table, columns, times))
+            keys.add(_key_rows(table, columns, times, since))
             if table == "articles":
                 texts.add(_text_rows(columns, times, since, dedup.minhash_bands))
     stem = f"{run_stamp(now)}-rebuild-{secrets.token_hex(3)}"
@@ -143,7 +143,9 @@ class _Batches:
         return pa.concat_tables(self.tables) if self.tables else self.schema.empty_table()
 
 
-def _key_rows(table: str, columns: dict[str, list], times: list[datetime]) -> dict[str, list]:
+def _key_rows(table: str, columns: dict[str, list], times: list[datetime], since: datetime | None
+              ) -> dict[str, list]:
+    """URL and id keys of every row; text hashes of the rows ingested since `since`."""
     kinds, keys, owners, when = [], [], [], []
     if table == "articles":
         rows = zip(columns["url"], columns["canonical_url"], columns["article_id"], columns["content_hash"],
@@ -155,7 +157,7 @@ def _key_rows(table: str, columns: dict[str, list], times: list[datetime]) -> di
         pairs = ((duplicate_keys(url, article_id), kept, moment) for url, article_id, kept, moment in rows)
     for found, owner, moment in pairs:
         for kind, key in found:
-            if key:
+            if key and (kind != "hash" or since is None or moment >= since):
                 kinds.append(kind)
                 keys.append(key)
                 owners.append(owner)

@@ -24,6 +24,7 @@ from transforms.memory import (
     stored_keys,
 )
 from transforms.neardup import Signer
+from transforms.write import run_time
 
 from .conftest import DEMO_PAGES, stored_dataset
 from .loopback import rss
@@ -59,12 +60,15 @@ def memory_keys(out: Path) -> set[tuple[str, str, str]]:
                           f"'{out}/_state/memory/keys/*/*.parquet')").fetchall())
 
 
-def keys_of_tables(out: Path) -> set[tuple[str, str, str]]:
-    """The keys the memory must hold: what the tables say, as a rebuild reads them."""
+def keys_of_tables(out: Path, lookback_days: int = 30) -> set[tuple[str, str, str]]:
+    """The keys the memory must hold: what the tables say -- text hashes of
+    the articles ingested in the look-back window only."""
+    since = datetime.now(UTC) - timedelta(days=lookback_days)
     keys = {(kind, key, article_id)
-            for url, canonical, article_id, text_hash in query(
-                out, "articles", "select url, canonical_url, article_id, content_hash from t")
-            for kind, key in article_keys(url, canonical, article_id, text_hash)}
+            for url, canonical, article_id, text_hash, run_id in query(
+                out, "articles", "select url, canonical_url, article_id, content_hash, run_id from t")
+            for kind, key in article_keys(url, canonical, article_id, text_hash)
+            if kind != "hash" or run_time(run_id) >= since}
     if (out / "duplicates").exists():
         keys |= {(kind, key, kept) for url, article_id, kept in query(
                      out, "duplicates", "select url, article_id, duplicate_of from t")
