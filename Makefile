@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run report test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report clean
+.PHONY: setup run report test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -68,6 +68,10 @@ bench-hostile: $(STAMP)
 
 bench-report: $(STAMP)
 	$(BIN)/python bench/bench_report.py
+
+# A run's cost against the dataset's history: HISTORY_ARGS="--runs 2880" for one size (see the script).
+bench-history: $(STAMP)
+	$(BIN)/python bench/bench_history.py $(HISTORY_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

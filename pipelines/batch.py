@@ -3,7 +3,7 @@
     output folder -> ListFeeds -> PollFeeds -> ingest (pipelines/ingest.py)
                                             -> WriteFeedStates, once ingest has written
 
-Earlier runs' fingerprints are read from the dataset itself, so running
+Earlier runs' fingerprints are looked up in the dataset memory, so running
 again writes nothing twice; feed state (validators, back-off) and the
 template history live under DIR/_state/.
 """
