@@ -90,9 +90,9 @@ def merged_table(paths: list[str]) -> pa.Table:
     version did not write are null in its rows."""
     tables = []
     for path in paths:
-        try:
+        try:  # ParquetFile.read: half the cost of read_table on small files (no dataset discovery)
             with FileSystems.open(path) as handle:
-                tables.append(pq.read_table(handle))
+                tables.append(pq.ParquetFile(handle).read())
         except Exception as error:
             raise OSError(f"{path} cannot be read ({type(error).__name__}: {error})") from error
     # An older file may lack a column (null in its rows) or hold a narrower type.
