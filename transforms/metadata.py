@@ -7,6 +7,8 @@ module calls the same trafilatura parts for what the clean stage keeps --
 title, canonical URL, site name, date (htmldate, from the markup only),
 authors, categories -- so the results are trafilatura's, at a fraction of
 the cost. trafilatura 2.x keeps these functions in `trafilatura.metadata`.
+For pages that declare no date, `fuller_page_date` is htmldate's search of
+the text as trafilatura runs it.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from trafilatura.metadata import (
     extract_title,
     extract_url,
 )
+from trafilatura.settings import set_date_params
 from trafilatura.utils import line_processing
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
@@ -34,6 +37,13 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 # guessed from the prose ("On 3 August 2017 ...") is often not the
 # publication date, and the guessing (dateparser) costs a third of the time.
 PAGE_DATE_SEARCH = {"extensive_search": False, "original_date": True}
+# For pages whose markup declares no date, and only when the feed gave no
+# time either: htmldate's fuller search as trafilatura runs it -- the text
+# too (a "Published March 5, 2024" line, a date in the title), then loose
+# patterns over the whole page. Its last resorts are a year alone (the
+# copyright footer's, or any year on the page) given as 1 January, which
+# `fuller_page_date` does not keep.
+_FULLER_DATE_SEARCH = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%d"}
 _MAX_CHARS = 10_000  # trafilatura's own cap on a metadata field
 
 
@@ -82,6 +92,25 @@ def page_metadata(tree, default_url: str | None) -> PageMetadata:
         title=_tidy(title), url=_tidy(url), sitename=_tidy(sitename),
         date=find_date(tree, url=url, **PAGE_DATE_SEARCH), author=_tidy(found.author),
         categories=tuple(found.categories or ()))
+
+
+def fuller_page_date(tree, url: str | None) -> str | None:
+    """The page's publication day ("2024-03-05") by htmldate's fuller search,
+    with trafilatura's options (the original date, nothing after today, the
+    day in `url`'s path counts); None when it finds none, when all it finds
+    is a year (htmldate's 1 January: a copyright line, a bare year) or when
+    htmldate fails. Slower than the markup search `page_metadata` runs (the
+    text is searched, dateparser may be called), so for pages where neither
+    the feed nor the markup gives a date. Works on a copy of `tree` (htmldate
+    copies a parsed tree before pruning it), which stays as it was."""
+    try:
+        # max_date: today, per call, as trafilatura's `set_date_params`.
+        found = find_date(tree, url=url, **{**set_date_params(True), **_FULLER_DATE_SEARCH})
+    except Exception:  # noqa: BLE001 -- a date is not worth the article
+        return None
+    if not found or found.endswith("-01-01"):  # a year alone, not a day (see _FULLER_DATE_SEARCH)
+        return None
+    return found
 
 
 def category_links(tree) -> list[str]:
