@@ -130,6 +130,16 @@ class CleanSettings:
     # ...and only if each of its lines is this short: a promo blurb or a
     # related headline, not a paragraph of reporting.
     trailer_line_max_words: int = 25
+    # ...and if none of it is a sentence of at least this many words that is
+    # neither a link nor clutter: "He was 42." may end a trailer's blurb, a
+    # line of reporting never does.
+    prose_min_words: int = 4
+    # Furniture the page's markup names (share bars, newsletter boxes, comment
+    # forms, author boxes): an element with more text than this is not taken
+    # as furniture whatever its label (it may be the article's container), and
+    # a line longer than this many words is never removed as furniture.
+    structure_max_chars: int = 1500
+    structure_line_max_words: int = 60
 
 
 @dataclass(frozen=True)

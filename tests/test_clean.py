@@ -218,3 +218,36 @@ def test_odd_json_ld_does_not_cost_the_article(cleaner, tmp_path, json_ld):
     path.write_text(BYLINE_PAGE.format(meta=f"<script type='application/ld+json'>{json_ld}</script>"))
     article = cleaner.clean(page_of(path))
     assert article.title == "Clashes in Idlib" and "Shelling was reported near Idlib" in article.text
+
+
+WORDPRESS_WIDGETS = (
+    "<div class='adblock-notice'><p>We noticed you are blocking ads on this site. Whitelisting us "
+    "keeps our reporters in the field.</p></div>"
+    "<div class='wp-block-group newsletter-box'><h4>Stay in the loop</h4>"
+    "<p>One email a week with everything we published.</p>"
+    "<form><input type='email'><button>Count me in</button></form></div>")
+COMMENT_FORM = (
+    "<div id='respond' class='comment-respond'><h3 id='reply-title'>Leave your thoughts "
+    "<small><a href='#'>Cancel</a></small></h3><form class='comment-form'>"
+    "<p class='comment-notes'>Nobody else sees your email. Boxes with a star must be filled.</p>"
+    "<textarea></textarea><button>Post</button></form></div>")
+
+
+def test_widgets_the_markup_names_go_from_inside_the_article(cleaner, tmp_path):
+    page = tmp_path / "wordpress.html"
+    second = PROSE.replace("dawn", "dusk")
+    page.write_bytes(html_page(f"<div class='entry-content tag-syria has-comments'>{PROSE}"
+                               f"{WORDPRESS_WIDGETS}{second}{COMMENT_FORM}</div>"))
+    article = cleaner.clean(page_of(page))
+    assert article.text == "\n\n".join(
+        line for paragraph in (PROSE, second) for line in paragraph.replace("<p>", "").split("</p>") if line)
+    assert "structure" in article.clutter_removed
+
+
+def test_a_furniture_label_on_a_large_block_never_removes_it(cleaner, tmp_path):
+    long_prose = PROSE * 12
+    page = tmp_path / "labelled.html"
+    page.write_bytes(html_page(f"<div class='related-coverage'>{long_prose}</div>"))
+    article = cleaner.clean(page_of(page))
+    assert "structure" not in article.clutter_removed
+    assert article.word_count == 12 * len(" ".join(PROSE.replace("</p>", " ").split()).split())

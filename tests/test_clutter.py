@@ -78,10 +78,50 @@ def test_a_real_paragraph_after_a_trailer_marker_keeps_the_rest():
 
 
 def test_short_trailer_after_a_marker_is_removed():
-    body = [*BODY, "Join us in the newsroom?", "We are an open newsroom. Pitch us stories.", "0 / 0"]
+    body = [*BODY, "Join us in the newsroom?", "Request an invite", "0 / 0"]
     cleaned = remove_clutter(body, PageSignals(), FAMILIES, SETTINGS)
     assert cleaned.text.split("\n\n") == BODY
     assert cleaned.removed == ("promo", "trailer", "counter")
+
+
+# An in-body widget between paragraphs, in each language: the marker, then
+# three one-line paragraphs of reporting short enough for any length rule.
+IN_BODY_WIDGETS = {
+    "en": ("You may also like", ["Two schools reopened in Daraa on Sunday.",
+                                 "Teachers said attendance was low.", "The ministry promised new books."]),
+    "ar": ("قد يعجبك", ["أعيد فتح مدرستين في درعا يوم الأحد.", "قال المعلمون إن الحضور كان ضعيفا.",
+                        "وعدت الوزارة بكتب جديدة."]),
+    "fr": ("Vous aimerez aussi", ["Deux écoles ont rouvert à Deraa dimanche.",
+                                  "Les enseignants ont noté peu d'élèves.", "Le ministère promet des livres."]),
+    "de": ("Das könnte Sie auch interessieren", ["In Daraa öffneten am Sonntag zwei Schulen.",
+                                                 "Lehrer sprachen von wenigen Schülern.",
+                                                 "Das Ministerium versprach neue Bücher."]),
+    "es": ("Te puede interesar", ["Dos escuelas reabrieron en Deraa el domingo.",
+                                  "Los maestros dijeron que faltaron alumnos.",
+                                  "El ministerio prometió libros nuevos."]),
+    "ru": ("Читайте также", ["В Дераа в воскресенье открылись две школы.",
+                             "Учителя сказали, что учеников мало.", "Министерство обещало новые учебники."]),
+    "tr": ("İlginizi çekebilir", ["Dera'da pazar günü iki okul yeniden açıldı.",
+                                  "Öğretmenler katılımın düşük olduğunu söyledi.",
+                                  "Bakanlık yeni kitap sözü verdi."]),
+}
+
+
+@pytest.mark.parametrize("language", sorted(IN_BODY_WIDGETS))
+def test_an_in_body_widget_removes_itself_and_never_the_paragraphs_after_it(language):
+    marker, after = IN_BODY_WIDGETS[language]
+    cleaned = remove_clutter([*BODY, marker, *after], PageSignals(), FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == [*BODY, *after]
+    assert cleaned.removed == ("related",)
+
+
+def test_a_real_trailer_of_headlines_after_the_last_paragraph_goes():
+    headlines = ["Coalition strikes militia near Tanf", "Rukban camp runs out of food",
+                 "Why did the ShQ leave the zone?"]
+    signals = PageSignals(link_only=frozenset(fold(line) for line in headlines))
+    cleaned = remove_clutter([*BODY, "You may also like", *headlines], signals, FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == BODY
+    assert cleaned.removed == ("related", "trailer", "trailer", "trailer")
 
 
 def test_labels_before_the_headline_become_the_section():

@@ -28,7 +28,8 @@ from schemas.settings import CleanSettings
 from .clutter import ClutterFamily, PageSignals, load_clutter_families, remove_clutter
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import link_error
-from .metadata import PageMetadata, byline, category_links, page_metadata
+from .furniture import furniture_texts, load_furniture_words
+from .metadata import PageMetadata, byline, category_links, fuller_page_date, page_metadata
 from .metrics import counter
 from .templates import LearnSiteTemplates
 from .textnorm import fold, word_count
@@ -109,6 +110,7 @@ class Cleaner:
     def __init__(self, settings: CleanSettings, families: tuple[ClutterFamily, ...] | None = None):
         self.settings = settings
         self.families = families if families is not None else load_clutter_families()
+        self.furniture_words = load_furniture_words()
         # The bundled Public Suffix List snapshot: no network at start-up.
         self.domains = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
@@ -169,7 +171,9 @@ class Cleaner:
         signals = PageSignals(
             title=title,
             sections=OnFirstUse(lambda: declared_sections(tree, metadata.categories)),
-            link_only=OnFirstUse(lambda: link_only_texts(tree, self.settings.link_list_min_share)))
+            link_only=OnFirstUse(lambda: link_only_texts(tree, self.settings.link_list_min_share)),
+            furniture=OnFirstUse(lambda: furniture_texts(tree, self.furniture_words,
+                                                         self.settings.structure_max_chars)))
         # NFC: one encoding of each character (Bengali, Vietnamese, ... arrive both ways).
         paragraphs = unicodedata.normalize("NFC", document.text).split("\n")
         cleaned = remove_clutter(paragraphs, signals, self.families, self.settings)
@@ -177,8 +181,11 @@ class Cleaner:
         if words < self.settings.min_words:
             raise CleanError("too-short", f"{words} words of text, fewer than "
                                           f"{self.settings.min_words}")
+        page_date = metadata.date
+        if page_date is None and page.item.published_at is None:  # neither markup nor feed: the text
+            page_date = fuller_page_date(tree, metadata.url or page.final_url)
         published_at, date_source = choose_published(
-            page.item.published_at, metadata.date, page.fetched_at, self.settings)
+            page.item.published_at, page_date, page.fetched_at, self.settings)
         # Declared authors (page metadata, then the feed's) before a byline
         # guessed from the body, which is also the slowest to find.
         authors = metadata.author or page.item.author or byline(tree) or ""  # the tree's last use

@@ -102,6 +102,9 @@ class PageSignals:
     sections: Container[str] = frozenset()
     # Texts of the page's blocks that are nothing but links (folded).
     link_only: Container[str] = frozenset()
+    # Texts of the small elements its markup names as furniture (folded;
+    # `transforms/furniture.py`).
+    furniture: Container[str] = frozenset()
     # Both are asked only about short lines, so they may be worked out on first use.
 
 
@@ -176,22 +179,55 @@ def _strip_body(lines, signals, families, settings, removed) -> list[str]:
     for index, line in enumerate(lines):
         family = clutter_family(line, families)
         if family is None:
-            kept.append(line)
+            if _is_furniture(line, signals, settings):
+                removed.append("structure")
+            else:
+                kept.append(line)
             continue
         removed.append(family.name)
         rest = lines[index + 1:]
-        if family.trailer and _is_trailer(rest, settings):
-            removed.extend(getattr(clutter_family(part, families), "name", "trailer") for part in rest)
+        if family.trailer and _is_trailer(rest, signals, families, settings):
+            removed.extend(_removal_name(part, signals, families, settings) for part in rest)
             break
     return _strip_link_blocks(kept, signals, settings, removed)
 
 
-def _is_trailer(rest: list[str], settings: CleanSettings) -> bool:
+def _is_furniture(line: str, signals: PageSignals, settings: CleanSettings) -> bool:
+    """A line the page's markup puts inside a labelled widget, short enough
+    that it cannot be a paragraph of the article."""
+    return len(line.split()) <= settings.structure_line_max_words and fold(line) in signals.furniture
+
+
+def _removal_name(line: str, signals: PageSignals, families: tuple[ClutterFamily, ...],
+                  settings: CleanSettings) -> str:
+    """Why a line of a trailer went: its own evidence, else being in the trailer."""
+    family = clutter_family(line, families)
+    if family is not None:
+        return family.name
+    return "structure" if _is_furniture(line, signals, settings) else "trailer"
+
+
+def _is_trailer(rest: list[str], signals: PageSignals, families: tuple[ClutterFamily, ...],
+                settings: CleanSettings) -> bool:
     """What follows a trailer marker is the site's trailer only if it is short
-    in all and made of short lines: one real paragraph after a misplaced
-    "Related Articles" keeps everything."""
+    in all and none of it is prose: each line a link, a clutter line or a
+    headline-like label. One sentence of reporting after a misplaced "You may
+    also like" keeps everything, however short."""
     return (sum(len(part.split()) for part in rest) <= settings.trailer_max_words
-            and all(len(part.split()) <= settings.trailer_line_max_words for part in rest))
+            and not any(_is_prose(part, signals, families, settings) for part in rest))
+
+
+def _is_prose(line: str, signals: PageSignals, families: tuple[ClutterFamily, ...],
+              settings: CleanSettings) -> bool:
+    """A line that reads as reporting: long, or a sentence of a few words, and
+    neither a link of the page nor a clutter line."""
+    words = len(line.split())
+    if words > settings.trailer_line_max_words:
+        return True
+    if words < settings.prose_min_words or not _SENTENCE_END.search(line):
+        return False
+    return (fold(line) not in signals.link_only and clutter_family(line, families) is None
+            and not _is_furniture(line, signals, settings))
 
 
 def _may_be_link(line: str, settings: CleanSettings) -> bool:
