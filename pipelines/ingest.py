@@ -14,6 +14,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from schemas.settings import Settings
+from transforms.boilerplate import ReadBoilerplateMemory, WriteBoilerplateMemory
 from transforms.classify import ClassifyArticles
 from transforms.clean import CleanPages
 from transforms.dedup import DeduplicateArticles, DropSeenUrls
@@ -27,9 +28,10 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
     """Add the graph from `items` (FeedItem) to the dataset; return its PCollections."""
     memory = DatasetMemory(out_dir, settings.memory, settings.dedup)
     history = trigger | "ReadTemplateHistory" >> ReadTemplateHistory()
+    boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory()
     new_items = items | "DropSeenUrls" >> DropSeenUrls(memory)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
-    cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history)
+    cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
     unique = cleaned["articles"] | "Deduplicate" >> DeduplicateArticles(memory, settings.dedup)
     articles = unique["articles"] | "Classify" >> ClassifyArticles(settings.classify)
     rejects = ((feed_rejects, fetched.rejects, cleaned["rejects"])
@@ -38,4 +40,6 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
     written = outputs | "Write" >> WriteDataset(out_dir, run_id, settings.write,
                                                 remember=RememberWritten(memory, run_id))
     _ = cleaned["history"] | "RememberTemplates" >> WriteTemplateHistory(out_dir, run_id)
+    _ = ({"stored": boilerplate, "seen": cleaned["sightings"]}
+         | "RememberBoilerplate" >> WriteBoilerplateMemory(out_dir, run_id, settings.clean))
     return {**outputs, "written": written}

@@ -12,3 +12,8 @@ def load_data(name: str, text: str | None = None) -> dict:
     if text is None:
         text = resources.files(__name__).joinpath("data", name).read_text("utf-8")
     return yaml.safe_load(text)
+
+
+def data_text(name: str) -> str:
+    """The text of a data file of `schemas/data/` that is not YAML."""
+    return resources.files(__name__).joinpath("data", name).read_text("utf-8")

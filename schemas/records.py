@@ -128,6 +128,17 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class BoilerplateLine:
+    """A line that is the template of some source, as the cross-source
+    memory remembers it: its hash, the hashes of the sources it was a
+    template line of (a bounded number) and when it was last seen."""
+
+    line: str
+    sources: tuple[str, ...]
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
 class SourceHistory:
     """One recent article of a source, as template learning remembers it:
     the hashed template keys of its lines."""

@@ -140,6 +140,23 @@ class CleanSettings:
     # a line longer than this many words is never removed as furniture.
     structure_max_chars: int = 1500
     structure_line_max_words: int = 60
+    # Call-to-action lines (schemas/data/cues.yaml): at most this many words;
+    # beyond `cue_one_cue_max_words` two cues are needed; a line of at most
+    # `cue_label_max_words` with a cue is a label ("Sign Up", "SHARE").
+    cue_max_words: int = 25
+    cue_one_cue_max_words: int = 12
+    cue_label_max_words: int = 3
+    # A line seen as boilerplate across sources (transforms/boilerplate.py)
+    # is removed only when it has at most this many words.
+    cross_source_max_words: int = 25
+    # ...when it is the site template (see template_*) of at least this many
+    # different sources: a CMS's or plugin's stock line, not one site's. The
+    # memory keeps at most `cross_source_max_lines` lines (the most widely
+    # seen first), each with up to `cross_source_max_sources` sources, and
+    # forgets lines unseen for `template_memory_days`.
+    cross_source_min_sources: int = 3
+    cross_source_max_lines: int = 20_000
+    cross_source_max_sources: int = 8
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,13 @@ TEMPLATE_HISTORY = pa.schema([
     pa.field("keys", pa.list_(pa.string()), nullable=False),
 ])
 
+# DIR/_state/boilerplate/: lines that are the template of several sources.
+BOILERPLATE_MEMORY = pa.schema([
+    pa.field("line", pa.string(), nullable=False),
+    pa.field("sources", pa.list_(pa.string()), nullable=False),
+    pa.field("last_seen", TIMESTAMP, nullable=False),
+])
+
 SCHEMAS = {
     "articles": ARTICLES,
     "mentions": MENTIONS,

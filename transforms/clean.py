@@ -25,7 +25,9 @@ from trafilatura.utils import load_html
 from schemas.records import Article, Page, rejects_for
 from schemas.settings import CleanSettings
 
-from .clutter import ClutterFamily, PageSignals, load_clutter_families, remove_clutter
+from .boilerplate import load_starting_boilerplate
+from .clutter import ClutterFamily, LineEvidence, PageSignals, load_clutter_families, remove_clutter
+from .cues import load_cue_words
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import link_error
 from .furniture import furniture_texts, load_furniture_words
@@ -111,6 +113,7 @@ class Cleaner:
         self.settings = settings
         self.families = families if families is not None else load_clutter_families()
         self.furniture_words = load_furniture_words()
+        self.evidence = LineEvidence(cues=load_cue_words(), boilerplate=load_starting_boilerplate())
         # The bundled Public Suffix List snapshot: no network at start-up.
         self.domains = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
@@ -176,7 +179,7 @@ class Cleaner:
                                                          self.settings.structure_max_chars)))
         # NFC: one encoding of each character (Bengali, Vietnamese, ... arrive both ways).
         paragraphs = unicodedata.normalize("NFC", document.text).split("\n")
-        cleaned = remove_clutter(paragraphs, signals, self.families, self.settings)
+        cleaned = remove_clutter(paragraphs, signals, self.families, self.settings, self.evidence)
         words = word_count(cleaned.text)
         if words < self.settings.min_words:
             raise CleanError("too-short", f"{words} words of text, fewer than "
@@ -298,19 +301,23 @@ class CleanPages(beam.PTransform):
     """Page -> Article (text and metadata, clutter and site templates removed).
 
     `history`: the remembered recent articles per source (ReadTemplateHistory);
-    none means learning starts from this run alone. Returns `articles`,
-    `rejects` (unusable pages) and `history` (the window to remember).
+    none means learning starts from this run alone. `boilerplate`: the
+    cross-source memory's rows (ReadBoilerplateMemory), or none. Returns
+    `articles`, `rejects` (unusable pages), `history` (the window to
+    remember) and `sightings` (this run's template lines, for the memory).
     """
 
-    def __init__(self, settings: CleanSettings, history=None):
+    def __init__(self, settings: CleanSettings, history=None, boilerplate=None):
         super().__init__()
-        self.settings, self.history = settings, history
+        self.settings, self.history, self.boilerplate = settings, history, boilerplate
 
     def expand(self, pages):
         history = self.history if self.history is not None else (
             pages.pipeline | "NoHistory" >> beam.Create([]))
         extracted = pages | "Extract" >> beam.ParDo(_CleanPageFn(self.settings)).with_outputs(
             "rejects", main="articles")
-        learned = extracted.articles | "SiteTemplates" >> LearnSiteTemplates(history, self.settings)
+        learned = extracted.articles | "SiteTemplates" >> LearnSiteTemplates(history, self.settings,
+                                                                             self.boilerplate)
         rejects = (extracted.rejects, learned.rejects) | "AllRejects" >> beam.Flatten()
-        return {"articles": learned.articles, "rejects": rejects, "history": learned.history}
+        return {"articles": learned.articles, "rejects": rejects, "history": learned.history,
+                "sightings": learned.sightings}

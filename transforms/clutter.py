@@ -17,6 +17,7 @@ Every removal is named, so users can audit what was taken out.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Container
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from schemas import load_data
 from schemas.settings import CleanSettings
 
+from .cues import CueWords, is_cue_line
 from .textnorm import arabic_letters, fold, strip_marks
 
 # Bullets, arrows and separators around a line say nothing about its content.
@@ -93,6 +95,11 @@ def template_key(line: str) -> str:
     return fold(line)
 
 
+def line_hash(line: str) -> str:
+    """Hash of a line's template key: what the state remembers of a line."""
+    return hashlib.blake2b(template_key(line).encode("utf-8"), digest_size=8).hexdigest()
+
+
 @dataclass(frozen=True)
 class PageSignals:
     """What the page itself tells about its furniture."""
@@ -109,6 +116,18 @@ class PageSignals:
 
 
 @dataclass(frozen=True)
+class LineEvidence:
+    """Evidence that holds on any site: call-to-action cue words
+    (`transforms/cues.py`) and the hashes of lines seen as boilerplate
+    across many sources (`transforms/boilerplate.py`)."""
+    cues: CueWords | None = None
+    boilerplate: Container[str] = frozenset()
+
+
+NO_EVIDENCE = LineEvidence()
+
+
+@dataclass(frozen=True)
 class CleanText:
     text: str
     section: str | None
@@ -116,12 +135,13 @@ class CleanText:
 
 
 def remove_clutter(paragraphs: list[str], signals: PageSignals,
-                   families: tuple[ClutterFamily, ...], settings: CleanSettings) -> CleanText:
+                   families: tuple[ClutterFamily, ...], settings: CleanSettings,
+                   evidence: LineEvidence = NO_EVIDENCE) -> CleanText:
     """Lines of extracted text without the page's furniture, and what was removed."""
     lines = [line.strip() for line in paragraphs if line.strip()]
     removed: list[str] = []
     lines, sections = _strip_head(lines, signals, families, settings, removed)
-    lines = _strip_body(lines, signals, families, settings, removed)
+    lines = _strip_body(lines, _LineJudge(signals, families, settings, evidence), removed)
     lines = _strip_tail(lines, signals, settings, removed)
     return CleanText("\n\n".join(lines), " › ".join(sections) or None, tuple(removed))
 
@@ -172,62 +192,69 @@ def _strip_head(lines, signals, families, settings, removed) -> tuple[list[str],
     return lines, sections
 
 
-def _strip_body(lines, signals, families, settings, removed) -> list[str]:
-    """Clutter lines anywhere; a trailer marker also takes the short rest;
-    blocks of consecutive link-only lines (related stories, tag clouds)."""
+class _LineJudge:
+    """Why one line of a page is furniture, by every kind of line evidence."""
+
+    def __init__(self, signals: PageSignals, families: tuple[ClutterFamily, ...],
+                 settings: CleanSettings, evidence: LineEvidence):
+        self.signals, self.families, self.settings, self.evidence = signals, families, settings, evidence
+
+    def family(self, line: str) -> ClutterFamily | None:
+        return clutter_family(line, self.families)
+
+    def learned(self, line: str) -> str | None:
+        """The name of the evidence beyond the patterns that takes the line, if any."""
+        words = len(line.split())
+        settings = self.settings
+        if words <= settings.structure_line_max_words and fold(line) in self.signals.furniture:
+            return "structure"
+        if self.evidence.cues is not None and is_cue_line(line, self.evidence.cues, settings):
+            return "cue"
+        if words <= settings.cross_source_max_words and line_hash(line) in self.evidence.boilerplate:
+            return "cross-source"
+        return None
+
+    def removal_name(self, line: str) -> str | None:
+        family = self.family(line)
+        return family.name if family is not None else self.learned(line)
+
+    def is_prose(self, line: str) -> bool:
+        """A line that reads as reporting: long, or a sentence of a few words,
+        and neither a link of the page nor furniture by any evidence."""
+        words = len(line.split())
+        if words > self.settings.trailer_line_max_words:
+            return True
+        if words < self.settings.prose_min_words or not _SENTENCE_END.search(line):
+            return False
+        return fold(line) not in self.signals.link_only and self.removal_name(line) is None
+
+    def is_trailer(self, rest: list[str]) -> bool:
+        """What follows a trailer marker is the site's trailer only if it is
+        short in all and none of it is prose. One sentence of reporting after a
+        misplaced "You may also like" keeps everything, however short."""
+        return (sum(len(part.split()) for part in rest) <= self.settings.trailer_max_words
+                and not any(self.is_prose(part) for part in rest))
+
+
+def _strip_body(lines: list[str], judge: _LineJudge, removed: list[str]) -> list[str]:
+    """Clutter lines anywhere; a trailer marker also takes the rest when it
+    is no prose; blocks of consecutive link-only lines (related stories, tag clouds)."""
     kept: list[str] = []
     for index, line in enumerate(lines):
-        family = clutter_family(line, families)
+        family = judge.family(line)
         if family is None:
-            if _is_furniture(line, signals, settings):
-                removed.append("structure")
-            else:
+            name = judge.learned(line)
+            if name is None:
                 kept.append(line)
+            else:
+                removed.append(name)
             continue
         removed.append(family.name)
         rest = lines[index + 1:]
-        if family.trailer and _is_trailer(rest, signals, families, settings):
-            removed.extend(_removal_name(part, signals, families, settings) for part in rest)
+        if family.trailer and judge.is_trailer(rest):
+            removed.extend(judge.removal_name(part) or "trailer" for part in rest)
             break
-    return _strip_link_blocks(kept, signals, settings, removed)
-
-
-def _is_furniture(line: str, signals: PageSignals, settings: CleanSettings) -> bool:
-    """A line the page's markup puts inside a labelled widget, short enough
-    that it cannot be a paragraph of the article."""
-    return len(line.split()) <= settings.structure_line_max_words and fold(line) in signals.furniture
-
-
-def _removal_name(line: str, signals: PageSignals, families: tuple[ClutterFamily, ...],
-                  settings: CleanSettings) -> str:
-    """Why a line of a trailer went: its own evidence, else being in the trailer."""
-    family = clutter_family(line, families)
-    if family is not None:
-        return family.name
-    return "structure" if _is_furniture(line, signals, settings) else "trailer"
-
-
-def _is_trailer(rest: list[str], signals: PageSignals, families: tuple[ClutterFamily, ...],
-                settings: CleanSettings) -> bool:
-    """What follows a trailer marker is the site's trailer only if it is short
-    in all and none of it is prose: each line a link, a clutter line or a
-    headline-like label. One sentence of reporting after a misplaced "You may
-    also like" keeps everything, however short."""
-    return (sum(len(part.split()) for part in rest) <= settings.trailer_max_words
-            and not any(_is_prose(part, signals, families, settings) for part in rest))
-
-
-def _is_prose(line: str, signals: PageSignals, families: tuple[ClutterFamily, ...],
-              settings: CleanSettings) -> bool:
-    """A line that reads as reporting: long, or a sentence of a few words, and
-    neither a link of the page nor a clutter line."""
-    words = len(line.split())
-    if words > settings.trailer_line_max_words:
-        return True
-    if words < settings.prose_min_words or not _SENTENCE_END.search(line):
-        return False
-    return (fold(line) not in signals.link_only and clutter_family(line, families) is None
-            and not _is_furniture(line, signals, settings))
+    return _strip_link_blocks(kept, judge.signals, judge.settings, removed)
 
 
 def _may_be_link(line: str, settings: CleanSettings) -> bool:

@@ -14,7 +14,6 @@ articles per source.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from dataclasses import replace
@@ -28,18 +27,14 @@ from schemas.records import Article, SourceHistory, rejects_for
 from schemas.settings import CleanSettings
 from schemas.tables import TEMPLATE_HISTORY, record_row
 
-from .clutter import template_key
+from .boilerplate import KnownBoilerplate, source_hash
+from .clutter import line_hash
 from .dedup import content_hash
 from .metrics import counter
 from .textnorm import word_count
 from .write import write_parquet
 
 STATE_FOLDER = ("_state", "templates")
-
-
-def line_hash(line: str) -> str:
-    """Hash of a line's template key: what the state remembers of a line."""
-    return hashlib.blake2b(template_key(line).encode("utf-8"), digest_size=8).hexdigest()
 
 
 def article_history(article: Article) -> SourceHistory:
@@ -89,15 +84,25 @@ def learn_templates(window: list[SourceHistory], settings: CleanSettings) -> fro
     return frozenset(key for key, count in counts.items() if count >= needed)
 
 
-def strip_templates(article: Article, templates: frozenset[str]) -> Article:
-    """The article without its source's template lines (recorded as such)."""
+def strip_templates(article: Article, templates: frozenset[str], boilerplate: frozenset[str] = frozenset(),
+                    max_boilerplate_words: int = 0) -> Article:
+    """The article without its source's template lines and without short
+    lines known as boilerplate across sources (each removal recorded)."""
     lines = article.text.split("\n\n")
-    kept = [line for line in lines if line_hash(line) not in templates]
-    if len(kept) == len(lines):
+    kept, removed = [], []
+    for line in lines:
+        key = line_hash(line)
+        if key in templates:
+            removed.append("site-template")
+        elif key in boilerplate and len(line.split()) <= max_boilerplate_words:
+            removed.append("cross-source")
+        else:
+            kept.append(line)
+    if not removed:
         return article
     text = "\n\n".join(kept)
     return replace(article, text=text, content_hash=content_hash(text), word_count=word_count(text),
-                    clutter_removed=article.clutter_removed + ("site-template",) * (len(lines) - len(kept)))
+                   clutter_removed=article.clutter_removed + tuple(removed))
 
 
 class _StripTemplatesFn(beam.DoFn):
@@ -108,8 +113,9 @@ class _StripTemplatesFn(beam.DoFn):
         self.settings = settings
         self.stripped = counter("clean/site_template_lines")
 
-    def process(self, grouped):
-        _, groups = grouped
+    def process(self, grouped, known=()):
+        source, groups = grouped
+        boilerplate = known[0] if known else frozenset()
         articles, past = list(groups["articles"]), list(groups["history"])
         now = datetime.now(UTC)
         window = recent_window(past + [article_history(article) for article in articles],
@@ -120,8 +126,11 @@ class _StripTemplatesFn(beam.DoFn):
         for row in window:
             yield beam.pvalue.TaggedOutput(LearnSiteTemplates.HISTORY, row)
         templates = learn_templates(window, self.settings) if articles else frozenset()
+        seen_as = source_hash(source)
+        for line in sorted(templates):
+            yield beam.pvalue.TaggedOutput(LearnSiteTemplates.SIGHTINGS, (line, seen_as))
         for article in articles:
-            stripped = strip_templates(article, templates)
+            stripped = strip_templates(article, templates, boilerplate, self.settings.cross_source_max_words)
             self.stripped.inc(len(stripped.clutter_removed) - len(article.clutter_removed))
             if stripped.word_count < self.settings.min_words:
                 counter("clean/rejected/template-only").inc()
@@ -133,27 +142,34 @@ class _StripTemplatesFn(beam.DoFn):
 
 
 class LearnSiteTemplates(beam.PTransform):
-    """Article -> Article without its source's template lines.
+    """Article -> Article without its source's template lines, nor the
+    lines known as boilerplate across sources.
 
     `history` is the remembered window (SourceHistory rows, see
-    ReadTemplateHistory); outputs: articles, `history` (the new window, for
-    WriteTemplateHistory) and `rejects` (articles that were nothing but template).
+    ReadTemplateHistory); `boilerplate` the cross-source memory's rows
+    (ReadBoilerplateMemory), or None. Outputs: articles, `history` (the new
+    window, for WriteTemplateHistory), `sightings` ((line hash, source hash)
+    of each source's template lines, for WriteBoilerplateMemory) and
+    `rejects` (articles that were nothing but template).
     """
 
     HISTORY = "history"
+    SIGHTINGS = "sightings"
     REJECTS = "rejects"
 
-    def __init__(self, history, settings: CleanSettings):
+    def __init__(self, history, settings: CleanSettings, boilerplate=None):
         super().__init__()
-        self.history, self.settings = history, settings
+        self.history, self.settings, self.boilerplate = history, settings, boilerplate
 
     def expand(self, articles):
+        known = () if self.boilerplate is None else (
+            beam.pvalue.AsList(self.boilerplate | "KnownBoilerplate" >> KnownBoilerplate(self.settings)),)
         return (
             {"articles": articles | "BySource" >> beam.Map(lambda article: (article.source, article)),
              "history": self.history | "HistoryBySource" >> beam.Map(lambda row: (row.source, row))}
             | "Group" >> beam.CoGroupByKey()
-            | "Strip" >> beam.ParDo(_StripTemplatesFn(self.settings)).with_outputs(
-                self.HISTORY, self.REJECTS, main="articles")
+            | "Strip" >> beam.ParDo(_StripTemplatesFn(self.settings), *known).with_outputs(
+                self.HISTORY, self.SIGHTINGS, self.REJECTS, main="articles")
         )
 
 

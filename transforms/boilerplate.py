@@ -1,0 +1,164 @@
+"""Boilerplate learned across sources: the stock lines of CMSs and plugins.
+
+"Leave a Reply", "Your email address will not be published", a plugin's
+share prompt: such lines are the site template (`transforms/templates.py`)
+of many unrelated sources. A site's template is only learned once a few of
+its articles have been seen; a line that is already the template of
+`cross_source_min_sources` other sources is known boilerplate on a source's
+very first article. Syndicated wire text never becomes a source's template
+(it would have to stand in most of that source's stories), so it is never
+counted here.
+
+Two memories are read:
+- the starting one shipped in `schemas/data/boilerplate.txt` (built by
+  `scripts/build_boilerplate.py` from the development corpus), applied by
+  the clean stage to every page, `extract` included;
+- the dataset's, under DIR/_state/boilerplate/: line hashes and hashed
+  source names, bounded in lines and sources per line, rewritten by each
+  run with the template lines it learned. A missing or unreadable file
+  costs only this evidence (with a warning), never the run.
+
+Either removes a line only when it is short (`cross_source_max_words`).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import data_text
+from schemas.records import BoilerplateLine
+from schemas.settings import CleanSettings
+from schemas.tables import BOILERPLATE_MEMORY, record_row
+
+from .clutter import line_hash
+from .write import write_parquet
+
+STATE_FOLDER = ("_state", "boilerplate")
+_LOG = logging.getLogger(__name__)
+
+
+def load_starting_boilerplate(text: str | None = None) -> frozenset[str]:
+    """Line hashes of the shipped memory ("sites<TAB>folded line" per line)."""
+    text = data_text("boilerplate.txt") if text is None else text
+    return frozenset(line_hash(row.split("\t", 1)[-1]) for row in text.splitlines()
+                     if row.strip() and not row.startswith("#"))
+
+
+def source_hash(source: str) -> str:
+    return hashlib.blake2b(source.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def remember_sightings(stored: list[BoilerplateLine], sightings: Iterable[tuple[str, str]],
+                       now: datetime, settings: CleanSettings) -> list[BoilerplateLine]:
+    """The memory after this run's (line hash, source hash) template lines:
+    each line's newest sources, lines unseen too long forgotten, the most
+    widely seen lines kept when there are too many."""
+    sources = {row.line: list(row.sources) for row in stored}
+    last_seen = {row.line: row.last_seen for row in stored}
+    for line, source in sightings:
+        known = sources.setdefault(line, [])
+        if source in known:
+            known.remove(source)
+        known.append(source)
+        del known[:-settings.cross_source_max_sources]
+        last_seen[line] = now
+    horizon = now - timedelta(days=settings.template_memory_days)
+    rows = [BoilerplateLine(line, tuple(found), last_seen[line])
+            for line, found in sources.items() if last_seen[line] >= horizon]
+    rows.sort(key=lambda row: (-len(row.sources), -row.last_seen.timestamp(), row.line))
+    return sorted(rows[:settings.cross_source_max_lines], key=lambda row: row.line)
+
+
+def known_boilerplate(rows: Iterable[BoilerplateLine], settings: CleanSettings) -> frozenset[str]:
+    """Hashes of the lines that are the template of enough sources."""
+    return frozenset(row.line for row in rows if len(row.sources) >= settings.cross_source_min_sources)
+
+
+def _state_pattern(out_dir: str) -> str:
+    return FileSystems.join(out_dir, *STATE_FOLDER, "lines-*.parquet")
+
+
+def _memory_files(out_dir: str) -> list[str]:
+    return sorted(meta.path for result in FileSystems.match([_state_pattern(out_dir)])
+                  for meta in result.metadata_list)
+
+
+class _ReadMemoryFn(beam.DoFn):
+    def process(self, out_dir: str):
+        paths = _memory_files(out_dir)
+        if not paths:
+            return
+        try:
+            with FileSystems.open(paths[-1]) as handle:
+                rows = pq.read_table(handle).to_pylist()
+            memory = [BoilerplateLine(row["line"], tuple(row["sources"]), row["last_seen"]) for row in rows]
+        except Exception as error:  # learned evidence only: clean without it
+            _LOG.warning("the cross-source boilerplate memory %s is unreadable (%s: %s); cleaning "
+                         "without it, and this run writes a new one", paths[-1], type(error).__name__,
+                         str(error)[:200])
+            return
+        yield from memory
+
+
+class ReadBoilerplateMemory(beam.PTransform):
+    """output folder -> the BoilerplateLine rows earlier runs remembered."""
+
+    def expand(self, trigger):
+        return trigger | "Read" >> beam.ParDo(_ReadMemoryFn())
+
+
+class KnownBoilerplate(beam.PTransform):
+    """BoilerplateLine rows -> one frozenset of known boilerplate line hashes
+    (none when the memory is empty), for use as a side input."""
+
+    def __init__(self, settings: CleanSettings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, rows):
+        settings = self.settings
+        return (rows
+                | "All" >> beam.combiners.ToList().without_defaults()
+                | "Known" >> beam.Map(lambda found: known_boilerplate(found, settings)))
+
+
+class _WriteMemoryFn(beam.DoFn):
+    def __init__(self, out_dir: str, run_id: str, settings: CleanSettings):
+        self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
+
+    def process(self, tagged):
+        stored = [row for kind, row in tagged if kind == "stored"]
+        sightings = [row for kind, row in tagged if kind == "seen"]
+        if not sightings:
+            return
+        rows = remember_sightings(stored, sightings, datetime.now(UTC), self.settings)
+        directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
+        written = write_parquet(directory, f"lines-{self.run_id}.parquet",
+                                [record_row(row, BOILERPLATE_MEMORY) for row in rows], BOILERPLATE_MEMORY)
+        older = [path for path in _memory_files(self.out_dir) if path < written]
+        if older:
+            FileSystems.delete(older)
+        yield written
+
+
+class WriteBoilerplateMemory(beam.PTransform):
+    """{"stored": BoilerplateLine rows, "seen": (line hash, source hash)}
+    -> the memory with this run's template lines, as one small file that
+    replaces the older ones."""
+
+    def __init__(self, out_dir: str, run_id: str, settings: CleanSettings):
+        super().__init__()
+        self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
+
+    def expand(self, inputs):
+        return ((inputs["stored"] | "TagStored" >> beam.Map(lambda row: ("stored", row)),
+                 inputs["seen"] | "TagSeen" >> beam.Map(lambda seen: ("seen", seen)))
+                | "Both" >> beam.Flatten()
+                | "All" >> beam.combiners.ToList().without_defaults()
+                | "Write" >> beam.ParDo(_WriteMemoryFn(self.out_dir, self.run_id, self.settings)))
