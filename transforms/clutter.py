@@ -97,7 +97,12 @@ def template_key(line: str) -> str:
 
 def line_hash(line: str) -> str:
     """Hash of a line's template key: what the state remembers of a line."""
-    return hashlib.blake2b(template_key(line).encode("utf-8"), digest_size=8).hexdigest()
+    return folded_hash(template_key(line))
+
+
+def folded_hash(key: str) -> str:
+    """`line_hash` of a line whose template key is `key`."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -206,11 +211,15 @@ class _LineJudge:
         """The name of the evidence beyond the patterns that takes the line, if any."""
         words = len(line.split())
         settings = self.settings
-        if words <= settings.structure_line_max_words and fold(line) in self.signals.furniture:
+        if words > max(settings.structure_line_max_words, settings.cue_max_words,
+                       settings.cross_source_max_words):
+            return None
+        folded = fold(line)
+        if words <= settings.structure_line_max_words and folded in self.signals.furniture:
             return "structure"
-        if self.evidence.cues is not None and is_cue_line(line, self.evidence.cues, settings):
+        if self.evidence.cues is not None and is_cue_line(line, self.evidence.cues, settings, folded):
             return "cue"
-        if words <= settings.cross_source_max_words and line_hash(line) in self.evidence.boilerplate:
+        if words <= settings.cross_source_max_words and folded_hash(folded) in self.evidence.boilerplate:
             return "cross-source"
         return None
 

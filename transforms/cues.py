@@ -45,12 +45,13 @@ def load_cue_words(text: str | None = None) -> CueWords:
                       for kind in ("cue", "address", "report")))
 
 
-def is_cue_line(line: str, cues: CueWords, settings: CleanSettings) -> bool:
+def is_cue_line(line: str, cues: CueWords, settings: CleanSettings, folded: str | None = None) -> bool:
     """A short line that asks the reader to act: a cue and no reporting, and
     either addressing the reader, a bare label of a few words ("Sign Up"),
     or an imperative without a full stop ("Download the app"). Longer lines
-    need two cues; quotations are never appeals."""
-    folded = fold(line)
+    need two cues; quotations are never appeals. `folded`: the line folded,
+    when the caller has it."""
+    folded = fold(line) if folded is None else folded
     words = len(folded.split())
     if not words or words > settings.cue_max_words or _QUOTED.match(line):
         return False

@@ -32,35 +32,37 @@ _BLOCKS = frozenset({"p", "li", "dt", "dd", "td", "th", "figcaption", "blockquot
 
 @dataclass(frozen=True)
 class FurnitureWords:
-    """The markup words that name furniture, as `structure.yaml` lists them."""
-    words: frozenset[str]
-    phrases: tuple[tuple[str, ...], ...]
-    inside: tuple[str, ...]
+    """The markup words that name furniture, as `structure.yaml` lists them,
+    compiled into one regex over an attribute's words joined by spaces."""
+    labels: re.Pattern
     roles: frozenset[str]
     tags: frozenset[str]
 
-    def names_furniture(self, element) -> bool:
+    def names_furniture(self, element, seen: dict[str, bool]) -> bool:
+        """Whether the element's tag, role or labels name furniture. `seen`
+        caches answers per attribute value: a page repeats its class names."""
         if element.tag in self.tags or (element.get("role") or "").lower() in self.roles:
             return True
         for attribute in _LABELS:
             value = element.get(attribute)
-            if value and self._labels(markup_words(value)):
+            if not value:
+                continue
+            answer = seen.get(value)
+            if answer is None:
+                answer = seen[value] = bool(self.labels.search(" ".join(markup_words(value))))
+            if answer:
                 return True
         return False
-
-    def _labels(self, words: list[str]) -> bool:
-        if any(word in self.words or any(part in word for part in self.inside) for word in words):
-            return True
-        return any(tuple(words[start:start + len(phrase)]) == phrase
-                   for phrase in self.phrases for start in range(len(words) - len(phrase) + 1))
 
 
 def load_furniture_words(text: str | None = None) -> FurnitureWords:
     spec = load_data("structure.yaml", text)
-    return FurnitureWords(
-        words=frozenset(spec["words"]),
-        phrases=tuple(tuple(markup_words(phrase)) for phrase in spec["phrases"]),
-        inside=tuple(spec["inside"]), roles=frozenset(spec["roles"]), tags=frozenset(spec["tags"]))
+    whole = sorted({" ".join(markup_words(entry)) for entry in spec["words"] + spec["phrases"]},
+                   key=len, reverse=True)
+    inside = sorted(spec["inside"], key=len, reverse=True)
+    labels = re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, whole)) + r")(?![a-z0-9])|"
+                        + "|".join(map(re.escape, inside)))
+    return FurnitureWords(labels, roles=frozenset(spec["roles"]), tags=frozenset(spec["tags"]))
 
 
 def markup_words(value: str) -> list[str]:
@@ -68,37 +70,59 @@ def markup_words(value: str) -> list[str]:
     return [word for word in _NOT_WORD.split(_CAMEL_HUMP.sub(" ", value).lower()) if word]
 
 
-def furniture_texts(tree, names: FurnitureWords, max_chars: int) -> frozenset[str]:
+class FurnitureTexts:
     """Folded texts of the page's small labelled furniture: of each such
     element and of every element inside it, so a line matches whichever
     block the extractor made of it -- unless the same text also stands as a
     block outside all furniture ("Russia" in the menu and in the article's
-    own list). An element with more text than `max_chars` is not taken as
+    own list). An element with more text than `max_chars`, more than one
+    paragraph of prose or half the page's paragraphs is not taken as
     furniture (its descendants still may be): a label on the article's own
-    container must not make the article furniture."""
-    inside, outside = set(), set()
-    page_words = sum(_words(paragraph) for paragraph in tree.iter("p"))
-    depth = 0  # how many furniture elements enclose the current one
-    for event, element in etree.iterwalk(tree, events=("start", "end")):
-        if not isinstance(element.tag, str):
-            continue
-        if event == "start":
-            if depth == 0 and names.names_furniture(element):
-                if _is_small_widget(element, max_chars, page_words):
-                    depth = 1
-                    continue
+    container must not make the article furniture.
+
+    The texts outside furniture are only gathered when a line is found
+    inside it (one more pass over the page), which most lines are not."""
+
+    def __init__(self, tree, names: FurnitureWords, max_chars: int):
+        self._tree, self._roots, self._outside = tree, set(), None
+        page_words = sum(_words(paragraph) for paragraph in tree.iter("p"))
+        inside: set[str] = set()
+        seen: dict[str, bool] = {}
+        depth = 0  # how many furniture elements enclose the current one
+        for event, element in etree.iterwalk(tree, events=("start", "end")):
+            if not isinstance(element.tag, str):
+                continue
+            if event == "end":
+                depth -= depth > 0
             elif depth:
                 depth += 1
-            continue
-        if depth:
-            inside.add(fold(element.text_content()))
-            depth -= 1
-        elif element.tag in _BLOCKS:
-            text = element.text_content()
-            if len(text) <= max_chars:
-                outside.add(fold(text))
-    inside.discard("")
-    return frozenset(inside - outside)
+            elif names.names_furniture(element, seen) and _is_small_widget(element, max_chars, page_words):
+                self._roots.add(element)
+                texts = {part.text_content() for part in element.iter(etree.Element)}  # nested blocks repeat
+                inside.update(fold(text) for text in texts if text.strip())
+                depth = 1
+        inside.discard("")
+        self._inside = frozenset(inside)
+
+    def __contains__(self, folded: str) -> bool:
+        if folded not in self._inside:
+            return False
+        if self._outside is None:
+            self._outside = self._texts_outside()
+        return folded not in self._outside
+
+    def _texts_outside(self) -> frozenset[str]:
+        texts, depth = set(), 0
+        for event, element in etree.iterwalk(self._tree, events=("start", "end")):
+            if not isinstance(element.tag, str):
+                continue
+            if event == "start":
+                depth += depth > 0 or element in self._roots
+            elif depth:
+                depth -= 1
+            elif element.tag in _BLOCKS:
+                texts.add(fold(element.text_content()))
+        return frozenset(texts)
 
 
 def _words(element) -> int:
