@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import apache_beam as beam
 import tldextract
-import trafilatura
 from lxml import etree
 from trafilatura.utils import load_html
 
@@ -30,9 +29,10 @@ from .clutter import ClutterFamily, LineEvidence, PageSignals, load_clutter_fami
 from .cues import load_cue_words
 from .dedup import canonicalize_url, content_hash, url_id
 from .fetch import link_error
-from .furniture import furniture_texts, load_furniture_words
+from .furniture import FurnitureTexts, load_furniture_words
 from .metadata import PageMetadata, byline, category_links, fuller_page_date, page_metadata
 from .metrics import counter
+from .recall import main_text_with_recall
 from .templates import LearnSiteTemplates
 from .textnorm import fold, word_count
 
@@ -175,8 +175,8 @@ class Cleaner:
             title=title,
             sections=OnFirstUse(lambda: declared_sections(tree, metadata.categories)),
             link_only=OnFirstUse(lambda: link_only_texts(tree, self.settings.link_list_min_share)),
-            furniture=OnFirstUse(lambda: furniture_texts(tree, self.furniture_words,
-                                                         self.settings.structure_max_chars)))
+            furniture=OnFirstUse(lambda: FurnitureTexts(tree, self.furniture_words,
+                                                        self.settings.structure_max_chars)))
         # NFC: one encoding of each character (Bengali, Vietnamese, ... arrive both ways).
         paragraphs = unicodedata.normalize("NFC", document.text).split("\n")
         cleaned = remove_clutter(paragraphs, signals, self.families, self.settings, self.evidence)
@@ -203,10 +203,10 @@ class Cleaner:
 
 
 def main_text(tree, url: str):
-    """trafilatura's main text of the page (a Document; its `text` may be
-    empty). Works on a copy of the tree, which stays as it was."""
-    return trafilatura.bare_extraction(tree, url=url, include_comments=False, include_tables=True,
-                                       deduplicate=False)
+    """trafilatura's main text of the page (a Document, or None), with the
+    article's lead kept and a second extraction when it missed the article
+    (`transforms/recall.py`). The tree stays as it was."""
+    return main_text_with_recall(tree, url)
 
 
 def declared_sections(tree, categories: tuple[str, ...]) -> frozenset[str]:
