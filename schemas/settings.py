@@ -149,6 +149,10 @@ class CleanSettings:
     # A line seen as boilerplate across sources (transforms/boilerplate.py)
     # is removed only when it has at most this many words.
     cross_source_max_words: int = 25
+    # Learned evidence (structure, cues, cross-source) that would remove more
+    # than this share of a page's words is wrong about that page (an article
+    # inside a container its template labels "comments") and is not used on it.
+    learned_max_share: float = 0.5
     # ...when it is the site template (see template_*) of at least this many
     # different sources: a CMS's or plugin's stock line, not one site's. The
     # memory keeps at most `cross_source_max_lines` lines (the most widely

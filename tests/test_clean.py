@@ -10,8 +10,9 @@ from trafilatura.utils import load_html
 from schemas.records import FeedItem, Page
 from schemas.settings import CleanSettings
 from transforms.clean import Cleaner, CleanError, choose_published, clean_title
-from transforms.clutter import PageSignals, load_clutter_families, remove_clutter
+from transforms.clutter import LineEvidence, PageSignals, load_clutter_families, remove_clutter
 from transforms.metadata import PAGE_DATE_SEARCH, byline, category_links, page_metadata
+from transforms.textnorm import fold
 
 from .conftest import DEMO_PAGES, SEED_PAGES, normalise, seed_truth
 
@@ -251,3 +252,25 @@ def test_a_furniture_label_on_a_large_block_never_removes_it(cleaner, tmp_path):
     article = cleaner.clean(page_of(page))
     assert "structure" not in article.clutter_removed
     assert article.word_count == 12 * len(" ".join(PROSE.replace("</p>", " ").split()).split())
+
+
+def test_an_article_in_a_labelled_container_without_paragraph_tags_is_kept(cleaner, tmp_path):
+    paragraphs = [line for prose in (PROSE, PROSE.replace("dawn", "dusk").replace("camp", "town"))
+                  for line in prose.replace("<p>", "").split("</p>") if line]
+    page = tmp_path / "br.html"
+    body = "".join(f"<div>{line}</div>" for line in paragraphs[:2]) + "<br><br>".join(paragraphs[2:])
+    page.write_bytes(html_page(f"<div class='post-body has-comments'>{body}</div>"))
+    article = cleaner.clean(page_of(page))
+    assert "structure" not in article.clutter_removed
+    assert article.word_count == len(" ".join(paragraphs).split())
+
+
+PROSE_LINE = ("The convoy left the deconfliction zone at dawn, officials said, after weeks of talks "
+              "between the brigade and the coalition about the weapons it had been given.")
+
+
+def test_learned_evidence_that_would_take_most_of_the_text_is_not_used():
+    lines = [PROSE_LINE, "Residents said the water supply was cut.", PROSE_LINE.replace("dawn", "dusk")]
+    everything = PageSignals(furniture=frozenset(fold(line) for line in lines))
+    cleaned = remove_clutter(lines, everything, FAMILIES, SETTINGS, LineEvidence())
+    assert cleaned.text.split("\n\n") == lines

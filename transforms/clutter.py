@@ -203,12 +203,15 @@ class _LineJudge:
     def __init__(self, signals: PageSignals, families: tuple[ClutterFamily, ...],
                  settings: CleanSettings, evidence: LineEvidence):
         self.signals, self.families, self.settings, self.evidence = signals, families, settings, evidence
+        self.trust_learned = True
 
     def family(self, line: str) -> ClutterFamily | None:
         return clutter_family(line, self.families)
 
     def learned(self, line: str) -> str | None:
         """The name of the evidence beyond the patterns that takes the line, if any."""
+        if not self.trust_learned:
+            return None
         words = len(line.split())
         settings = self.settings
         if words > max(settings.structure_line_max_words, settings.cue_max_words,
@@ -247,16 +250,23 @@ class _LineJudge:
 
 def _strip_body(lines: list[str], judge: _LineJudge, removed: list[str]) -> list[str]:
     """Clutter lines anywhere; a trailer marker also takes the rest when it
-    is no prose; blocks of consecutive link-only lines (related stories, tag clouds)."""
+    is no prose; blocks of consecutive link-only lines (related stories, tag
+    clouds). Learned evidence (structure, cues, cross-source) that would take
+    most of the text is wrong about this page, and is not used on it."""
+    families = [judge.family(line) for line in lines]
+    learned = [judge.learned(line) if family is None else None
+               for line, family in zip(lines, families, strict=True)]
+    learned_words = sum(len(line.split()) for line, name in zip(lines, learned, strict=True) if name)
+    if learned_words > judge.settings.learned_max_share * sum(len(line.split()) for line in lines):
+        judge.trust_learned = False
+        learned = [None] * len(lines)
     kept: list[str] = []
-    for index, line in enumerate(lines):
-        family = judge.family(line)
+    for index, (line, family) in enumerate(zip(lines, families, strict=True)):
         if family is None:
-            name = judge.learned(line)
-            if name is None:
+            if learned[index] is None:
                 kept.append(line)
             else:
-                removed.append(name)
+                removed.append(learned[index])
             continue
         removed.append(family.name)
         rest = lines[index + 1:]

@@ -24,6 +24,7 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _LABELS = ("class", "id", "aria-label")
 # Blocks an extractor makes lines of: the same text in one of them outside
 # all furniture is the article's.
+_NO_TEXT = frozenset({"script", "style", "noscript", "template"})
 # A paragraph this long is prose; a widget holds at most one.
 _PROSE_PARAGRAPH_WORDS = 12
 _BLOCKS = frozenset({"p", "li", "dt", "dd", "td", "th", "figcaption", "blockquote",
@@ -85,7 +86,8 @@ class FurnitureTexts:
 
     def __init__(self, tree, names: FurnitureWords, max_chars: int):
         self._tree, self._roots, self._outside = tree, set(), None
-        page_words = sum(_words(paragraph) for paragraph in tree.iter("p"))
+        page_words = sum(_own_words(element) for element in tree.iter(etree.Element)
+                         if element.tag not in _NO_TEXT)
         inside: set[str] = set()
         seen: dict[str, bool] = {}
         depth = 0  # how many furniture elements enclose the current one
@@ -125,19 +127,21 @@ class FurnitureTexts:
         return frozenset(texts)
 
 
-def _words(element) -> int:
-    return len(element.text_content().split())
+def _own_words(element) -> int:
+    """Words of the text that stands directly in the element (its text and
+    its children's tails): a paragraph, whether in <p> or between <br>s."""
+    return len(" ".join([element.text or ""] + [child.tail or "" for child in element]).split())
 
 
 def _is_small_widget(element, max_chars: int, page_words: int) -> bool:
     """Whether a labelled element is small enough to be a widget: some text,
     at most `max_chars`, at most one paragraph of prose (a promo blurb, an
-    author's bio), and not half of the page's paragraphs (a short article in
-    a container labelled "has-comments")."""
+    author's bio) however it is marked up, and less than half of the page's
+    text (a short article in a container labelled "has-comments")."""
     whole = element.text_content()
     if not whole.strip() or len(whole) > max_chars:
         return False
-    paragraphs = [_words(paragraph) for paragraph in element.iter("p")]
-    if sum(words >= _PROSE_PARAGRAPH_WORDS for words in paragraphs) > 1:
+    blocks = [_own_words(part) for part in element.iter(etree.Element)]
+    if sum(words >= _PROSE_PARAGRAPH_WORDS for words in blocks) > 1:
         return False
-    return not page_words or sum(paragraphs) < page_words / 2
+    return sum(blocks) < page_words / 2
