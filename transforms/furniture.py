@@ -24,7 +24,7 @@ _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _LABELS = ("class", "id", "aria-label")
 # Blocks an extractor makes lines of: the same text in one of them outside
 # all furniture is the article's.
-_NO_TEXT = frozenset({"script", "style", "noscript", "template"})
+_NO_TEXT = ("script", "style", "noscript", "template")
 # A paragraph this long is prose; a widget holds at most one.
 _PROSE_PARAGRAPH_WORDS = 12
 _BLOCKS = frozenset({"p", "li", "dt", "dd", "td", "th", "figcaption", "blockquote",
@@ -86,8 +86,8 @@ class FurnitureTexts:
 
     def __init__(self, tree, names: FurnitureWords, max_chars: int):
         self._tree, self._roots, self._outside = tree, set(), None
-        page_words = sum(_own_words(element) for element in tree.iter(etree.Element)
-                         if element.tag not in _NO_TEXT)
+        page_words = len(tree.text_content().split()) - sum(
+            len(code.text_content().split()) for code in tree.iter(*_NO_TEXT))
         inside: set[str] = set()
         seen: dict[str, bool] = {}
         depth = 0  # how many furniture elements enclose the current one

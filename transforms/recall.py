@@ -149,11 +149,16 @@ def _key(text: str) -> str:
     """The text as compared with the extraction: NFC, no soft hyphens or
     zero-width characters, no whitespace (extractors space inline markup
     and <br> differently)."""
-    return _SPACES.sub("", _INVISIBLE.sub("", unicodedata.normalize("NFC", text)))
+    return _SPACES.sub("", _visible(text))
 
 
 def _plain(text: str) -> str:
-    return _SPACES.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text))).strip()
+    return " ".join(_visible(text).split())
+
+
+def _visible(text: str) -> str:
+    """NFC, without soft hyphens and zero-width characters (ASCII has neither)."""
+    return text if text.isascii() else _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
 
 
 def _leaf_blocks(tree) -> list[_Block]:
