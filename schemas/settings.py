@@ -127,25 +127,23 @@ class CleanSettings:
     # everything after it only if what follows is this short: a site's trailer,
     # never half an article.
     trailer_max_words: int = 120
-    # ...and only if each of its lines is this short: a promo blurb or a
-    # related headline, not a paragraph of reporting.
+    # ...and only if each of its lines is this short and a link of the page
+    # or furniture by some evidence: a related headline, not reporting.
     trailer_line_max_words: int = 25
-    # ...and if none of it is a sentence of at least this many words that is
-    # neither a link nor clutter: "He was 42." may end a trailer's blurb, a
-    # line of reporting never does.
-    prose_min_words: int = 4
     # Furniture the page's markup names (share bars, newsletter boxes, comment
     # forms, author boxes): an element with more text than this is not taken
-    # as furniture whatever its label (it may be the article's container), and
-    # a line longer than this many words is never removed as furniture.
+    # as furniture whatever its label (it may be the article's container: a
+    # widget is a few lines), and a line longer than this many words is never
+    # removed as furniture (a promo blurb is a sentence or two; longer is
+    # likely the article's, mislabelled by a page builder).
     structure_max_chars: int = 1500
-    structure_line_max_words: int = 60
-    # Call-to-action lines (schemas/data/cues.yaml): at most this many words;
-    # beyond `cue_one_cue_max_words` two cues are needed; a line of at most
-    # `cue_label_max_words` with a cue is a label ("Sign Up", "SHARE").
+    structure_line_max_words: int = 30
+    # Call-to-action lines (schemas/data/cues.yaml): at most this many words
+    # (an appeal is a line or two; a paragraph is reporting); beyond
+    # `cue_one_cue_max_words` two cues are needed, so one word that also
+    # carries news ("share", "app") never decides a longer line.
     cue_max_words: int = 25
     cue_one_cue_max_words: int = 12
-    cue_label_max_words: int = 3
     # A line seen as boilerplate across sources (transforms/boilerplate.py)
     # is removed only when it has at most this many words.
     cross_source_max_words: int = 25

@@ -9,12 +9,12 @@ the held-out half is never read), on how many different sites each short
 unlinked text stands, and writes those on at least `--min-sites` sites to
 `schemas/data/boilerplate.txt` (folded text, with the number of sites).
 
-Counted: texts of 2 to CleanSettings.cross_source_max_words words, with no
+Counted: texts of 3 to CleanSettings.cross_source_max_words words, with no
 digit (dates and counts are not stock lines), not mostly link text and not
 inside navigation, header, footer, links or buttons (menus are the link and
-structure rules' job; a site's menu words are also ordinary words). Single
-words are left out: "Fazit", "Zutaten", "Background" are headings of
-articles on many sites.
+structure rules' job; a site's menu words are also ordinary words). Shorter
+texts are left out: "Fazit", "Social media", "Weitere Informationen" are
+headings of articles on many sites.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from schemas.settings import CleanSettings  # noqa: E402
 from transforms.textnorm import fold  # noqa: E402
 
 OUTPUT = ROOT / "schemas" / "data" / "boilerplate.txt"
+MIN_WORDS = 3
 _BLOCKS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "label", "figcaption", "td", "th",
                      "dt", "dd", "span", "div", "strong", "em", "small"})
 _NOT_COUNTED_IN = frozenset({"nav", "a", "button", "select", "option", "footer", "header"})
@@ -69,7 +70,7 @@ def page_texts(html: bytes, max_words: int) -> set[str]:
         if sum(len(link.text_content()) for link in element.iter("a")) >= len(text) / 2:
             continue
         folded = fold(text)
-        if 2 <= len(folded.split()) <= max_words:
+        if MIN_WORDS <= len(folded.split()) <= max_words:
             texts.add(folded)
     return texts
 
@@ -95,7 +96,7 @@ def main() -> None:
             sites_of[text].add(site)
     common = sorted(((len(found), text) for text, found in sites_of.items() if len(found) >= args.min_sites),
                     key=lambda pair: (-pair[0], pair[1]))
-    OUTPUT.write_text(HEADER.format(pages=pages, sites=len(sites), min_words=2, max_words=max_words,
+    OUTPUT.write_text(HEADER.format(pages=pages, sites=len(sites), min_words=MIN_WORDS, max_words=max_words,
                                     min_sites=args.min_sites)
                       + "".join(f"{count}\t{text}\n" for count, text in common), "utf-8")
     print(f"{len(common)} lines from {pages} pages of {len(sites)} sites -> {OUTPUT.relative_to(ROOT)}")

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
@@ -91,7 +92,15 @@ def test_the_memory_is_bounded_and_forgets_old_lines():
     assert {row.line for row in rows} >= {"line2"}, "the most widely seen lines are kept"
 
 
-@pytest.mark.parametrize("damage", [b"", b"PAR1 not really parquet"])
+def wrong_types() -> bytes:
+    """A Parquet file with the memory's columns in other types."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"line": ["abc"], "sources": ["abc"], "last_seen": ["yesterday"]}), sink)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("damage", [b"", b"PAR1 not really parquet", wrong_types()],
+                         ids=["empty", "not-parquet", "wrong-types"])
 def test_a_damaged_memory_costs_only_itself(tmp_path, caplog, damage):
     folder = tmp_path / "_state" / "boilerplate"
     folder.mkdir(parents=True)
@@ -108,8 +117,24 @@ def test_a_damaged_memory_costs_only_itself(tmp_path, caplog, damage):
     assert pq.read_table(folder / "lines-run1.parquet").num_rows == 1
 
 
-def test_the_shipped_memory_knows_common_cms_lines_and_no_single_words():
+def test_the_shipped_memory_knows_common_cms_lines_and_nothing_shorter_than_three_words():
     text = data_text("boilerplate.txt")
     lines = [row.split("\t", 1)[1] for row in text.splitlines() if row and not row.startswith("#")]
-    assert all(len(line.split()) >= 2 for line in lines)
+    assert all(len(line.split()) >= 3 for line in lines)
     assert line_hash("Your email address will not be published.") in load_starting_boilerplate()
+
+
+def test_a_memory_written_with_naive_times_is_read_as_utc(tmp_path):
+    folder = tmp_path / "_state" / "boilerplate"
+    folder.mkdir(parents=True)
+    naive = pa.table({"line": [line_hash(STOCK)], "sources": [["a", "b", "c"]],
+                      "last_seen": pa.array([datetime(2026, 1, 1)], pa.timestamp("us"))})
+    pq.write_table(naive, folder / "lines-run0.parquet")
+    with pipeline() as p:
+        stored = p | "Out" >> beam.Create([str(tmp_path)]) | ReadBoilerplateMemory()
+        learned = (p | beam.Create([article("new.example", 1, STOCK), *sites_with_stock(1)])
+                   | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
+        assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 4))
+        _ = ({"stored": stored, "seen": learned["sightings"]}
+             | WriteBoilerplateMemory(str(tmp_path), "run1", SETTINGS))
+    assert pq.read_table(folder / "lines-run1.parquet").column("sources").to_pylist()[0][-1] != "c"

@@ -79,9 +79,16 @@ def test_a_real_paragraph_after_a_trailer_marker_keeps_the_rest():
 
 def test_short_trailer_after_a_marker_is_removed():
     body = [*BODY, "Join us in the newsroom?", "Request an invite", "0 / 0"]
-    cleaned = remove_clutter(body, PageSignals(), FAMILIES, SETTINGS)
+    linked = PageSignals(link_only=frozenset({fold("Request an invite")}))
+    cleaned = remove_clutter(body, linked, FAMILIES, SETTINGS)
     assert cleaned.text.split("\n\n") == BODY
     assert cleaned.removed == ("promo", "trailer", "counter")
+
+
+def test_an_unlinked_list_after_a_misplaced_marker_is_kept():
+    facts = ["Key facts", "- 12,000 people left the camp", "- Two convoys a week", "- No aid since May"]
+    cleaned = remove_clutter([*BODY, "You may also like", *facts], PageSignals(), FAMILIES, SETTINGS)
+    assert cleaned.text.split("\n\n") == [*BODY, *facts]
 
 
 # An in-body widget between paragraphs, in each language: the marker, then

@@ -44,8 +44,15 @@ _LOG = logging.getLogger(__name__)
 
 
 def load_starting_boilerplate(text: str | None = None) -> frozenset[str]:
-    """Line hashes of the shipped memory ("sites<TAB>folded line" per line)."""
-    text = data_text("boilerplate.txt") if text is None else text
+    """Line hashes of the shipped memory ("sites<TAB>folded line" per line);
+    none, with a warning, when the file cannot be read."""
+    if text is None:
+        try:
+            text = data_text("boilerplate.txt")
+        except (OSError, UnicodeDecodeError) as error:
+            _LOG.warning("the starting boilerplate memory schemas/data/boilerplate.txt is unreadable "
+                         "(%s: %s); cleaning without it", type(error).__name__, error)
+            return frozenset()
     return frozenset(line_hash(row.split("\t", 1)[-1]) for row in text.splitlines()
                      if row.strip() and not row.startswith("#"))
 
@@ -96,14 +103,20 @@ class _ReadMemoryFn(beam.DoFn):
             return
         try:
             with FileSystems.open(paths[-1]) as handle:
-                rows = pq.read_table(handle).to_pylist()
-            memory = [BoilerplateLine(row["line"], tuple(row["sources"]), row["last_seen"]) for row in rows]
+                rows = pq.read_table(handle).cast(BOILERPLATE_MEMORY).to_pylist()
+            memory = [BoilerplateLine(row["line"], tuple(row["sources"]), row["last_seen"])
+                      for row in rows if _is_whole(row)]
         except Exception as error:  # learned evidence only: clean without it
             _LOG.warning("the cross-source boilerplate memory %s is unreadable (%s: %s); cleaning "
                          "without it, and this run writes a new one", paths[-1], type(error).__name__,
                          str(error)[:200])
             return
         yield from memory
+
+
+def _is_whole(row: dict) -> bool:
+    """A stored row with every field (a file of another schema fails the cast)."""
+    return bool(row["line"]) and row["last_seen"] is not None and None not in (row["sources"] or [None])
 
 
 class ReadBoilerplateMemory(beam.PTransform):

@@ -117,7 +117,7 @@ class PageSignals:
     # Texts of the small elements its markup names as furniture (folded;
     # `transforms/furniture.py`).
     furniture: Container[str] = frozenset()
-    # Both are asked only about short lines, so they may be worked out on first use.
+    # All are asked only about short lines, so they may be worked out on first use.
 
 
 @dataclass(frozen=True)
@@ -201,16 +201,20 @@ class _LineJudge:
     """Why one line of a page is furniture, by every kind of line evidence."""
 
     def __init__(self, signals: PageSignals, families: tuple[ClutterFamily, ...],
-                 settings: CleanSettings, evidence: LineEvidence):
+                 settings: CleanSettings, evidence: LineEvidence, use_learned: bool = True):
         self.signals, self.families, self.settings, self.evidence = signals, families, settings, evidence
-        self.trust_learned = True
+        self.use_learned = use_learned
+
+    def without_learned(self) -> _LineJudge:
+        """The same judge with patterns and links only."""
+        return _LineJudge(self.signals, self.families, self.settings, self.evidence, use_learned=False)
 
     def family(self, line: str) -> ClutterFamily | None:
         return clutter_family(line, self.families)
 
     def learned(self, line: str) -> str | None:
         """The name of the evidence beyond the patterns that takes the line, if any."""
-        if not self.trust_learned:
+        if not self.use_learned:
             return None
         words = len(line.split())
         settings = self.settings
@@ -231,19 +235,17 @@ class _LineJudge:
         return family.name if family is not None else self.learned(line)
 
     def is_prose(self, line: str) -> bool:
-        """A line that reads as reporting: long, or a sentence of a few words,
-        and neither a link of the page nor furniture by any evidence."""
-        words = len(line.split())
-        if words > self.settings.trailer_line_max_words:
+        """Whether a line may be the article's: anything that is not a link
+        of the page nor furniture by some evidence. An unlinked heading or
+        list item after a misplaced marker is the article's."""
+        if len(line.split()) > self.settings.trailer_line_max_words:
             return True
-        if words < self.settings.prose_min_words or not _SENTENCE_END.search(line):
-            return False
         return fold(line) not in self.signals.link_only and self.removal_name(line) is None
 
     def is_trailer(self, rest: list[str]) -> bool:
         """What follows a trailer marker is the site's trailer only if it is
-        short in all and none of it is prose. One sentence of reporting after a
-        misplaced "You may also like" keeps everything, however short."""
+        short in all and every line of it is a link or furniture. One line
+        of the article after a misplaced "You may also like" keeps everything."""
         return (sum(len(part.split()) for part in rest) <= self.settings.trailer_max_words
                 and not any(self.is_prose(part) for part in rest))
 
@@ -258,7 +260,7 @@ def _strip_body(lines: list[str], judge: _LineJudge, removed: list[str]) -> list
                for line, family in zip(lines, families, strict=True)]
     learned_words = sum(len(line.split()) for line, name in zip(lines, learned, strict=True) if name)
     if learned_words > judge.settings.learned_max_share * sum(len(line.split()) for line in lines):
-        judge.trust_learned = False
+        judge = judge.without_learned()
         learned = [None] * len(lines)
     kept: list[str] = []
     for index, (line, family) in enumerate(zip(lines, families, strict=True)):

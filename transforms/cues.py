@@ -20,7 +20,6 @@ from .textnorm import fold
 
 # A line that opens with a quotation mark is someone's words, never the site's appeal.
 _QUOTED = re.compile(r"^\s*[\"“”„«»‘’‹›'「『]")
-_SENTENCE_END = re.compile(r"[.!?…。！？؟]\s*$")
 
 
 @dataclass(frozen=True)
@@ -47,19 +46,18 @@ def load_cue_words(text: str | None = None) -> CueWords:
 
 def is_cue_line(line: str, cues: CueWords, settings: CleanSettings, folded: str | None = None) -> bool:
     """A short line that asks the reader to act: a cue and no reporting, and
-    either addressing the reader, a bare label of a few words ("Sign Up"),
-    or an imperative without a full stop ("Download the app"). Longer lines
-    need two cues; quotations are never appeals. `folded`: the line folded,
-    when the caller has it."""
+    either speaking to the reader or made mostly of cues ("Sign Up", "Join
+    our mailing list"). Longer lines need two cues; quotations are never
+    appeals. `folded`: the line folded, when the caller has it."""
     folded = fold(line) if folded is None else folded
     words = len(folded.split())
     if not words or words > settings.cue_max_words or _QUOTED.match(line):
         return False
     if cues.report.search(folded):
         return False
-    cue_count = len(cues.cue.findall(folded))
-    if cue_count == 0 or (words > settings.cue_one_cue_max_words and cue_count < 2):
+    found = cues.cue.findall(folded)
+    if not found or (words > settings.cue_one_cue_max_words and len(found) < 2):
         return False
-    if words <= settings.cue_label_max_words or cues.address.search(folded):
-        return True
-    return cues.cue.match(folded) is not None and not _SENTENCE_END.search(line)
+    if words <= settings.cue_one_cue_max_words and 2 * sum(len(cue.split()) for cue in found) >= words:
+        return True  # mostly cues: "Sign Up", "Join our mailing list"
+    return cues.address.search(folded) is not None
