@@ -274,3 +274,14 @@ def test_learned_evidence_that_would_take_most_of_the_text_is_not_used():
     everything = PageSignals(furniture=frozenset(fold(line) for line in lines))
     cleaned = remove_clutter(lines, everything, FAMILIES, SETTINGS, LineEvidence())
     assert cleaned.text.split("\n\n") == lines
+
+
+def test_a_you_may_also_like_line_between_paragraphs_cuts_nothing_after_it(cleaner, tmp_path):
+    after = ["Two schools reopened in Daraa on Sunday.", "Teachers said attendance was low.",
+             "The ministry promised new books before the winter term."]
+    page = tmp_path / "widget.html"
+    widget_then_more = "<p>You may also like</p>" + "".join(f"<p>{line}</p>" for line in after)
+    page.write_bytes(html_page(PROSE + widget_then_more))
+    article = cleaner.clean(page_of(page))
+    assert article.text.split("\n\n")[-3:] == after
+    assert "You may also like" not in article.text and article.clutter_removed.count("related") == 1
