@@ -112,6 +112,7 @@ class _StripTemplatesFn(beam.DoFn):
     def __init__(self, settings: CleanSettings):
         self.settings = settings
         self.stripped = counter("clean/site_template_lines")
+        self.boilerplate = counter("clean/cross_source_lines")
 
     def process(self, grouped, known=()):
         source, groups = grouped
@@ -131,11 +132,14 @@ class _StripTemplatesFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(LearnSiteTemplates.SIGHTINGS, (line, seen_as))
         for article in articles:
             stripped = strip_templates(article, templates, boilerplate, self.settings.cross_source_max_words)
-            self.stripped.inc(len(stripped.clutter_removed) - len(article.clutter_removed))
+            added = stripped.clutter_removed[len(article.clutter_removed):]
+            self.stripped.inc(added.count("site-template"))
+            self.boilerplate.inc(added.count("cross-source"))
             if stripped.word_count < self.settings.min_words:
                 counter("clean/rejected/template-only").inc()
                 for reject in rejects_for(article.item, "clean", "template-only",
-                                          "only the site's template text is left", None, now):
+                                          "only the site's template or cross-source boilerplate "
+                                          "is left", None, now):
                     yield beam.pvalue.TaggedOutput(LearnSiteTemplates.REJECTS, reject)
             else:
                 yield stripped
