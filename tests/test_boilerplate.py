@@ -138,3 +138,23 @@ def test_a_memory_written_with_naive_times_is_read_as_utc(tmp_path):
         _ = ({"stored": stored, "seen": learned["sightings"]}
              | WriteBoilerplateMemory(str(tmp_path), "run1", SETTINGS))
     assert pq.read_table(folder / "lines-run1.parquet").column("sources").to_pylist()[0][-1] != "c"
+
+
+def test_an_unreadable_file_named_to_sort_last_is_passed_over_and_removed(tmp_path, caplog):
+    out = str(tmp_path)
+    with pipeline() as p:
+        learned = (p | beam.Create(sites_with_stock(3))
+                   | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
+        _ = ({"stored": p | "None" >> beam.Create([]), "seen": learned["sightings"]}
+             | WriteBoilerplateMemory(out, "run1", SETTINGS))
+    folder = tmp_path / "_state" / "boilerplate"
+    (folder / "lines-zz-backup.parquet").write_bytes(b"junk")
+    with caplog.at_level(logging.WARNING), pipeline() as p:
+        stored = p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()
+        learned = (p | beam.Create([article("new.example", 1, STOCK), *sites_with_stock(1)])
+                   | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
+        assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 4))
+        _ = ({"stored": stored, "seen": learned["sightings"]} | WriteBoilerplateMemory(out, "run2", SETTINGS))
+    assert "lines-zz-backup.parquet" in caplog.text
+    assert sorted(f.name for f in folder.iterdir()) == ["lines-run2.parquet"]
+    assert pq.read_table(folder / "lines-run2.parquet").column("sources").to_pylist()[0][0:3] != []

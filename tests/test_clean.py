@@ -285,3 +285,11 @@ def test_a_you_may_also_like_line_between_paragraphs_cuts_nothing_after_it(clean
     article = cleaner.clean(page_of(page))
     assert article.text.split("\n\n")[-3:] == after
     assert "You may also like" not in article.text and article.clutter_removed.count("related") == 1
+
+
+def test_a_heading_whose_id_is_made_of_its_words_is_not_furniture(cleaner, tmp_path):
+    heading = "<h2 class='wp-block-heading' id='related-arrests'>Related arrests in Turkey</h2>"
+    page = tmp_path / "anchor.html"
+    page.write_bytes(html_page(PROSE + heading + PROSE.replace("dawn", "dusk")))
+    article = cleaner.clean(page_of(page))
+    assert "Related arrests in Turkey" in article.text.split("\n\n")

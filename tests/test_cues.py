@@ -25,7 +25,7 @@ BEFORE = ("The United Nations said on Tuesday that more than 300,000 people had 
 AFTER = ("Aid agencies warned that shelters were already overcrowded and that temperatures had "
          "fallen below freezing, while talks on a new ceasefire stalled in Geneva.")
 # Measured when the rules were written (see README, "Cleaning"): caught of 64, kept of 69.
-UNSEEN_CLUTTER_CAUGHT = 11
+UNSEEN_CLUTTER_CAUGHT = 12
 
 
 def survives(line: str) -> bool:
@@ -64,6 +64,16 @@ def test_a_short_call_to_action_goes_in_any_wording(line):
     "Сейчас страна поделена на зоны влияния.", "Şimdi Rusya da istihbarat paylaşıyor.",
     "انضمت تركيا إلى التحالف", "شارك الآلاف في التظاهرات", "Downloading Python",
     "Suppose you have the following code:",
+    # Headings and questions with the nouns of the field (a second review).
+    "NATO membership", "Market share", "Electoral register", "Organ donation", "Visa application",
+    "Download speeds", "The tweet", "Membership", "Commission", "Figure 2: Market share by size",
+    "What you need to know about NATO membership", "Can you register to vote online?",
+    "How your donation is spent", "Q: Did you share intelligence with Turkey?", "Te Papa museum app",
+    "Du Bois commission", "تعطيل الانتخابات", "الخدمات البريدية", "تبرعوا بالدم",
+    "Application du plan de paix",
+    "Abo-Falle", "Spende", "Descarga eléctrica", "Boletín Oficial", "Приложение 1",
+    "Вашингтон намерен поделиться разведданными с Киевом", "— Вы подписали приложение к договору?",
+    "Kupon", "Bülten",
 ])
 def test_reporting_with_the_same_words_stays(line):
     assert not is_cue_line(line, CUES, SETTINGS)

@@ -96,22 +96,28 @@ def _memory_files(out_dir: str) -> list[str]:
                   for meta in result.metadata_list)
 
 
+def _read_memory(path: str) -> list[BoilerplateLine]:
+    with FileSystems.open(path) as handle:
+        rows = pq.read_table(handle).cast(BOILERPLATE_MEMORY).to_pylist()
+    return [BoilerplateLine(row["line"], tuple(row["sources"]), row["last_seen"])
+            for row in rows if _is_whole(row)]
+
+
 class _ReadMemoryFn(beam.DoFn):
+    """The newest readable memory file; an unreadable one is named in a
+    warning and passed over (the next write removes it)."""
+
     def process(self, out_dir: str):
-        paths = _memory_files(out_dir)
-        if not paths:
+        for path in reversed(_memory_files(out_dir)):
+            try:
+                memory = _read_memory(path)
+            except Exception as error:  # learned evidence only: clean without this file
+                _LOG.warning("the cross-source boilerplate memory %s is unreadable (%s: %s); passed "
+                             "over, and this run writes a new one", path, type(error).__name__,
+                             str(error)[:200])
+                continue
+            yield from memory
             return
-        try:
-            with FileSystems.open(paths[-1]) as handle:
-                rows = pq.read_table(handle).cast(BOILERPLATE_MEMORY).to_pylist()
-            memory = [BoilerplateLine(row["line"], tuple(row["sources"]), row["last_seen"])
-                      for row in rows if _is_whole(row)]
-        except Exception as error:  # learned evidence only: clean without it
-            _LOG.warning("the cross-source boilerplate memory %s is unreadable (%s: %s); cleaning "
-                         "without it, and this run writes a new one", paths[-1], type(error).__name__,
-                         str(error)[:200])
-            return
-        yield from memory
 
 
 def _is_whole(row: dict) -> bool:
@@ -154,9 +160,9 @@ class _WriteMemoryFn(beam.DoFn):
         directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
         written = write_parquet(directory, f"lines-{self.run_id}.parquet",
                                 [record_row(row, BOILERPLATE_MEMORY) for row in rows], BOILERPLATE_MEMORY)
-        older = [path for path in _memory_files(self.out_dir) if path < written]
-        if older:
-            FileSystems.delete(older)
+        others = [path for path in _memory_files(self.out_dir) if path != written]
+        if others:  # older ones, and any unreadable one whatever its name
+            FileSystems.delete(others)
         yield written
 
 

@@ -18,12 +18,15 @@ from schemas.settings import CleanSettings
 
 from .textnorm import fold
 
-# A line that opens with a quotation mark is someone's words, never the site's appeal.
-_QUOTED = re.compile(r"^\s*[\"“”„«»‘’‹›'「『]")
+# A line that opens with a quotation mark, a dialogue dash or an interview's
+# "Q:" is someone's words, never the site's appeal.
+_QUOTED = re.compile(r"^\s*(?:[\"“”„«»‘’‹›'「『—–-]|(?:Q|A|В|О|S|P|R|F)\s*:)")
 
 
 @dataclass(frozen=True)
 class CueWords:
+    appeal: re.Pattern
+    disclosure: re.Pattern
     cue: re.Pattern
     address: re.Pattern
     report: re.Pattern
@@ -41,23 +44,24 @@ def _words_pattern(entries: list[str]) -> re.Pattern:
 def load_cue_words(text: str | None = None) -> CueWords:
     spec = load_data("cues.yaml", text)
     return CueWords(*(_words_pattern([entry for entries in spec[kind].values() for entry in entries])
-                      for kind in ("cue", "address", "report")))
+                      for kind in ("appeal", "disclosure", "cue", "address", "report")))
 
 
 def is_cue_line(line: str, cues: CueWords, settings: CleanSettings, folded: str | None = None) -> bool:
-    """A short line that asks the reader to act: a cue and no reporting, and
-    either speaking to the reader or made mostly of cues ("Sign Up", "Join
-    our mailing list"). Longer lines need two cues; quotations are never
-    appeals. `folded`: the line folded, when the caller has it."""
+    """A short line that asks the reader to act: no reporting, and an appeal
+    that opens or ends the line or speaks to the reader, or a disclosure. Longer
+    lines need one more cue word; quotations and dialogue are never appeals.
+    `folded`: the line folded, when the caller has it."""
     folded = fold(line) if folded is None else folded
     words = len(folded.split())
-    if not words or words > settings.cue_max_words or _QUOTED.match(line):
+    if not words or words > settings.cue_max_words or _QUOTED.match(line) or cues.report.search(folded):
         return False
-    if cues.report.search(folded):
+    appeals = list(cues.appeal.finditer(folded))
+    asks = bool(appeals) and (appeals[0].start() == 0 or appeals[-1].end() == len(folded)
+                              or cues.address.search(folded) is not None)
+    if not (asks or cues.disclosure.search(folded)):
         return False
-    found = cues.cue.findall(folded)
-    if not found or (words > settings.cue_one_cue_max_words and len(found) < 2):
-        return False
-    if words <= settings.cue_one_cue_max_words and 2 * sum(len(cue.split()) for cue in found) >= words:
-        return True  # mostly cues: "Sign Up", "Join our mailing list"
-    return cues.address.search(folded) is not None
+    if words <= settings.cue_one_cue_max_words:
+        return True
+    found = len(appeals) + len(cues.disclosure.findall(folded)) + len(cues.cue.findall(folded))
+    return found >= 2

@@ -22,6 +22,9 @@ from .textnorm import fold
 _CAMEL_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _LABELS = ("class", "id", "aria-label")
+# A heading's id is made from its own words by editors ("related-arrests").
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_HEADING_LABELS = ("class", "aria-label")
 # Blocks an extractor makes lines of: the same text in one of them outside
 # all furniture is the article's.
 _NO_TEXT = ("script", "style", "noscript", "template")
@@ -44,7 +47,7 @@ class FurnitureWords:
         caches answers per attribute value: a page repeats its class names."""
         if element.tag in self.tags or (element.get("role") or "").lower() in self.roles:
             return True
-        for attribute in _LABELS:
+        for attribute in _HEADING_LABELS if element.tag in _HEADINGS else _LABELS:
             value = element.get(attribute)
             if not value:
                 continue
