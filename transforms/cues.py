@@ -2,11 +2,13 @@
 
 The pattern families of `clutter.yaml` name whole phrasings; a site's own
 "Get the Morning Dispatch in your inbox" is in none of them. What such lines
-share is their words: they ask the reader to act (subscribe, sign up, turn
-off the ad blocker, donate, share, download) and speak to the reader (you,
-your, now, free), in few words. A sentence of reporting that uses the same
-words speaks about someone (said, according to, the ministry). The words are
-data (`schemas/data/cues.yaml`); the rule is `is_cue_line`.
+share is their words: they ask the reader to act, in imperatives and fixed
+phrases (subscribe to, sign up, turn off your ad blocker, donate now,
+download the app) that open or end the line or speak to the reader (you,
+your, free), in few words. A sentence of reporting that uses the same words
+speaks about someone (said, according to, the ministry), and a heading with
+a noun of the field ("NATO membership") asks nothing. The words are data
+(`schemas/data/cues.yaml`); the rule is `is_cue_line`.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from schemas.settings import CleanSettings
 
 from .textnorm import fold
 
-# A line that opens with a quotation mark, a dialogue dash or an interview's
-# "Q:" is someone's words, never the site's appeal.
+# A line that opens with a quotation mark, a dash (dialogue; or a list item,
+# kept to be safe) or an interview's "Q:" is never the site's appeal.
 _QUOTED = re.compile(r"^\s*(?:[\"“”„«»‘’‹›'「『—–-]|(?:Q|A|В|О|S|P|R|F)\s*:)")
 
 
