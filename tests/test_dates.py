@@ -139,3 +139,9 @@ def test_the_clean_stage_dates_a_page_by_its_text_only_when_the_feed_gives_no_ti
     feed_time = datetime(2024, 6, 1, 9, 30, tzinfo=UTC)
     from_feed = cleaner.clean(page_of(page, feed_time=feed_time))
     assert (from_feed.published_at, from_feed.date_source) == (feed_time, "feed")
+
+
+@pytest.mark.parametrize("line", ["Damascus, 1 January 2025 - The ministry said", "Published January 1, 2025",
+                                  "Publié le 1er janvier 2025", "Veröffentlicht am 1. Januar 2025"])
+def test_a_day_that_is_the_first_of_january_is_kept(line):
+    assert dates(html_page(f"<p>{line}</p>" + PROSE))[1] == "2025-01-01"

@@ -13,6 +13,7 @@ the text as trafilatura runs it.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from html import unescape
 
@@ -44,6 +45,11 @@ PAGE_DATE_SEARCH = {"extensive_search": False, "original_date": True}
 # copyright footer's, or any year on the page) given as 1 January, which
 # `fuller_page_date` does not keep.
 _FULLER_DATE_SEARCH = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%d"}
+# 1 January of a year, spelled out: 2025-01-01, 01.01.2025, 1/1/2025, "1 January 2025",
+# "January 1, 2025", "1er janvier", "1. Januar", "1 de enero de", "1 января", "1 Ocak", "1 يناير".
+_NEW_YEAR = (r"{year}-01-01|\b0?1[./]0?1[./]{year}|\b0?1\.?(?:er)?\s+(?:de\s+)?(?:january|jan\.?|janvier|"
+             r"januar|j[aä]nner|enero|января|ocak|يناير|كانون الثاني)(?:\s+de)?,?\s+{year}|"
+             r"(?:january|jan\.?)\s+0?1(?:st)?,?\s+{year}")
 _MAX_CHARS = 10_000  # trafilatura's own cap on a metadata field
 
 
@@ -108,9 +114,17 @@ def fuller_page_date(tree, url: str | None) -> str | None:
         found = find_date(tree, url=url, **{**set_date_params(True), **_FULLER_DATE_SEARCH})
     except Exception:  # noqa: BLE001 -- a date is not worth the article
         return None
-    if not found or found.endswith("-01-01"):  # a year alone, not a day (see _FULLER_DATE_SEARCH)
-        return None
+    if not found or (found.endswith("-01-01") and not _names_new_year(tree, found[:4])):
+        return None  # a year alone, not a day (see _FULLER_DATE_SEARCH)
     return found
+
+
+def _names_new_year(tree, year: str) -> bool:
+    """Whether the page spells out 1 January of `year` (so htmldate's
+    1 January is that day, not a year alone): as digits or in words in
+    one of the seven languages."""
+    text = " ".join(tree.text_content().split())
+    return re.search(_NEW_YEAR.format(year=year), text, re.IGNORECASE) is not None
 
 
 def category_links(tree) -> list[str]:
