@@ -1,7 +1,7 @@
 """Line-level clutter detection for the clean stage (plain functions, no Beam).
 
 Extractors keep whatever a site puts inside its article container. Each line
-of extracted text is judged by three kinds of evidence:
+of extracted text is judged by these kinds of evidence:
 
 - patterns: the clutter families of `schemas/data/clutter.yaml` (share,
   follow, subscribe, ad-blocker, cookie, comments, navigation, copyright,
@@ -10,6 +10,10 @@ of extracted text is judged by three kinds of evidence:
 - structure: short lines without sentence punctuation before the headline or
   at the very end of the body (breadcrumbs, section labels, tag lists), lines
   made of the page's own link texts (related-article lists, share bars);
+- learned evidence (`LineEvidence`, `PageSignals.furniture`): widgets the
+  page's markup labels (`transforms/furniture.py`), call-to-action lines in
+  any wording (`transforms/cues.py`), lines seen as boilerplate across many
+  sources (`transforms/boilerplate.py`) -- never more than half of a page;
 - the site itself: lines that repeat across a source's articles are removed
   afterwards, by `transforms/templates.py`, with the key `template_key` gives.
 
