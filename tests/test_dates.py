@@ -54,6 +54,17 @@ def test_a_published_line_in_the_text(line):
 
 
 @pytest.mark.parametrize("line", [
+    "<p>15 августа 2016, 12:30</p>",
+    "<p>15 de agosto de 2016</p>",
+    "<p>15 أغسطس 2016</p>",
+    "<p>15 août 2016</p>",
+])
+def test_a_date_in_words_of_the_projects_languages(line):
+    # Read by dateparser, which the fuller search asks in these languages only.
+    assert dates(html_page(line + PROSE)) == (None, "2016-08-15")
+
+
+@pytest.mark.parametrize("line", [
     "<p class='meta'>Published March 5, 2024</p>",  # an element classed as metadata
     "<div>Veröffentlicht am 05.03.2024</div>",  # a whole numeric date in the text
 ])
