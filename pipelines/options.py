@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import (
 
 from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
 from transforms.feeds import read_feed_list
-from transforms.write import run_stamp
+from transforms.write import delete_files, matching_files, run_stamp
 
 _DEFAULT_FETCH = FetchSettings()
 
@@ -173,7 +173,7 @@ def existing_dataset(out: str) -> str:
             raise PreflightError(f"--out {out} is not a folder")
         found = any(os.path.isdir(os.path.join(out, part)) for part in parts)
     else:
-        found = any(FileSystems.match([FileSystems.join(out, part, "**")])[0].metadata_list for part in parts)
+        found = any(matching_files(out, part, "**") for part in parts)
     if not found:
         raise PreflightError(f"--out {out} is not a news-ingest dataset (no _state or tables in it)")
     return out
@@ -231,7 +231,10 @@ def feed_urls(specs: list[str] | None) -> list[str]:
 
 
 def output_dir(out: str) -> str:
-    """The output location, absolute if local, after proving it is writable."""
+    """The output location, absolute if local, after proving it is writable.
+    An empty one (an unset `$OUT` in a crontab) is an error, not the working folder."""
+    if not out.strip():
+        raise UsageError("--out is empty: give the dataset folder (an unset variable in a crontab?)")
     if not urlsplit(out).scheme or len(urlsplit(out).scheme) == 1:  # a local path
         out = os.path.abspath(out)
         if os.path.exists(out) and not os.path.isdir(out):
@@ -240,7 +243,7 @@ def output_dir(out: str) -> str:
     try:
         with FileSystems.create(probe) as handle:
             handle.write(b"ok")
-        FileSystems.delete([probe])
+        delete_files([probe])
     except Exception as error:  # any file system's failure means: not writable
         raise PreflightError(f"cannot write to --out {out}: {error}") from error
     return out

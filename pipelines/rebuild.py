@@ -108,7 +108,7 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     key_table, text_table = keys.table(), texts.table()
     finals = _write_buckets(out_dir, key_table, settings, stem) + _write_days(out_dir, text_table, stem)
     manifest = write_manifest_hidden(out_dir, settings, dedup.lookback_days)
-    old = [path for path in memory_files(memory_path(out_dir, "*", "*", "*.parquet")) if path not in finals]
+    old = [path for path in memory_files(memory_path(out_dir), "*", "*", "*.parquet") if path not in finals]
     if finals or old:
         publish_files(out_dir, f"memory-{stem}", finals + [manifest], replaced=old)
     else:  # a new dataset: nothing to publish together
@@ -224,7 +224,7 @@ def memory_status(out_dir: str) -> str:
     lines = [f"dataset memory of {out_dir} (signatures kept "
              f"{'for good' if days == 0 else f'{days} days'})"]
     for kind, label in (("keys", "buckets"), ("texts", "days")):
-        paths = memory_files(memory_path(out_dir, kind, "*", "*.parquet"))
+        paths = memory_files(memory_path(out_dir), kind, "*", "*.parquet")
         rows = size = 0
         for path in paths:
             with FileSystems.open(path) as handle:

@@ -37,7 +37,7 @@ from schemas.settings import CleanSettings
 from schemas.tables import BOILERPLATE_MEMORY, record_row
 
 from .clutter import line_hash
-from .write import write_parquet
+from .write import delete_files, matching_files, write_parquet
 
 STATE_FOLDER = ("_state", "boilerplate")
 _LOG = logging.getLogger(__name__)
@@ -87,13 +87,8 @@ def known_boilerplate(rows: Iterable[BoilerplateLine], settings: CleanSettings) 
     return frozenset(row.line for row in rows if len(row.sources) >= settings.cross_source_min_sources)
 
 
-def _state_pattern(out_dir: str) -> str:
-    return FileSystems.join(out_dir, *STATE_FOLDER, "lines-*.parquet")
-
-
 def _memory_files(out_dir: str) -> list[str]:
-    return sorted(meta.path for result in FileSystems.match([_state_pattern(out_dir)])
-                  for meta in result.metadata_list)
+    return matching_files(out_dir, *STATE_FOLDER, "lines-*.parquet")
 
 
 def _read_memory(path: str) -> list[BoilerplateLine]:
@@ -162,7 +157,7 @@ class _WriteMemoryFn(beam.DoFn):
                                 [record_row(row, BOILERPLATE_MEMORY) for row in rows], BOILERPLATE_MEMORY)
         others = [path for path in _memory_files(self.out_dir) if path != written]
         if others:  # older ones, and any unreadable one whatever its name
-            FileSystems.delete(others)
+            delete_files(others)
         yield written
 
 

@@ -46,7 +46,7 @@ from schemas.tables import TIMESTAMP
 from .dedup import url_id
 from .metrics import counter
 from .neardup import Member, figures, member_order, signature_values
-from .write import hidden_path, run_time, window_run_id, write_table
+from .write import hidden_path, matching_files, run_time, window_run_id, write_table
 
 MEMORY = ("_state", "memory")
 MANIFEST = "manifest.json"
@@ -131,8 +131,9 @@ def folder_of(out_dir: str, kind: str, value: str) -> str:
     return memory_path(out_dir, kind, f"{'bucket' if kind == 'keys' else 'day'}={value}")
 
 
-def memory_files(pattern: str) -> list[str]:
-    return sorted(meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list)
+def memory_files(folder: str, *pattern: str) -> list[str]:
+    """Files under a memory folder that the glob `pattern` matches (the folder taken literally)."""
+    return matching_files(folder, *pattern)
 
 
 # A folder's file is replaced when a run adds to it: a reader that listed
@@ -146,7 +147,7 @@ def read_folder(folder: str, schema: pa.Schema, columns: list[str] | None = None
     """The union of a memory folder's files (their `columns`), and their
     paths. A file replaced while being listed is read from its replacement."""
     for _attempt in range(_READ_TRIES):
-        paths = memory_files(FileSystems.join(folder, "*.parquet"))
+        paths = memory_files(folder, "*.parquet")
         try:
             return read_files(paths, schema, columns), paths
         except FileNotFoundError:
@@ -204,7 +205,7 @@ def stored_lookalikes(out_dir: str, new_signatures: list[bytes], since: datetime
     wanted = band_hashes(np.vstack(new), settings.minhash_bands)
     members = []
     for folder in sorted({path.rsplit("/", 1)[0]
-                          for path in memory_files(memory_path(out_dir, "texts", "day=*", "*.parquet"))}):
+                          for path in memory_files(memory_path(out_dir), "texts", "day=*", "*.parquet")}):
         day = day_of(folder)
         if since is None or day is None or day >= since.date():
             members += _lookalikes_in(folder, wanted, since, settings.minhash_bands)
@@ -295,7 +296,7 @@ def expired_texts(out_dir: str, keep_days: int, now: datetime) -> list[str]:
     if start is None:
         return []
     last_kept = start.date() - timedelta(days=1)
-    return [path for path in memory_files(memory_path(out_dir, "texts", "day=*", "*.parquet"))
+    return [path for path in memory_files(memory_path(out_dir), "texts", "day=*", "*.parquet")
             if (day_of(path.rsplit("/", 1)[0]) or last_kept) < last_kept]
 
 

@@ -32,7 +32,7 @@ from .clutter import line_hash
 from .dedup import content_hash
 from .metrics import counter
 from .textnorm import word_count
-from .write import write_parquet
+from .write import delete_files, matching_files, write_parquet
 
 STATE_FOLDER = ("_state", "templates")
 
@@ -177,14 +177,13 @@ class LearnSiteTemplates(beam.PTransform):
         )
 
 
-def _state_pattern(out_dir: str) -> str:
-    return FileSystems.join(out_dir, *STATE_FOLDER, "history-*.parquet")
+def _history_files(out_dir: str) -> list[str]:
+    return matching_files(out_dir, *STATE_FOLDER, "history-*.parquet")
 
 
 def newest_history_file(out_dir: str) -> str | None:
     """The latest written window (file names sort by run, runs by time)."""
-    paths = sorted(meta.path for result in FileSystems.match([_state_pattern(out_dir)])
-                   for meta in result.metadata_list)
+    paths = _history_files(out_dir)
     return paths[-1] if paths else None
 
 
@@ -215,10 +214,9 @@ class _WriteHistoryFn(beam.DoFn):
         directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
         written = write_parquet(directory, f"history-{self.run_id}.parquet",
                                 [record_row(row, TEMPLATE_HISTORY) for row in rows], TEMPLATE_HISTORY)
-        older = [meta.path for result in FileSystems.match([_state_pattern(self.out_dir)])
-                 for meta in result.metadata_list if meta.path < written]
+        older = [path for path in _history_files(self.out_dir) if path < written]
         if older:
-            FileSystems.delete(older)
+            delete_files(older)
         yield written
 
 

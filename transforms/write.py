@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import warnings
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -106,8 +107,38 @@ def dataset_files(out_dir: str, table: str) -> list[str]:
     """The published Parquet files of a table, as this module lays them out
     (hidden files and anything else in the folders are left out)."""
     depth = ("date=*", "actor=*") if table in ("articles", "mentions") else ("date=*",)
-    pattern = FileSystems.join(out_dir, table, *depth, "*.parquet")
-    return sorted(meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list)
+    return matching_files(out_dir, table, *depth, "*.parquet")
+
+
+# Beam's FileSystems.match reads these as wildcards; in `[c]` each is itself.
+_WILDCARDS = re.compile(r"([*?\[])")
+
+
+def _literal(path: str) -> str:
+    return _WILDCARDS.sub(r"[\1]", path)
+
+
+def _match(patterns: list[str]):
+    with warnings.catch_warnings():  # Beam's regex of `[[]` warns "possible nested set": it is not
+        warnings.simplefilter("ignore", FutureWarning)
+        return FileSystems.match(patterns)
+
+
+def matching_files(folder: str, *pattern: str) -> list[str]:
+    """The files under `folder` that the glob `pattern` (`date=*`,
+    `*.parquet`) matches, sorted. The folder's own path is taken literally:
+    `--out "/data/al*"` must never read the files of /data/alpha."""
+    return sorted(meta.path for result in _match([FileSystems.join(_literal(folder), *pattern)])
+                  for meta in result.metadata_list)
+
+
+def delete_files(paths: list[str]) -> None:
+    """Delete these files and only these: Beam's delete matches its paths
+    as globs, so "/data/al*/x" would also take /data/alpha/x."""
+    if paths:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            FileSystems.delete([_literal(path) for path in paths])
 
 
 def hidden_path(final: str) -> str:
@@ -150,7 +181,7 @@ def publish_files(out_dir: str, commit_id: str, finals: list[str], replaced: lis
         handle.write(json.dumps({"files": finals, "replaced": sorted(set(replaced))}).encode("utf-8"))
     FileSystems.rename([hidden_path(listing)], [listing])  # from here on, the run happened
     _complete({"files": finals, "replaced": replaced})
-    FileSystems.delete([listing])
+    delete_files([listing])
     return finals
 
 
@@ -163,18 +194,17 @@ def _complete(commit: dict) -> None:
         FileSystems.rename([hidden_path(final) for final in waiting], waiting)
     replaced = [path for path in commit.get("replaced", ()) if FileSystems.exists(path)]
     if replaced:
-        FileSystems.delete(replaced)
+        delete_files(replaced)
 
 
 def finish_commits(out_dir: str) -> int:
     """Roll forward commits a crash interrupted; return how many. Run it
     holding the run lock, before anything removes hidden files."""
-    pattern = FileSystems.join(out_dir, *COMMITS, "*.json")
-    listings = [meta.path for result in FileSystems.match([pattern]) for meta in result.metadata_list]
+    listings = matching_files(out_dir, *COMMITS, "*.json")
     for listing in listings:
         with FileSystems.open(listing) as handle:
             _complete(json.loads(handle.read().decode("utf-8")))
-        FileSystems.delete([listing])
+        delete_files([listing])
     return len(listings)
 
 

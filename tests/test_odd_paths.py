@@ -1,0 +1,40 @@
+"""Odd dataset paths a user may give: each names its own dataset, and only it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .test_pipeline import run_cli
+
+DEMO_FEEDS = Path(__file__).resolve().parent.parent / "seeds" / "demo.opml"
+
+
+def article_urls(out: Path) -> list[str]:
+    """The dataset's article URLs, read file by file (no glob over `out`)."""
+    return sorted(url for path in (out / "articles").rglob("*.parquet")
+                  for url in pq.read_table(path, columns=["url"]).column("url").to_pylist())
+
+
+def test_an_out_path_with_wildcards_is_its_own_dataset(tmp_path):
+    # `--out "/x/al*"` once read /x/alpha's fingerprints: nothing ingested, feed state saved.
+    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(tmp_path / "alpha"))
+    assert code == 0, printed
+    ingested = article_urls(tmp_path / "alpha")
+    files = sorted((tmp_path / "alpha").rglob("*"))
+    assert ingested
+    for name in ("al*", "[a]l?ha"):
+        code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(tmp_path / name))
+        assert code == 0, printed
+        assert "already ingested        0" in printed, printed
+        assert article_urls(tmp_path / name) == ingested, printed
+    assert sorted((tmp_path / "alpha").rglob("*")) == files  # nothing of it read, deleted or added
+
+
+def test_an_empty_out_is_a_usage_error_and_writes_nothing(tmp_path, monkeypatch):
+    # An unset $OUT in a crontab once wrote the dataset into the working folder.
+    monkeypatch.chdir(tmp_path)
+    for out in ("", "  "):
+        code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", out)
+        assert code == 2, printed
+        assert list(tmp_path.iterdir()) == []
