@@ -37,6 +37,7 @@ from transforms.memory import (
     read_manifest,
     write_manifest_hidden,
 )
+from transforms.quarantine import is_regular_file, quarantine
 from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, run_time, write_table
 
 COLUMNS = {
@@ -59,18 +60,34 @@ class RebuildSummary:
                 f"{self.keys:,} keys, {self.texts:,} signatures")
 
 
-def stored_columns(path: str, table: str) -> dict[str, list]:
+def stored_columns(path: str, table: str, salvage: bool = False) -> dict[str, list]:
     """A stored file's columns that the memory needs; columns an older
-    version did not write read as null."""
+    version did not write read as null. With `salvage`, the row groups that
+    can be read of a damaged file (none when its footer is gone)."""
     try:
+        if not is_regular_file(path):
+            raise OSError("not a regular file")
         with FileSystems.open(path) as handle:
             parquet = pq.ParquetFile(handle)
             present = [name for name in COLUMNS[table] if name in parquet.schema_arrow.names]
-            columns = parquet.read(columns=present).to_pydict()
+            groups = [_row_group(parquet, group, present, salvage) for group in range(parquet.num_row_groups)]
     except Exception as error:  # noqa: BLE001 - any unreadable file: name it
+        if salvage:
+            return {name: [] for name in COLUMNS[table]}
         raise OSError(f"cannot read {path}: {type(error).__name__}: {error}") from error
-    rows = parquet.metadata.num_rows
+    read = [group for group in groups if group is not None]
+    columns = pa.concat_tables(read).to_pydict() if read else {name: [] for name in present}
+    rows = sum(group.num_rows for group in read)
     return {name: columns.get(name, [None] * rows) for name in COLUMNS[table]}
+
+
+def _row_group(parquet: pq.ParquetFile, group: int, columns: list[str], salvage: bool) -> pa.Table | None:
+    try:
+        return parquet.read_row_group(group, columns=columns)
+    except Exception:
+        if salvage:
+            return None
+        raise
 
 
 def ingested_at(run_id: str | None, path: str) -> datetime | None:
@@ -98,7 +115,13 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     files = {table: dataset_files(out_dir, table) for table in counts}
     for table, paths in files.items():
         for path in paths:
-            columns = stored_columns(path, table)
+            try:
+                columns = stored_columns(path, table)
+            except OSError as error:
+                columns = stored_columns(path, table, salvage=True)
+                quarantine(out_dir, path, error.__cause__ or error,
+                           f"{len(columns['url'])} of its rows salvaged for the dataset memory; "
+                           f"the URLs of any others may be fetched again")
             counts[table] += len(columns["url"])
             times = [ingested_at(run_id, path) or now for run_id in columns["run_id"]]
             keys.add(_key_rows(table, columns, times, since))

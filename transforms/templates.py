@@ -31,6 +31,7 @@ from .boilerplate import KnownBoilerplate, source_hash
 from .clutter import line_hash
 from .dedup import content_hash
 from .metrics import counter
+from .quarantine import is_regular_file, quarantine
 from .textnorm import word_count
 from .write import delete_files, matching_files, write_parquet
 
@@ -188,14 +189,28 @@ def newest_history_file(out_dir: str) -> str | None:
 
 
 class _ReadHistoryFn(beam.DoFn):
+    """The newest readable history file's rows; a damaged one is quarantined
+    (the sources' templates are then learned again from new articles)."""
+
     def process(self, out_dir: str):
-        path = newest_history_file(out_dir)
-        if path is None:
+        for path in reversed(_history_files(out_dir)):
+            try:
+                rows = _read_history(path)
+            except Exception as error:  # noqa: BLE001 -- any damage: without it, not stopped by it
+                quarantine(out_dir, path, error, "the site templates earlier runs learned are "
+                                                 "unavailable; they are learned again from new articles")
+                continue
+            yield from rows
             return
-        with FileSystems.open(path) as handle:
-            rows = pq.read_table(handle).to_pylist()
-        for row in rows:
-            yield SourceHistory(row["source"], row["article_id"], row["seen_at"], tuple(row["keys"]))
+
+
+def _read_history(path: str) -> list[SourceHistory]:
+    if not is_regular_file(path):
+        raise OSError("not a regular file")
+    with FileSystems.open(path) as handle:
+        rows = pq.read_table(handle, columns=TEMPLATE_HISTORY.names).to_pylist()
+    return [SourceHistory(row["source"], row["article_id"], row["seen_at"], tuple(row["keys"]))
+            for row in rows]
 
 
 class ReadTemplateHistory(beam.PTransform):

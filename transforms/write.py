@@ -48,6 +48,7 @@ from schemas.tables import (
 
 from .metrics import counter
 from .neardup import figures, signature_values
+from .quarantine import is_regular_file, quarantine
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 COMMITS = ("_state", "commits")
@@ -202,10 +203,27 @@ def finish_commits(out_dir: str) -> int:
     holding the run lock, before anything removes hidden files."""
     listings = matching_files(out_dir, *COMMITS, "*.json")
     for listing in listings:
-        with FileSystems.open(listing) as handle:
-            _complete(json.loads(handle.read().decode("utf-8")))
+        try:
+            commit = _read_commit(listing)
+        except Exception as error:  # noqa: BLE001 -- a damaged list must not stop every later run
+            quarantine(out_dir, listing, error, "the files of the run it lists that were not yet "
+                                                "published stay hidden, and are removed as leftovers")
+            continue
+        _complete(commit)
         delete_files([listing])
     return len(listings)
+
+
+def _read_commit(listing: str) -> dict:
+    """A commit list as `publish_files` writes it, or an error saying why not."""
+    if not is_regular_file(listing):
+        raise OSError("not a regular file")
+    with FileSystems.open(listing) as handle:
+        commit = json.loads(handle.read().decode("utf-8"))
+    if not (isinstance(commit, dict) and isinstance(commit.get("files"), list)
+            and all(isinstance(path, str) for path in commit["files"] + list(commit.get("replaced", [])))):
+        raise ValueError("not a commit list")
+    return commit
 
 
 def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter:

@@ -1,0 +1,84 @@
+"""A damaged file of the dataset never stops ingestion: it is moved to
+`_state/quarantine/` with a warning naming it and what it cost, and the run
+goes on (the real CLI on the bundled offline demo, files damaged on disk)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from .test_odd_paths import DEMO_FEEDS, article_urls
+from .test_pipeline import run_cli
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("quarantine") / "data"
+    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
+    assert code == 0, printed
+    return out
+
+
+@pytest.fixture
+def dataset(first_run, tmp_path) -> Path:
+    """A copy of a demo dataset whose feeds are due again."""
+    out = tmp_path / "data"
+    shutil.copytree(first_run, out)
+    (out / "_state" / "feeds.json").unlink()
+    return out
+
+
+def quarantined(out: Path) -> list[Path]:
+    folder = out / "_state" / "quarantine"
+    return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
+
+
+def run_again(out: Path, capsys) -> str:
+    """The run's warnings (it must succeed)."""
+    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
+    warned = capsys.readouterr().err
+    assert code == 0, printed + warned
+    return warned
+
+
+@pytest.mark.parametrize("damage", [b"", b"PAR1 truncated"])
+def test_a_damaged_articles_file_is_quarantined_when_the_memory_is_rebuilt(dataset, capsys, damage):
+    every = article_urls(dataset)
+    damaged = sorted((dataset / "articles").rglob("*.parquet"))[0]
+    lost = pq.read_table(damaged, columns=["url"]).column("url").to_pylist()
+    damaged.write_bytes(damage)
+    shutil.rmtree(dataset / "_state" / "memory")  # so the run rebuilds it from the tables
+    warned = run_again(dataset, capsys)
+    assert str(damaged) in warned and "quarantine" in warned
+    assert [path.name.split(".parquet")[0] for path in quarantined(dataset)] == [damaged.stem]
+    # Nothing of it could be salvaged, so its URLs were fetched again: every article is back.
+    assert lost and article_urls(dataset) == every
+    run_again(dataset, capsys)  # and later runs are not stopped either
+
+
+def test_a_damaged_template_history_is_quarantined(dataset, capsys):
+    history = next((dataset / "_state" / "templates").glob("history-*.parquet"))
+    history.write_bytes(history.read_bytes()[:40])
+    warned = run_again(dataset, capsys)
+    assert history.name in warned and "learned again" in warned
+    assert [path.name.startswith(history.name) for path in quarantined(dataset)] == [True]
+    run_again(dataset, capsys)  # and later runs are not stopped either
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]"])
+def test_a_damaged_commit_list_is_quarantined(dataset, capsys, content):
+    commits = dataset / "_state" / "commits"
+    commits.mkdir(exist_ok=True)
+    (commits / "20260101T000000Z-aaaaaa.json").write_bytes(content)
+    assert "20260101T000000Z-aaaaaa.json" in run_again(dataset, capsys)
+    assert [path.name.startswith("20260101T000000Z-aaaaaa.json") for path in quarantined(dataset)] == [True]
+
+
+def test_a_commit_list_that_is_a_fifo_does_not_hang_the_run(dataset, capsys):
+    commits = dataset / "_state" / "commits"
+    commits.mkdir(exist_ok=True)
+    os.mkfifo(commits / "20260101T000000Z-bbbbbb.json")
+    assert "not a regular file" in run_again(dataset, capsys)
