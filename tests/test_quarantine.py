@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -82,3 +83,19 @@ def test_a_commit_list_that_is_a_fifo_does_not_hang_the_run(dataset, capsys):
     commits.mkdir(exist_ok=True)
     os.mkfifo(commits / "20260101T000000Z-bbbbbb.json")
     assert "not a regular file" in run_again(dataset, capsys)
+
+
+def test_the_readable_row_groups_of_a_damaged_file_are_salvaged(tmp_path):
+    from pipelines.rebuild import stored_columns
+    path = tmp_path / "part.parquet"
+    urls = [f"https://news.example/{n}" for n in range(200)]
+    pq.write_table(pa.table({"url": urls, "article_id": [str(n) for n in range(200)]}), path,
+                   compression="zstd", row_group_size=100)
+    data = bytearray(path.read_bytes())
+    first = pq.ParquetFile(path).metadata.row_group(0).column(0)
+    start = first.data_page_offset + 20
+    data[start:start + 40] = b"\xff" * 40  # the first group's url page
+    path.write_bytes(bytes(data))
+    with pytest.raises(OSError):
+        stored_columns(str(path), "articles")
+    assert stored_columns(str(path), "articles", salvage=True)["url"] == urls[100:]
