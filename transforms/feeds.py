@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.sax import SAXParseException
 
 import apache_beam as beam
@@ -40,6 +40,7 @@ from .fetch import (
     failure_label,
     is_temporary,
     link_error,
+    local_path,
 )
 from .metrics import counter
 
@@ -54,7 +55,7 @@ def read_feed_list(spec: str) -> list[str]:
     """Feed URLs named by `spec`: a feed URL, an OPML file, a text list or a
     local feed file. Lists may also live where Beam's FileSystems reach
     (gs://, s3://), so a cloud job reads its list from the bucket."""
-    scheme = urlsplit(spec).scheme.lower() if "://" in spec else ""
+    scheme = urlsplit(spec).scheme.lower() if _is_url(spec) else ""
     if scheme in _URL_SCHEMES:
         return [spec]
     raw = _read_remote_list(spec) if scheme else _read_local_list(spec)
@@ -68,6 +69,11 @@ def read_feed_list(spec: str) -> list[str]:
                                 f"http(s) or from local files")
         return [origin.resolve().as_uri()]  # the file is itself a feed
     return _dedupe(_text_list_urls(raw, origin))
+
+
+def _is_url(entry: str) -> bool:
+    """`scheme://...`, or file:/abs/path, the one URL form without `//`."""
+    return "://" in entry or entry[:5].lower() == "file:"
 
 
 def _read_local_list(spec: str) -> bytes:
@@ -88,7 +94,7 @@ def _read_remote_list(spec: str) -> bytes:
 
 def _resolve(entry: str, origin: Path | str) -> str:
     """An entry as a URL; relative ones resolve against a local list's folder."""
-    if "://" in entry:
+    if _is_url(entry):
         return entry
     if isinstance(origin, str):
         raise FeedListError(f"{origin}: relative entry {entry!r}; a list outside this machine "
@@ -127,7 +133,7 @@ def _text_list_urls(raw: bytes, list_path: Path | str) -> list[str]:
             urlsplit(entry)
         except ValueError as exc:  # "http://[::1/feed"
             raise FeedListError(f"{list_path}:{number}: not a URL: {entry!r} ({exc})") from exc
-        if "://" in entry and urlsplit(entry).scheme.lower() not in _URL_SCHEMES:
+        if _is_url(entry) and urlsplit(entry).scheme.lower() not in _URL_SCHEMES:
             raise FeedListError(f"{list_path}:{number}: unsupported URL scheme in {entry!r}")
         urls.append(_resolve(entry, list_path))
     if not urls:
@@ -187,6 +193,22 @@ def _cut_short(error) -> bool:
 _ENTRY_TAG = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?(?:item|entry)[\s>/]")
 
 
+def _file_link(url: str) -> str:
+    """A file: link in one form, file:///abs/path, with the slashes feedparser took.
+
+    feedparser drops every slash after `scheme://` in the links it reads:
+    file:///srv/a.html arrives as file://srv/a.html, its first folder taken
+    for a host, so that "host" goes back in front of the path. A link that
+    really names another machine cannot be told apart; it is looked for on
+    this one.
+    """
+    parts = urlsplit(url)
+    if parts.netloc.lower() not in ("", "localhost"):
+        url = urlunsplit(("file", "", f"/{parts.netloc}{parts.path}", "", ""))
+    path = local_path(url)
+    return path.as_uri() if path.is_absolute() else url
+
+
 def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
                max_entries: int = FeedSettings.max_entries) -> ParsedFeed:
     """Items of one feed document and rejects for entries that cannot be followed.
@@ -223,6 +245,8 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
             continue
         try:
             url = urljoin(feed_url, link)
+            if urlsplit(url).scheme.lower() == "file":
+                url = _file_link(url)
         except ValueError:
             url = link
         error = link_error(url, allow_file=local)

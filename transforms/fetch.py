@@ -245,6 +245,17 @@ def link_error(url: str, allow_file: bool) -> FetchError | None:
     return None
 
 
+def local_path(url: str) -> Path:
+    """The file a file: URL names: file:///p, file:/p and file://localhost/p
+    alike. Another machine's file raises: its path read here would be some
+    other file."""
+    parts = urlsplit(url)
+    if parts.netloc.lower() not in ("", "localhost"):
+        raise FetchError("invalid-url", f"{url[:200]} names a file on {parts.netloc[:100]}, "
+                                        "not on this machine")
+    return Path(url2pathname(parts.path))
+
+
 def _ascii_host(host: str) -> str:
     """Host in lower-case ASCII (IDNA for international names), for comparing parsers."""
     host = host.strip("[]").lower()
@@ -314,7 +325,7 @@ class Fetcher:
         return self._get_http(url, max_bytes, conditions)
 
     def _read_file(self, url: str, max_bytes: int) -> Response:
-        path = Path(url2pathname(urlsplit(url).path))
+        path = local_path(url)
         try:
             with path.open("rb") as handle:
                 body = handle.read(max_bytes + 1)
