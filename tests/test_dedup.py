@@ -241,3 +241,47 @@ def test_text_hashes_count_within_the_look_back_window_urls_for_good(tmp_path):
         assert_that(out["duplicates"] | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of, d.method)),
                     equal_to([("https://c.example/1", recent.article_id, "exact"),
                               (copies[2].url, old.article_id, "url")]), label="Copies")
+
+
+SECTION = "https://news.example/world/"
+
+
+def claiming(url: str, text: str, day: int = 2) -> Article:
+    """An article whose page names a section page as its canonical URL (a misconfigured template)."""
+    return replace(article(url, text=text, day=day), article_id=url_id(SECTION),
+                   canonical_url=canonicalize_url(SECTION))
+
+
+def test_different_stories_claiming_one_section_page_stay_apart(tmp_path):
+    stories = [claiming(f"https://news.example/world/story-{n}", f"story number {n} of the day")
+               for n in range(3)]
+    with pipeline() as p:
+        out = p | beam.Create(stories) | DeduplicateArticles(empty_memory(tmp_path), DEDUP)
+        assert_that(out["articles"] | "Ids" >> beam.Map(lambda a: (a.url, a.article_id, a.canonical_url)),
+                    equal_to([(story.url, url_id(story.url), canonicalize_url(story.url))
+                              for story in stories]), label="AllKept")
+        assert_that(out["duplicates"], equal_to([]), label="NoCopies")
+
+
+def test_one_text_under_a_claimed_canonical_is_still_one_story(tmp_path):
+    first = claiming("https://news.example/world/a", "the same story", day=1)
+    second = claiming("https://news.example/world/b", "the same story", day=2)
+    with pipeline() as p:
+        out = p | beam.Create([first, second]) | DeduplicateArticles(empty_memory(tmp_path), DEDUP)
+        assert_that(out["articles"] | "Urls" >> beam.Map(lambda a: a.url), equal_to([first.url]), label="One")
+        assert_that(out["duplicates"] | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of, d.method)),
+                    equal_to([(second.url, url_id(SECTION), "url")]), label="Copy")
+
+
+def test_a_new_story_claiming_a_stored_canonical_is_not_its_copy(tmp_path):
+    # Later runs met every new story of such a site as a copy of the first one stored.
+    stored = claiming("https://news.example/world/old", "the story of last week")
+    memory = stored_dataset(tmp_path, [stored])
+    new = claiming("https://news.example/world/new", "a story of today, told anew", day=3)
+    again = claiming("https://news.example/world/old-print", "the story of last week", day=3)
+    with pipeline() as p:
+        out = p | beam.Create([new, again]) | DeduplicateArticles(memory, DEDUP)
+        assert_that(out["articles"] | "Ids" >> beam.Map(lambda a: (a.url, a.article_id)),
+                    equal_to([(new.url, url_id(new.url))]), label="NewKept")
+        assert_that(out["duplicates"] | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of)),
+                    equal_to([(again.url, stored.article_id)]), label="SameTextIsCopy")

@@ -223,6 +223,32 @@ def resolve_group(articles: list[Article], prior_ids: list[str], method: str,
     return (replace(keeper, copies=keeper.copies + absorbed) if absorbed else keeper), []
 
 
+def claims_other_url(article: Article) -> bool:
+    """Whether the page named another URL than its own as its canonical one."""
+    return article.canonical_url != canonicalize_url(article.url)
+
+
+def own_identity(article: Article) -> Article:
+    """The article identified by its own URL, not by the canonical one it claimed."""
+    canonical = canonicalize_url(article.url)
+    return replace(article, article_id=url_id(canonical), canonical_url=canonical)
+
+
+def settle_claims(claims: list[tuple[Article, tuple[str, ...]]], prior_ids: list[str]) -> list[Article]:
+    """Articles sharing an id, each with the ids stored with its very text:
+    a canonical URL that different texts claim (a section page's, on every
+    story of a misconfigured site) is no identity. An article that claimed
+    another URL keeps its own when the stored article of that id has another
+    text, or when, with none stored, the group's texts differ. The same text
+    under one canonical URL stays one story."""
+    texts = {article.content_hash for article, _ in claims}
+    kept = []
+    for article, stored_with_text in claims:
+        disputed = (not set(prior_ids) & set(stored_with_text)) if prior_ids else len(texts) > 1
+        kept.append(own_identity(article) if disputed and claims_other_url(article) else article)
+    return kept
+
+
 def settle(article: Article, now: datetime) -> tuple[Article, list[Duplicate]]:
     """A kept article, and the duplicates rows of every copy it stands for."""
     rows = pointed_at(listing_rows(article, now) + list(article.copies), article.article_id)
@@ -304,6 +330,46 @@ class _ResolveGroupFn(beam.DoFn):
             yield keeper
         for row in duplicates:
             yield beam.pvalue.TaggedOutput(DeduplicateArticles.DUPLICATES, row)
+
+
+class _SettleClaimsFn(beam.DoFn):
+    def __init__(self):
+        self.disputed = counter("dedup/disputed_canonical")
+
+    def process(self, grouped):
+        _, groups = grouped
+        claims, prior = list(groups["claims"]), list(groups["prior"])
+        for (before, _), after in zip(claims, settle_claims(claims, prior), strict=True):
+            self.disputed.inc(int(after.article_id != before.article_id))
+            yield after
+
+
+class _SettleClaims(beam.PTransform):
+    """Articles whose canonical URL different texts claim get their own URL
+    as identity (`settle_claims`). Only articles that claimed another URL
+    look up the stored ids of their text."""
+
+    def __init__(self, stored):
+        super().__init__()
+        self.stored = stored
+
+    def expand(self, articles):
+        claimed, own = articles | "Claimed" >> beam.Partition(
+            lambda article, _: int(not claims_other_url(article)), 2)
+        by_text = claimed | "KeyByText" >> beam.Map(lambda article: (article.content_hash, article))
+        with_text = (
+            {"articles": by_text, "prior": by_text | "PriorTexts" >> _Prior(self.stored, "hash")}
+            | "GroupByText" >> beam.CoGroupByKey()
+            | "StoredWithText" >> beam.FlatMap(lambda grouped: [
+                (article, tuple(grouped[1]["prior"])) for article in grouped[1]["articles"]]))
+        claims = ((with_text, own | "NoClaim" >> beam.Map(lambda article: (article, ())))
+                  | "AllClaims" >> beam.Flatten()
+                  | "KeyById" >> beam.Map(lambda claim: (claim[0].article_id, claim)))
+        return (
+            {"claims": claims, "prior": claims | "PriorIds" >> _Prior(self.stored, "id")}
+            | "GroupById" >> beam.CoGroupByKey()
+            | "Settle" >> beam.ParDo(_SettleClaimsFn())
+        )
 
 
 class _KeepOnePerKey(beam.PTransform):
@@ -430,6 +496,7 @@ class DeduplicateArticles(beam.PTransform):
         self.stored, self.settings = stored, settings
 
     def expand(self, articles):
+        articles = articles | "Claims" >> _SettleClaims(self.stored)
         by_id = articles | "ById" >> _KeepOnePerKey(
             lambda article: article.article_id, "id", "url", self.stored)
         by_text = by_id.articles | "ByText" >> _KeepOnePerKey(
