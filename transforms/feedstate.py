@@ -21,6 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.records import FeedState
 from schemas.settings import FeedSettings
 
+from .quarantine import is_regular_file
+
 _LOG = logging.getLogger(__name__)
 STATE_FILE = ("_state", "feeds.json")
 # Statuses after which a feed is polled again soon (its own pace), not backed off.
@@ -129,6 +131,8 @@ def read_states(out_dir: str) -> dict[str, FeedState]:
     if not FileSystems.exists(path):
         return {}
     try:
+        if not is_regular_file(path):  # a FIFO would block the read forever
+            raise ValueError("not a regular file")
         with FileSystems.open(path) as handle:
             document = json.loads(handle.read().decode("utf-8"))
         return {url: _decode({"url": url, **data}) for url, data in document["feeds"].items()}
