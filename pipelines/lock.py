@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from schemas.tables import SCHEMAS
 from transforms.write import finish_commits
 
 from .compact import remove_staging
 
 LOCK_FILE = ("_state", "run.lock")
+
+_LOG = logging.getLogger("news_ingest")
 
 
 class LockedError(Exception):
@@ -49,9 +53,12 @@ class RunLock:
             finish_commits(self.out_dir)
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._replace_if_not_a_file()
         left_by_crash = self.path.exists()  # a holder that ended cleanly removed it
         while self.handle is None:
-            handle = open(self.path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+            # O_NOFOLLOW: the lock is written to; a link put here must never have its target overwritten.
+            handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                                       0o644), "a+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -71,6 +78,14 @@ class RunLock:
             self.handle = handle
         settle(self.path.parent.parent, search=left_by_crash)
         return self
+
+    def _replace_if_not_a_file(self) -> None:
+        """A link or anything else but a plain file at the lock's place is
+        removed (a link's target is left as it is), with a warning."""
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+            _LOG.warning("%s is not a plain file (a link or a special file); replaced by a lock file, "
+                         "anything it pointed to left as it was", self.path)
+            self.path.unlink()
 
     def _is_current(self, handle) -> bool:
         try:
@@ -105,8 +120,11 @@ def settle(out_dir: Path, search: bool = True) -> None:
 
 
 def remove_leftovers(out_dir: Path) -> int:
-    """Delete the `.…inprogress` files of interrupted writes; return how many."""
-    leftovers = list(out_dir.rglob(".*.inprogress"))
+    """Delete the `.…inprogress` files of interrupted writes in the folders
+    runs write (the tables and `_state`); return how many. A report being
+    written into the dataset folder meanwhile keeps its own."""
+    leftovers = [path for folder in (*SCHEMAS, "_state")
+                 for path in (out_dir / folder).rglob(".*.inprogress")]
     for path in leftovers:
         path.unlink(missing_ok=True)
     return len(leftovers)

@@ -88,3 +88,29 @@ def test_a_lock_file_left_on_another_host_does_not_block(tmp_path):
     with RunLock(str(tmp_path)):
         assert json.loads(lock.read_text())["host"] == socket.gethostname()
     assert not lock.exists()
+
+
+def test_a_link_at_the_lock_file_never_has_its_target_written(tmp_path, caplog):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    lock = tmp_path / "data" / "_state" / "run.lock"
+    lock.parent.mkdir(parents=True)
+    lock.symlink_to(target)
+    with caplog.at_level("WARNING", logger="news_ingest"), RunLock(str(tmp_path / "data")):
+        assert not lock.is_symlink() and json.loads(lock.read_text())["pid"] == os.getpid()
+    assert target.read_text() == "keep me"
+    assert "run.lock is not a plain file" in caplog.text
+
+
+def test_a_start_after_a_crash_leaves_a_report_being_written_alone(tmp_path):
+    # A run starting while `report --html DIR/report.html` writes its page deleted the page's partial file.
+    (tmp_path / "_state").mkdir()
+    (tmp_path / "_state" / "run.lock").write_text("{}")  # what a killed holder leaves
+    partial = tmp_path / ".report.html.inprogress"
+    partial.write_text("<html>half a report")
+    leftover = tmp_path / "rejects" / "date=2026-01-01" / ".part-x-00000.parquet.inprogress"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a file")
+    with RunLock(str(tmp_path)):
+        pass
+    assert partial.exists() and not leftover.exists()
