@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 import tldextract
 from lxml import etree
-from trafilatura.utils import load_html
+from trafilatura.utils import INVALID_XML_CHARS, decode_file, load_html
 
 from schemas.records import Article, Page, rejects_for
 from schemas.settings import CleanSettings
@@ -40,6 +40,14 @@ from .textnorm import fold, word_count
 _SITE_NAME_WORDS = r"(?: (?:news|online|english|arabic|world|international|today|live|com))*"
 _TITLE_SEPARATORS = re.compile(r"\s+[|–—\-:·•»]\s+")
 _SECTION_META = ("article:section", "og:section", "section", "category")
+# References to characters XML text cannot hold -- C0 controls other than tab,
+# LF and CR, and U+FFFE/U+FFFF -- decimal or hex, with or without the ";".
+# lxml puts the character in the tree, and trafilatura then discards the
+# whole page's text; a browser shows nothing for it. (`load_html` removes
+# the raw characters itself, after decoding.)
+_CONTROL_REFERENCES = re.compile(
+    r"&#(?:0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|6553[45])(?![0-9])"
+    r"|[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])(?![0-9a-fA-F]));?")
 _LOG = logging.getLogger(__name__)
 
 
@@ -153,7 +161,7 @@ class Cleaner:
         if tags > self.settings.max_tags:  # extraction time and memory grow faster than the tree
             raise CleanError("too-complex", f"about {tags} tags, more than {self.settings.max_tags}")
         try:
-            tree = load_html(page.body)
+            tree = load_html(without_control_references(decode_file(page.body)))
         except Exception as error:
             raise CleanError("extract-failed", f"{type(error).__name__}: {str(error)[:200]}") from error
         if tree is None:
@@ -200,6 +208,16 @@ class Cleaner:
             date_source=date_source, fetched_at=page.fetched_at,
             content_hash=content_hash(cleaned.text), word_count=words, authors=authors,
             section=cleaned.section, clutter_removed=cleaned.removed, item=page.item)
+
+
+def without_control_references(html: str) -> str:
+    """`html` without references to control characters (`_CONTROL_REFERENCES`),
+    which would cost the page its text. Works on the text as `load_html`
+    decodes it (`decode_file`: compression undone, the encoding guessed), so
+    pages in UTF-16 or any other encoding are read as they will be parsed."""
+    if "\x00" in html:  # UTF-16 without a byte-order mark passes as UTF-8 with a NUL after
+        html = INVALID_XML_CHARS.sub("", html)  # each ASCII character, which load_html drops
+    return _CONTROL_REFERENCES.sub("", html) if "&#" in html else html
 
 
 def main_text(tree, url: str):

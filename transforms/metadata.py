@@ -12,8 +12,8 @@ the text as trafilatura runs it.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
+import json
 import re
 from dataclasses import dataclass
 from html import unescape
@@ -22,12 +22,17 @@ import htmldate.extractors
 from dateparser import DateDataParser
 from htmldate import find_date
 from trafilatura.htmlprocessing import prune_unwanted_nodes
-from trafilatura.json_metadata import normalize_authors
+from trafilatura.json_metadata import (
+    extract_json,
+    extract_json_parse_error,
+    normalize_authors,
+    normalize_json,
+)
 from trafilatura.metadata import (
+    JSON_MINIFY,
     META_URL,
     examine_meta,
     extract_catstags,
-    extract_meta_json,
     extract_metainfo,
     extract_sitename,
     extract_title,
@@ -61,6 +66,16 @@ _MAX_CHARS = 10_000  # trafilatura's own cap on a metadata field
 # the seven languages of the project's data it is 0.1-0.2 s; htmldate's own
 # patterns (numeric dates, month names of many languages) still read the rest.
 DATE_WORD_LANGUAGES = ("en", "ar", "fr", "de", "es", "ru", "tr")
+# The JSON-LD fields trafilatura's reader (trafilatura.json_metadata) uses, by
+# the shape it assumes: one string; a string or a list of strings (an
+# author's "name" may list several people); objects (or lists of them) whose
+# own fields it reads. It does not check these shapes: a headline given as
+# {"@value": ...} or a number became the title and failed further on.
+_JSON_LD_TEXT = frozenset({"headline", "legalName", "alternateName", "givenName", "additionalName",
+                           "familyName"})
+_JSON_LD_TEXTS = frozenset({"@type", "articleSection", "name"})
+_JSON_LD_OBJECTS = frozenset({"@graph", "liveBlogUpdate", "publisher", "author"})
+_JSON_LD_XPATH = './/script[@type="application/ld+json" or @type="application/settings+json"]'
 
 
 @dataclass(frozen=True)
@@ -91,11 +106,8 @@ def page_metadata(tree, default_url: str | None) -> PageMetadata:
     found = examine_meta(tree)
     if found.author and " " not in found.author:  # a handle or a site name, not a person
         found.author = None
-    # Odd JSON-LD ("author": [null]) costs its own metadata, not the article,
-    # as in trafilatura's pass.
-    with contextlib.suppress(Exception):
-        found = extract_meta_json(tree, found)
-    title = found.title or extract_title(tree)
+    found = _json_ld_metadata(tree, found)
+    title = _text(found.title) or extract_title(tree)  # a JSON-LD "name" may be a list
     url = found.url or extract_url(tree, default_url)
     sitename = found.sitename or extract_sitename(tree)
     if sitename:
@@ -108,6 +120,85 @@ def page_metadata(tree, default_url: str | None) -> PageMetadata:
         title=_tidy(title), url=_tidy(url), sitename=_tidy(sitename),
         date=find_date(tree, url=url, **PAGE_DATE_SEARCH), author=_tidy(found.author),
         categories=tuple(found.categories or ()))
+
+
+def _json_ld_metadata(tree, found):
+    """trafilatura's `extract_meta_json`, with each block's JSON first put in
+    the shapes its reader assumes (`_json_ld_object`): a field of an odd
+    shape costs that field, never the page's other metadata or the article."""
+    for script in tree.xpath(_JSON_LD_XPATH):
+        if not script.text:
+            continue
+        text = normalize_json(JSON_MINIFY.sub(r"\1", script.text))
+        try:
+            # strict=False: control characters in strings, as trafilatura reads them
+            schema = _json_ld_objects(json.loads(text, strict=False), None)
+        except json.JSONDecodeError:
+            found = extract_json_parse_error(text, found)  # regular expressions over the text
+            continue
+        except RecursionError:  # nested deeper than Python's stack: nothing to read in it
+            continue
+        if schema is not None:
+            try:
+                found = extract_json(schema, found)
+            except Exception:  # noqa: BLE001 -- a shape not foreseen above costs this block, not the page
+                continue
+    return found
+
+
+def _text(value) -> str | None:
+    """A JSON-LD field as one string: itself, the `@value` of a value object
+    or the `name` of a named one, the first such string of a list; None for
+    numbers, booleans, null and objects without either."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return _text(value.get("@value", value.get("name")))
+    if isinstance(value, list):
+        return next(filter(None, map(_text, value)), None)
+    return None
+
+
+def _texts(value) -> str | list[str] | None:
+    """A field that may list strings: the list's strings, or one string."""
+    if isinstance(value, list):
+        return [text for text in map(_text, value) if text] or None
+    return _text(value)
+
+
+def _json_ld_objects(value, key: str | None):
+    """An object or a list of objects, as given; None when there is none.
+    Items of other kinds are left out of a list."""
+    if isinstance(value, list):
+        return [node for node in (_json_ld_object(item, key) for item in value)
+                if node is not None] or None
+    return _json_ld_object(value, key)
+
+
+def _json_ld_object(value, key: str | None):
+    """A JSON-LD object with the fields trafilatura reads in their shapes
+    (the others as they are); an author may also be a name, or JSON that
+    trafilatura would parse (read here the same way); None for anything else."""
+    if key == "author" and isinstance(value, dict) and "@value" in value:
+        value = _text(value)
+    if key == "author" and isinstance(value, str):
+        try:
+            return _json_ld_object(json.loads(value), key)
+        except json.JSONDecodeError:
+            return value
+    if not isinstance(value, dict) or "@value" in value:  # a value, not an object
+        return None
+    fields = {}
+    for name, item in value.items():
+        if name in _JSON_LD_TEXT:
+            item = _text(item)
+        elif name in _JSON_LD_TEXTS:
+            item = _texts(item)
+        elif name in _JSON_LD_OBJECTS:
+            item = _json_ld_objects(item, name)
+        if item is not None:
+            fields[name] = item
+    return fields
 
 
 def fuller_page_date(tree, url: str | None) -> str | None:
