@@ -234,10 +234,33 @@ def _write_groups(out_dir: str, kind: str, table: pa.Table, groups: np.ndarray, 
 def ensure_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings) -> RebuildSummary | None:
     """Before a run (holding the lock): a dataset without a memory that
     serves this run gets one, built from its tables (an empty one for a new
-    dataset). Returns what the build read, or None when it was there."""
+    dataset). Returns what the build read, or None when it was there.
+    A memory file whose footer cannot be read (truncated, empty, not a
+    file) is quarantined, and the memory built anew."""
     if manifest_serves(read_manifest(out_dir), settings, dedup.lookback_days):
-        return None
+        damaged = _damaged_memory_files(out_dir)
+        if not damaged:
+            return None
+        for path, error in damaged:
+            quarantine(out_dir, path, error, "the dataset memory is rebuilt from the tables")
     return rebuild_memory(out_dir, settings, dedup)
+
+
+def _damaged_memory_files(out_dir: str) -> list[tuple[str, Exception]]:
+    """Local memory files whose Parquet footer cannot be read, with why (a
+    few hundred footers: milliseconds). An object store's uploads are whole,
+    and opening each file there would cost a request: not checked."""
+    if "://" in out_dir:
+        return []
+    damaged = []
+    for path in memory_files(memory_path(out_dir), "*", "*", "*.parquet"):
+        try:
+            if not is_regular_file(path):
+                raise OSError("not a regular file")
+            pq.read_metadata(path)
+        except Exception as error:  # noqa: BLE001 -- any damage: set aside and rebuild
+            damaged.append((path, error))
+    return damaged
 
 
 def memory_status(out_dir: str) -> str:

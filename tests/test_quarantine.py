@@ -116,3 +116,15 @@ def test_the_readable_row_groups_of_a_damaged_file_are_salvaged(tmp_path):
     with pytest.raises(OSError):
         stored_columns(str(path), "articles")
     assert stored_columns(str(path), "articles", salvage=True)["url"] == urls[100:]
+
+
+@pytest.mark.parametrize("kind", ["keys", "texts"])
+def test_a_damaged_memory_file_is_quarantined_and_the_memory_rebuilt(dataset, capsys, kind):
+    every = article_urls(dataset)
+    damaged = sorted((dataset / "_state" / "memory" / kind).rglob("*.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:30])
+    warned = run_again(dataset, capsys)
+    assert str(damaged) in warned and "rebuilt from the tables" in warned
+    assert len(quarantined(dataset)) == 1
+    assert article_urls(dataset) == every  # the rebuilt memory knew them all: nothing ingested twice
+    run_again(dataset, capsys)  # the rebuilt memory serves the next run
