@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -156,6 +157,26 @@ def _compact_if_due(out: str, args: argparse.Namespace, settings) -> None:
             print(f"  left as it was: {reason}", file=sys.stderr, flush=True)
 
 
+class _Terminated:
+    """SIGTERM (`docker stop`, systemd, Kubernetes, `kill`) ends a run as
+    Ctrl-C does -- finished files kept, half-written ones removed -- and is
+    said in one line; without it the run vanished with status -15."""
+
+    def __init__(self):
+        self.received, self._previous = False, None
+
+    def __enter__(self) -> _Terminated:
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from .lock import LockedError, RunLock
     from .options import PreflightError, use_local_runner
@@ -165,16 +186,18 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except PreflightError as error:
         return _preflight_failure(error)
     use_local_runner(options)
+    terminated = _Terminated()
     try:
-        with RunLock(out):
+        with terminated, RunLock(out):
             summary = _run_batch(options, urls, out, settings, args.verbosity)
             _compact_if_due(out, args, settings)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)
     except (KeyboardInterrupt, Exception) as error:
         if _interrupted(error):
-            return _fail("interrupted; files it finished are kept, its other items are polled again "
-                         "next time", EXIT_INTERRUPTED)
+            return _fail(f"{'stopped by SIGTERM' if terminated.received else 'interrupted'}; files it "
+                         "finished are kept, its other items are polled again next time",
+                         128 + signal.SIGTERM if terminated.received else EXIT_INTERRUPTED)
         return _fail(_pipeline_failure(error, "run"))  # the pipeline itself broke: one line
     print(summary.line() if args.verbosity < 0 else summary.format())
     if args.summary_json:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -114,3 +116,28 @@ def test_a_start_after_a_crash_leaves_a_report_being_written_alone(tmp_path):
     with RunLock(str(tmp_path)):
         pass
     assert partial.exists() and not leftover.exists()
+
+
+def test_sigterm_ends_a_run_with_a_message_and_no_leftovers(site, tmp_path):
+    # `docker stop` and systemd send SIGTERM; the run once vanished with status -15 and no word.
+    from .loopback import rss
+    site.add("/slow", "<html><body><p>late</p></body></html>", delay_s=30)
+    site.add("/rss", rss([{"link": "/slow"}]), content_type="application/rss+xml")
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--feeds", site.url("/rss"),
+                                "--out", str(out), "--allow-private-network"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while site.hits["/slow"] == 0:  # the run is fetching: well inside the pipeline
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, errors
+    assert "stopped by SIGTERM" in errors
+    assert not list(out.rglob("*.inprogress"))
+    with RunLock(str(out)):  # the folder is free for the next run
+        pass
