@@ -285,3 +285,15 @@ def test_a_new_story_claiming_a_stored_canonical_is_not_its_copy(tmp_path):
                     equal_to([(new.url, url_id(new.url))]), label="NewKept")
         assert_that(out["duplicates"] | "Rows" >> beam.Map(lambda d: (d.url, d.duplicate_of)),
                     equal_to([(again.url, stored.article_id)]), label="SameTextIsCopy")
+
+
+@pytest.mark.parametrize("feed_time", [datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC),
+                                       None])
+def test_a_listing_with_an_implausible_feed_date_takes_the_articles(feed_time):
+    # `articles` would never keep 1900 or 9999; its duplicates row did.
+    listing = FeedItem(url="https://a.example/1?ref=x", feed_url="f2", published_at=feed_time,
+                       first_seen=(1, 0))
+    kept = article("https://a.example/1", day=3)
+    kept = replace(kept, item=replace(kept.item, also_listed=(listing,)))
+    _, rows = settle(kept, NOW)
+    assert [row.published_at for row in rows] == [kept.published_at]

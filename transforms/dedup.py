@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
@@ -26,7 +26,7 @@ import tldextract
 
 from schemas import load_data
 from schemas.records import Article, Duplicate, FeedItem
-from schemas.settings import DedupSettings
+from schemas.settings import CleanSettings, DedupSettings
 
 from .metrics import counter
 from .neardup import (
@@ -187,10 +187,22 @@ def listing_rows(article: Article, now: datetime) -> list[Duplicate]:
     """`url` duplicates for the other feed entries that linked to this article's URL."""
     listed = article.item.also_listed if article.item else ()
     return [Duplicate(article_id=url_id(entry.url), url=entry.url, source=article.source,
-                      feed_url=entry.feed_url,
-                      published_at=entry.published_at or article.published_at,
+                      feed_url=entry.feed_url, published_at=listing_time(entry, article),
                       duplicate_of="", method="url", similarity=1.0, detected_at=now)
             for entry in listed]
+
+
+# The clean stage's bounds on a trusted publication time.
+_DATE_BOUNDS = CleanSettings()
+
+
+def listing_time(entry: FeedItem, article: Article, settings: CleanSettings = _DATE_BOUNDS) -> datetime:
+    """A listing's feed time, trusted as the clean stage trusts the article's
+    (not before `earliest_year`, not after the fetch plus slack); else the article's."""
+    earliest = datetime(settings.earliest_year, 1, 1, tzinfo=UTC)
+    latest = article.fetched_at + timedelta(hours=settings.future_slack_hours)
+    moment = entry.published_at
+    return moment if moment is not None and earliest <= moment <= latest else article.published_at
 
 
 def pointed_at(rows: list[Duplicate], article_id: str) -> list[Duplicate]:
