@@ -19,6 +19,7 @@ rolls forward a commit a crash interrupted.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -127,4 +128,12 @@ def remove_leftovers(out_dir: Path) -> int:
                  for path in (out_dir / folder).rglob(".*.inprogress")]
     for path in leftovers:
         path.unlink(missing_ok=True)
+    for table in SCHEMAS:  # partition folders a failed run made and never filled
+        _remove_empty_folders(out_dir / table)
     return len(leftovers)
+
+
+def _remove_empty_folders(root: Path) -> None:
+    for folder in sorted((path for path in root.rglob("*") if path.is_dir()), reverse=True):
+        with contextlib.suppress(OSError):  # not empty (or not ours to remove): stays
+            folder.rmdir()

@@ -4,6 +4,7 @@ fails fast, in one line).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -245,6 +246,8 @@ def output_dir(out: str) -> str:
             handle.write(b"ok")
         delete_files([probe])
     except Exception as error:  # any file system's failure means: not writable
+        with contextlib.suppress(Exception):  # a full disk may still have made it: not left behind
+            delete_files([probe])
         raise PreflightError(f"cannot write to --out {out}: {error}") from error
     return out
 

@@ -105,6 +105,7 @@ def test_a_link_at_the_lock_file_never_has_its_target_written(tmp_path, caplog):
 
 
 def test_a_start_after_a_crash_leaves_a_report_being_written_alone(tmp_path):
+    """...and removes the empty partition folders a failed run left."""
     # A run starting while `report --html DIR/report.html` writes its page deleted the page's partial file.
     (tmp_path / "_state").mkdir()
     (tmp_path / "_state" / "run.lock").write_text("{}")  # what a killed holder leaves
@@ -113,9 +114,12 @@ def test_a_start_after_a_crash_leaves_a_report_being_written_alone(tmp_path):
     leftover = tmp_path / "rejects" / "date=2026-01-01" / ".part-x-00000.parquet.inprogress"
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half a file")
+    empty = tmp_path / "articles" / "date=2026-01-02" / "actor=isis"  # made by a run the disk stopped
+    empty.mkdir(parents=True)
     with RunLock(str(tmp_path)):
         pass
     assert partial.exists() and not leftover.exists()
+    assert not (tmp_path / "articles" / "date=2026-01-02").exists()
 
 
 def test_sigterm_ends_a_run_with_a_message_and_no_leftovers(site, tmp_path):

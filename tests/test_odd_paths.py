@@ -1,6 +1,8 @@
 """Odd dataset paths a user may give: each names its own dataset, and only it."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -38,3 +40,16 @@ def test_an_empty_out_is_a_usage_error_and_writes_nothing(tmp_path, monkeypatch)
         code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", out)
         assert code == 2, printed
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_probe_is_not_left_behind(tmp_path):
+    # As on a full disk: files can be created, not written (a file size limit of 0 bytes).
+    script = ("import resource, signal, sys\n"
+              "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+              "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))\n"
+              "from pipelines.options import PreflightError, output_dir\n"
+              "try:\n    output_dir(sys.argv[1])\nexcept PreflightError as error:\n    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert "cannot write to --out" in done.stdout, done.stdout + done.stderr
+    assert [path.name for path in (tmp_path / "_state").iterdir()] == []
