@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from pipelines.cli import main
 from schemas.records import Article
@@ -129,7 +130,7 @@ def test_a_dataset_without_memory_gets_one_built_once_and_loses_nothing(site, tm
     assert memory_keys(out) == keys_of_tables(out)
 
 
-def test_a_damaged_memory_file_stops_the_run_with_the_way_out(site, tmp_path):
+def test_a_truncated_memory_file_is_set_aside_and_the_memory_rebuilt(site, tmp_path):
     out = tmp_path / "out"
     site.add("/p/levant", STORY)
     site.add("/feed.xml", rss([{"link": "/p/levant"}]), content_type="application/rss+xml")
@@ -137,6 +138,24 @@ def test_a_damaged_memory_file_stops_the_run_with_the_way_out(site, tmp_path):
     folder = bucket_of(url_id(site.url("/p/levant")), MemorySettings().buckets)  # what the run looks up
     bucket = next((out / "_state" / "memory" / "keys" / f"bucket={folder}").glob("*.parquet"))
     bucket.write_bytes(bucket.read_bytes()[:40])
+    (out / "_state" / "feeds.json").unlink()
+    errors = io.StringIO()
+    with redirect_stderr(errors):
+        assert run_items(*args(site.url("/feed.xml"), out))["already_ingested"] == 1
+    assert str(bucket) in errors.getvalue() and "rebuilt from the tables" in errors.getvalue()
+
+
+def test_damage_inside_a_memory_file_stops_the_run_with_the_way_out(site, tmp_path):
+    out = tmp_path / "out"
+    site.add("/p/levant", STORY)
+    site.add("/feed.xml", rss([{"link": "/p/levant"}]), content_type="application/rss+xml")
+    assert run_cli(*args(site.url("/feed.xml"), out))[0] == 0
+    folder = bucket_of(url_id(site.url("/p/levant")), MemorySettings().buckets)
+    bucket = next((out / "_state" / "memory" / "keys" / f"bucket={folder}").glob("*.parquet"))
+    data = bytearray(bucket.read_bytes())
+    start = pq.ParquetFile(bucket).metadata.row_group(0).column(0).data_page_offset + 10
+    data[start:start + 30] = b"\xff" * 30  # the footer still reads: only a read of the rows fails
+    bucket.write_bytes(bytes(data))
     (out / "_state" / "feeds.json").unlink()
     errors = io.StringIO()
     with redirect_stderr(errors):

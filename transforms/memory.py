@@ -164,8 +164,10 @@ def _read(path: str, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
     try:
         with FileSystems.open(path) as handle:
             return pq.read_table(handle, schema=schema, columns=columns)
-    except (pa.ArrowException, ValueError, EOFError) as error:  # truncated, not Parquet, wrong columns
-        raise MemoryDamaged(path, error) from error
+    except FileNotFoundError:  # replaced while listed: `read_folder` lists again
+        raise
+    except (pa.ArrowException, ValueError, EOFError, OSError) as error:  # truncated, not Parquet, wrong
+        raise MemoryDamaged(path, error) from error  # columns, a damaged page ("Couldn't deserialize thrift")
 
 
 def stored_keys(out_dir: str, bucket: str, wanted: set[str], hashes_since: datetime | None
