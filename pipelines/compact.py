@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.settings import WriteSettings
+from transforms.quarantine import require_regular_file
 from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, write_table
 
 TABLES = ("articles", "mentions", "duplicates", "rejects")
@@ -91,6 +92,7 @@ def merged_table(paths: list[str]) -> pa.Table:
     tables = []
     for path in paths:
         try:  # ParquetFile.read: half the cost of read_table on small files (no dataset discovery)
+            require_regular_file(path)  # a FIFO would block the read forever
             with FileSystems.open(path) as handle:
                 tables.append(pq.ParquetFile(handle).read())
         except Exception as error:

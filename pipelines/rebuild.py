@@ -11,6 +11,7 @@ than the run's look-back asks.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from transforms.memory import (
     read_manifest,
     write_manifest_hidden,
 )
-from transforms.quarantine import is_regular_file, quarantine
+from transforms.quarantine import DamagedFile, is_regular_file, quarantine, require_regular_file
 from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, run_time, write_table
 
 COLUMNS = {
@@ -60,34 +61,70 @@ class RebuildSummary:
                 f"{self.keys:,} keys, {self.texts:,} signatures")
 
 
-def stored_columns(path: str, table: str, salvage: bool = False) -> dict[str, list]:
+def stored_columns(path: str, table: str) -> dict[str, list]:
     """A stored file's columns that the memory needs; columns an older
-    version did not write read as null. With `salvage`, the row groups that
-    can be read of a damaged file (none when its footer is gone)."""
-    try:
-        if not is_regular_file(path):
-            raise OSError("not a regular file")
-        with FileSystems.open(path) as handle:
-            parquet = pq.ParquetFile(handle)
-            present = [name for name in COLUMNS[table] if name in parquet.schema_arrow.names]
-            groups = [_row_group(parquet, group, present, salvage) for group in range(parquet.num_row_groups)]
-    except Exception as error:  # noqa: BLE001 - any unreadable file: name it
-        if salvage:
-            return {name: [] for name in COLUMNS[table]}
-        raise OSError(f"cannot read {path}: {type(error).__name__}: {error}") from error
-    read = [group for group in groups if group is not None]
-    columns = pa.concat_tables(read).to_pydict() if read else {name: [] for name in present}
-    rows = sum(group.num_rows for group in read)
-    return {name: columns.get(name, [None] * rows) for name in COLUMNS[table]}
+    version did not write read as null. DamagedFile when the file is not
+    what the writer wrote (undecodable, truncated, of another schema); an
+    error opening it (a permission, I/O) is raised as it is."""
+    def needed(parquet: pq.ParquetFile) -> pa.Table:
+        return parquet.read(columns=[name for name in COLUMNS[table] if name in parquet.schema_arrow.names])
+    return columns_of(_decoded(path, needed), table)
 
 
-def _row_group(parquet: pq.ParquetFile, group: int, columns: list[str], salvage: bool) -> pa.Table | None:
+def salvaged_rows(path: str) -> pa.Table | None:
+    """The row groups of a damaged file that still read (all columns); None
+    when none does (its footer is gone, or every group is damaged)."""
+    def readable(parquet: pq.ParquetFile) -> pa.Table | None:
+        groups = []
+        for group in range(parquet.num_row_groups):
+            with contextlib.suppress(Exception):  # a damaged group costs only itself
+                groups.append(parquet.read_row_group(group))
+        return pa.concat_tables(groups) if groups else None
     try:
-        return parquet.read_row_group(group, columns=columns)
-    except Exception:
-        if salvage:
-            return None
-        raise
+        return _decoded(path, readable)
+    except DamagedFile:
+        return None
+
+
+def columns_of(table: pa.Table | None, name: str) -> dict[str, list]:
+    """The memory's columns of a table's rows; those it lacks as null."""
+    if table is None:
+        return {column: [] for column in COLUMNS[name]}
+    for column in ("url", "article_id"):
+        if column not in table.column_names or not pa.types.is_string(table.schema.field(column).type):
+            raise DamagedFile(f"no string column {column!r}: not a {name} file")
+    return {column: (table.column(column).to_pylist() if column in table.column_names
+                     else [None] * table.num_rows) for column in COLUMNS[name]}
+
+
+def _decoded(path: str, read):
+    """`read(ParquetFile)` of a stored file; decoding errors as DamagedFile."""
+    require_regular_file(path)
+    with FileSystems.open(path) as handle:
+        try:
+            return read(pq.ParquetFile(handle))
+        except (pa.ArrowException, EOFError, ValueError) as error:  # truncated, not Parquet, bad pages
+            raise DamagedFile(f"{type(error).__name__}: {error}") from error
+        except OSError as error:  # pyarrow's "Couldn't deserialize thrift": a damaged page
+            raise DamagedFile(f"{type(error).__name__}: {error}") from error
+
+
+def _salvage(out_dir: str, path: str, table: str, error: DamagedFile, stem: str
+             ) -> tuple[dict[str, list], list[str]]:
+    """A damaged table file's readable rows, written (hidden) as a new file
+    beside it for the rebuild's commit, which removes the damaged one; a copy
+    of that goes to the quarantine first. Returns the rows' memory columns
+    and the new file's path, if any."""
+    rows = salvaged_rows(path)
+    try:
+        columns = columns_of(rows, table)
+    except DamagedFile:  # readable, but not this table's: nothing of it is kept
+        rows, columns = None, columns_of(None, table)
+    kept = [write_table(FileSystems.split(path)[0], f"part-{stem}-salvaged-{secrets.token_hex(3)}.parquet",
+                        rows, publish=False)] if rows is not None and rows.num_rows else []
+    quarantine(out_dir, path, error, f"{len(columns['url'])} of its rows salvaged into "
+               f"{kept[0] if kept else 'no file'}; the others' URLs may be fetched again", move=False)
+    return columns, kept
 
 
 def ingested_at(run_id: str | None, path: str) -> datetime | None:
@@ -113,27 +150,27 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     since = lookback_start(dedup.lookback_days, now)
     keys, texts, counts = _Batches(KEYS), _Batches(TEXTS), {"articles": 0, "duplicates": 0}
     files = {table: dataset_files(out_dir, table) for table in counts}
+    stem = f"{run_stamp(now)}-rebuild-{secrets.token_hex(3)}"
+    salvaged, damaged = [], []
     for table, paths in files.items():
         for path in paths:
             try:
                 columns = stored_columns(path, table)
-            except OSError as error:
-                columns = stored_columns(path, table, salvage=True)
-                quarantine(out_dir, path, error.__cause__ or error,
-                           f"{len(columns['url'])} of its rows salvaged for the dataset memory; "
-                           f"the URLs of any others may be fetched again")
+            except DamagedFile as error:
+                columns, kept = _salvage(out_dir, path, table, error, stem)
+                salvaged += kept
+                damaged.append(path)
             counts[table] += len(columns["url"])
             times = [ingested_at(run_id, path) or now for run_id in columns["run_id"]]
             keys.add(_key_rows(table, columns, times, since))
             if table == "articles":
                 texts.add(_text_rows(columns, times, since, dedup.minhash_bands))
-    stem = f"{run_stamp(now)}-rebuild-{secrets.token_hex(3)}"
     key_table, text_table = keys.table(), texts.table()
     finals = _write_buckets(out_dir, key_table, settings, stem) + _write_days(out_dir, text_table, stem)
     manifest = write_manifest_hidden(out_dir, settings, dedup.lookback_days)
     old = [path for path in memory_files(memory_path(out_dir), "*", "*", "*.parquet") if path not in finals]
-    if finals or old:
-        publish_files(out_dir, f"memory-{stem}", finals + [manifest], replaced=old)
+    if finals or old or damaged:  # the salvaged rows replace their damaged files in the same commit
+        publish_files(out_dir, f"memory-{stem}", finals + salvaged + [manifest], replaced=old + damaged)
     else:  # a new dataset: nothing to publish together
         FileSystems.rename([hidden_path(manifest)], [manifest])
     return RebuildSummary(counts["articles"], counts["duplicates"], sum(map(len, files.values())),

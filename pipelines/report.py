@@ -253,6 +253,9 @@ def _layout_files(root: Path, table: str, since: date | None, until: date | None
         parts = path.relative_to(root / table).parts
         if parts[-1].startswith((".", "_")):  # hidden: a run still writing, or not ours
             continue
+        if not path.is_file():  # a FIFO or a device would block the read forever
+            skipped.append(str(path))
+            continue
         values = dict(part.partition("=")[::2] for part in parts[:-1])
         day = _day(values.get("date", ""))
         if (len(parts) != len(names) + 1 or tuple(values) != names or day is None

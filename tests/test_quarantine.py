@@ -13,6 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.rebuild import salvaged_rows, stored_columns
+from transforms.quarantine import DamagedFile
+
 from .test_odd_paths import DEMO_FEEDS, article_urls
 from .test_pipeline import run_cli
 
@@ -71,7 +74,8 @@ def test_a_damaged_template_history_is_quarantined(dataset, capsys):
     run_again(dataset, capsys)  # and later runs are not stopped either
 
 
-@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]"])
+@pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b'{"files": [], "replaced": "ab"}',
+                                     b'{"files": [], "replaced": ["/etc/hostname"]}'])
 def test_a_damaged_commit_list_is_quarantined(dataset, capsys, content):
     commits = dataset / "_state" / "commits"
     commits.mkdir(exist_ok=True)
@@ -102,22 +106,40 @@ def test_a_state_file_that_is_a_fifo_hangs_neither_run_nor_report(dataset, fifo)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def damage_row_group(path: Path, group: int) -> None:
+    """Overwrite the start of one row group's first page: its footer still reads."""
+    data = bytearray(path.read_bytes())
+    start = pq.ParquetFile(path).metadata.row_group(group).column(0).data_page_offset + 10
+    data[start:start + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+
+
 def test_the_readable_row_groups_of_a_damaged_file_are_salvaged(tmp_path):
-    from pipelines.rebuild import stored_columns
     path = tmp_path / "part.parquet"
     urls = [f"https://news.example/{n}" for n in range(200)]
     pq.write_table(pa.table({"url": urls, "article_id": [str(n) for n in range(200)]}), path,
                    compression="zstd", row_group_size=100)
-    data = bytearray(path.read_bytes())
-    first = pq.ParquetFile(path).metadata.row_group(0).column(0)
-    start = first.data_page_offset + 20
-    data[start:start + 40] = b"\xff" * 40  # the first group's url page
-    path.write_bytes(bytes(data))
-    with pytest.raises(OSError):
+    damage_row_group(path, 0)
+    with pytest.raises(DamagedFile):
         stored_columns(str(path), "articles")
-    assert stored_columns(str(path), "articles", salvage=True)["url"] == urls[100:]
+    assert salvaged_rows(str(path)).column("url").to_pylist() == urls[100:]
 
 
+def test_a_salvaged_articles_file_keeps_its_rows_in_the_dataset(dataset, capsys):
+    every = article_urls(dataset)
+    files = sorted((dataset / "articles").rglob("*.parquet"))
+    merged = pa.concat_tables([pq.read_table(path) for path in files])  # one file, a row group per article
+    for path in files:
+        path.unlink()
+    target = files[0]
+    pq.write_table(merged, target, row_group_size=1)
+    damage_row_group(target, 1)
+    shutil.rmtree(dataset / "_state" / "memory")
+    warned = run_again(dataset, capsys)
+    assert "4 of its rows salvaged" in warned, warned
+    # Four rows kept from the damaged file, the fifth article fetched again: each once, none lost.
+    assert article_urls(dataset) == every
+    assert len(quarantined(dataset)) == 1 and not target.exists()
 @pytest.mark.parametrize("kind", ["keys", "texts"])
 def test_a_damaged_memory_file_is_quarantined_and_the_memory_rebuilt(dataset, capsys, kind):
     every = article_urls(dataset)

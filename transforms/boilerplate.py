@@ -37,6 +37,7 @@ from schemas.settings import CleanSettings
 from schemas.tables import BOILERPLATE_MEMORY, record_row
 
 from .clutter import line_hash
+from .quarantine import require_regular_file
 from .write import delete_files, matching_files, write_parquet
 
 STATE_FOLDER = ("_state", "boilerplate")
@@ -92,6 +93,7 @@ def _memory_files(out_dir: str) -> list[str]:
 
 
 def _read_memory(path: str) -> list[BoilerplateLine]:
+    require_regular_file(path)  # a FIFO would block the read forever
     with FileSystems.open(path) as handle:
         rows = pq.read_table(handle).cast(BOILERPLATE_MEMORY).to_pylist()
     return [BoilerplateLine(row["line"], tuple(row["sources"]), row["last_seen"])

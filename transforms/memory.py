@@ -46,6 +46,7 @@ from schemas.tables import TIMESTAMP
 from .dedup import url_id
 from .metrics import counter
 from .neardup import Member, figures, member_order, signature_values
+from .quarantine import DamagedFile, require_regular_file
 from .write import hidden_path, matching_files, run_time, window_run_id, write_table
 
 MEMORY = ("_state", "memory")
@@ -162,12 +163,14 @@ def read_files(paths: list[str], schema: pa.Schema, columns: list[str] | None = 
 
 def _read(path: str, schema: pa.Schema, columns: list[str] | None) -> pa.Table:
     try:
+        require_regular_file(path)  # a FIFO would block the read forever
         with FileSystems.open(path) as handle:
             return pq.read_table(handle, schema=schema, columns=columns)
     except FileNotFoundError:  # replaced while listed: `read_folder` lists again
         raise
-    except (pa.ArrowException, ValueError, EOFError, OSError) as error:  # truncated, not Parquet, wrong
-        raise MemoryDamaged(path, error) from error  # columns, a damaged page ("Couldn't deserialize thrift")
+    # Truncated, not Parquet, wrong columns, a damaged page ("Couldn't deserialize thrift"), a FIFO.
+    except (pa.ArrowException, ValueError, EOFError, OSError, DamagedFile) as error:
+        raise MemoryDamaged(path, error) from error
 
 
 def stored_keys(out_dir: str, bucket: str, wanted: set[str], hashes_since: datetime | None

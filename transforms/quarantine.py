@@ -2,15 +2,18 @@
 
 Datasets live for years on disks that fill, on machines that crash, in
 folders people copy by hand. A reader that finds one of the dataset's own
-files truncated, empty, not Parquet or JSON, or not a regular file moves it
-to `DIR/_state/quarantine/` under its path in the dataset, with a warning
-that names it and says what it cost; the run goes on without it. Moved, not
-deleted: a person may still look at it or salvage it.
+files truncated, empty, not Parquet or JSON, of another schema, or not a
+regular file moves it to `DIR/_state/quarantine/` under its path in the
+dataset, with a warning that names it and says what it cost; the run goes
+on without it. Moved, not deleted: a person may still look at it or salvage
+it. Only damage counts: a file that cannot be opened right now (a
+permission, an I/O error) stops the run instead, and stays where it is.
 """
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import stat
 from datetime import UTC, datetime
 
@@ -18,37 +21,52 @@ from apache_beam.io.filesystems import FileSystems
 
 QUARANTINE = ("_state", "quarantine")
 
-_LOG = logging.getLogger("news_ingest")
+_LOG = logging.getLogger(__name__)
 
 
-def quarantine(out_dir: str, path: str, error: BaseException, cost: str) -> str | None:
-    """Move `path` (inside `out_dir`) to the quarantine folder and warn
-    what it cost; return where it went, or None when even that failed
-    (then the warning says so and the file stays where it was)."""
+class DamagedFile(Exception):
+    """A dataset file is not what the writer wrote: undecodable, truncated,
+    of another schema, or not a regular file."""
+
+
+def quarantine(out_dir: str, path: str, error: BaseException, cost: str, move: bool = True) -> str | None:
+    """Move `path` (inside `out_dir`) to the quarantine folder -- or copy it
+    there, when a commit removes the original -- and warn what it cost;
+    return where it went, or None when that failed too (the warning says so
+    and the file stays where it was)."""
     relative = os.path.relpath(path, out_dir) if "://" not in out_dir else path[len(out_dir):].lstrip("/")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"  # two in a second never collide
     target = FileSystems.join(out_dir, *QUARANTINE, f"{relative}.{stamp}")
     reason = f"{type(error).__name__}: {str(error)[:200]}"
     try:
         _make_parent(target)
-        FileSystems.rename([path], [target])
+        (FileSystems.rename if move else FileSystems.copy)([path], [target])
     except Exception as move_error:  # noqa: BLE001 -- say so; the run still goes on
-        _LOG.warning("%s cannot be read (%s); %s. Moving it to the quarantine failed too (%s: %s)",
+        _LOG.warning("%s cannot be read (%s); %s. Setting it aside in the quarantine failed too (%s: %s)",
                      path, reason, cost, type(move_error).__name__, str(move_error)[:200])
         return None
-    _LOG.warning("%s cannot be read (%s); moved to %s; %s", path, reason, target, cost)
+    _LOG.warning("%s cannot be read (%s); %s to %s; %s", path, reason, "moved" if move else "copied",
+                 target, cost)
     return target
 
 
 def is_regular_file(path: str) -> bool:
     """Whether a local path is a regular file (a FIFO or a device would
-    block or never end a read); any remote path counts as one."""
+    block or never end a read); any remote path, and a path that is gone
+    (its reader says so), count as one."""
     if "://" in path:
         return True
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
     except OSError:
         return False
+
+
+def require_regular_file(path: str) -> None:
+    if not is_regular_file(path):
+        raise DamagedFile("not a regular file")
 
 
 def _make_parent(target: str) -> None:

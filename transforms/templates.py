@@ -31,7 +31,7 @@ from .boilerplate import KnownBoilerplate, source_hash
 from .clutter import line_hash
 from .dedup import content_hash
 from .metrics import counter
-from .quarantine import is_regular_file, quarantine
+from .quarantine import quarantine, require_regular_file
 from .textnorm import word_count
 from .write import delete_files, matching_files, write_parquet
 
@@ -196,6 +196,8 @@ class _ReadHistoryFn(beam.DoFn):
         for path in reversed(_history_files(out_dir)):
             try:
                 rows = _read_history(path)
+            except FileNotFoundError:  # replaced by a newer window's as it was listed: not damage
+                continue
             except Exception as error:  # noqa: BLE001 -- any damage: without it, not stopped by it
                 quarantine(out_dir, path, error, "the site templates earlier runs learned are "
                                                  "unavailable; they are learned again from new articles")
@@ -205,8 +207,7 @@ class _ReadHistoryFn(beam.DoFn):
 
 
 def _read_history(path: str) -> list[SourceHistory]:
-    if not is_regular_file(path):
-        raise OSError("not a regular file")
+    require_regular_file(path)  # a FIFO would block the read forever
     with FileSystems.open(path) as handle:
         rows = pq.read_table(handle, columns=TEMPLATE_HISTORY.names).to_pylist()
     return [SourceHistory(row["source"], row["article_id"], row["seen_at"], tuple(row["keys"]))

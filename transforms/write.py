@@ -21,7 +21,9 @@ loses data when a destination holds a '/', which hive folders need.)
 """
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
 import unicodedata
 import warnings
@@ -48,7 +50,7 @@ from schemas.tables import (
 
 from .metrics import counter
 from .neardup import figures, signature_values
-from .quarantine import is_regular_file, quarantine
+from .quarantine import DamagedFile, quarantine, require_regular_file
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 COMMITS = ("_state", "commits")
@@ -113,33 +115,33 @@ def dataset_files(out_dir: str, table: str) -> list[str]:
 
 # Beam's FileSystems.match reads these as wildcards; in `[c]` each is itself.
 _WILDCARDS = re.compile(r"([*?\[])")
-
-
-def _literal(path: str) -> str:
-    return _WILDCARDS.sub(r"[\1]", path)
-
-
-def _match(patterns: list[str]):
-    with warnings.catch_warnings():  # Beam's regex of `[[]` warns "possible nested set": it is not
-        warnings.simplefilter("ignore", FutureWarning)
-        return FileSystems.match(patterns)
+# Beam's regex for `[[]` warns "possible nested set": it is not one.
+warnings.filterwarnings("ignore", "Possible nested set", FutureWarning)
 
 
 def matching_files(folder: str, *pattern: str) -> list[str]:
     """The files under `folder` that the glob `pattern` (`date=*`,
     `*.parquet`) matches, sorted. The folder's own path is taken literally:
-    `--out "/data/al*"` must never read the files of /data/alpha."""
-    return sorted(meta.path for result in _match([FileSystems.join(_literal(folder), *pattern)])
+    `--out "/data/al*"` must never read the files of /data/alpha. (Beam
+    lists from the text before the first wildcard, so a local folder with
+    one in its name is listed here, from the folder itself.)"""
+    if "://" not in folder and _WILDCARDS.search(folder):
+        found = glob.glob(os.path.join(glob.escape(folder), *pattern), recursive=True)
+        return sorted(path for path in found if not os.path.isdir(path))
+    literal = _WILDCARDS.sub(r"[\1]", folder)
+    return sorted(meta.path for result in FileSystems.match([FileSystems.join(literal, *pattern)])
                   for meta in result.metadata_list)
 
 
 def delete_files(paths: list[str]) -> None:
     """Delete these files and only these: Beam's delete matches its paths
     as globs, so "/data/al*/x" would also take /data/alpha/x."""
-    if paths:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            FileSystems.delete([_literal(path) for path in paths])
+    local = [path for path in paths if "://" not in path]
+    for path in local:
+        os.remove(path)
+    remote = [_WILDCARDS.sub(r"[\1]", path) for path in paths if "://" in path]
+    if remote:
+        FileSystems.delete(remote)
 
 
 def hidden_path(final: str) -> str:
@@ -204,7 +206,7 @@ def finish_commits(out_dir: str) -> int:
     listings = matching_files(out_dir, *COMMITS, "*.json")
     for listing in listings:
         try:
-            commit = _read_commit(listing)
+            commit = _read_commit(out_dir, listing)
         except Exception as error:  # noqa: BLE001 -- a damaged list must not stop every later run
             quarantine(out_dir, listing, error, "the files of the run it lists that were not yet "
                                                 "published stay hidden, and are removed as leftovers")
@@ -214,15 +216,18 @@ def finish_commits(out_dir: str) -> int:
     return len(listings)
 
 
-def _read_commit(listing: str) -> dict:
+def _read_commit(out_dir: str, listing: str) -> dict:
     """A commit list as `publish_files` writes it, or an error saying why not."""
-    if not is_regular_file(listing):
-        raise OSError("not a regular file")
+    require_regular_file(listing)  # a FIFO would block the read forever
     with FileSystems.open(listing) as handle:
         commit = json.loads(handle.read().decode("utf-8"))
     if not (isinstance(commit, dict) and isinstance(commit.get("files"), list)
-            and all(isinstance(path, str) for path in commit["files"] + list(commit.get("replaced", [])))):
-        raise ValueError("not a commit list")
+            and isinstance(commit.get("replaced", []), list)):
+        raise DamagedFile("not a commit list")
+    inside = FileSystems.join(out_dir, "")
+    if not all(isinstance(path, str) and path.startswith(inside)
+               for path in commit["files"] + commit.get("replaced", [])):
+        raise DamagedFile("a commit list naming files outside the dataset")
     return commit
 
 
