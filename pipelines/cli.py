@@ -6,6 +6,7 @@
     news-ingest report [--out DIR] [--since DATE] [--until DATE]
     news-ingest compact [--out DIR] [--before DATE]
     news-ingest memory [--out DIR] [--rebuild]
+    news-ingest verify [--out DIR] [--repair]
 
 argparse (stdlib) because Beam's own options are argparse too: `run` and
 `stream` parse their options with `parse_known_args` and hands the rest to Beam, which checks
@@ -445,6 +446,27 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return _maintenance(args, work)
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Not `_maintenance`: its lock settles what a crash left, which verify must see first."""
+    from .lock import LockedError
+    from .options import PreflightError, UsageError, existing_dataset
+    from .verify import verify
+
+    try:
+        return verify(existing_dataset(args.out), args.repair, print, details=args.verbosity >= 0)
+    except UsageError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except PreflightError as error:
+        return _fail(str(error))
+    except LockedError as error:
+        return _fail(str(error), EXIT_LOCKED)
+    except KeyboardInterrupt:
+        return _fail("interrupted; verify itself changes nothing, and each step of --repair is atomic",
+                     EXIT_INTERRUPTED)
+    except Exception as error:  # a file that cannot be listed or written: one line
+        return _fail(f"verify failed: {type(error).__name__}: {error}")
+
+
 def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
     """-v/-q before or after the command; `_verbosity` adds the two places up."""
     group = parser.add_mutually_exclusive_group()
@@ -547,6 +569,22 @@ def _parser() -> argparse.ArgumentParser:
                              f"as the memory kept, else {DedupSettings().lookback_days}; 0: all)")
     _add_verbosity(memory)
 
+    verify = commands.add_parser(
+        "verify", help="check a dataset as fsck checks a disk; --repair does what the next run would",
+        description="Read every table file whole and every state file a run reads, and report commits a "
+                    "crash interrupted, hidden leftovers, files outside the writer's layout, bad or "
+                    "inconsistent partitions, damaged state, duplicates pointing at no stored article and "
+                    "URLs stored twice: one line per kind, with a count and examples. Holds the run lock "
+                    "and changes nothing.",
+        epilog="Exit status: 0 when the dataset is sound, 1 when a problem was found (after --repair: one "
+               "is left) or DIR is not a dataset, 2 for bad options, 75 when a run holds DIR.")
+    verify.add_argument("--out", default="data", metavar="DIR", help="the dataset folder (default: data)")
+    verify.add_argument("--repair", action="store_true",
+                        help="then do what the next run would -- roll interrupted commits forward, remove "
+                             "hidden leftovers, move unreadable files to _state/quarantine/, rebuild a "
+                             "damaged memory -- and check again; rows are never rewritten")
+    _add_verbosity(verify)
+
     report = commands.add_parser(
         "report", help="what the dataset holds: actors per day, sources, languages, duplicates, "
                        "rejects, failing feeds; a chart in DIR/report.html",
@@ -594,6 +632,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_compact(args)
         if args.command == "memory":
             return cmd_memory(args)
+        if args.command == "verify":
+            return cmd_verify(args)
     except KeyboardInterrupt:  # before a command's own handling began: nothing was written
         return _fail("interrupted", EXIT_INTERRUPTED)
     return cmd_extract(args)
