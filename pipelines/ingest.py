@@ -5,7 +5,8 @@
 
 Dedup looks up what earlier runs stored in the dataset memory
 (transforms/memory.py), only for this run's own keys, and the write stage
-adds this run's to it in the same commit as the tables. `trigger` carries
+adds this run's to it in the same commit as the tables, with the template
+history and boilerplate memory the clean stage learned. `trigger` carries
 the output folder once per batch run, or once per window when streaming:
 the template history is read on each, so a window sees what earlier ones wrote.
 """
@@ -37,9 +38,10 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
     rejects = ((feed_rejects, fetched.rejects, cleaned["rejects"])
                | "AllRejects" >> beam.Flatten())
     outputs = {"articles": articles, "duplicates": unique["duplicates"], "rejects": rejects}
+    templates = cleaned["history"] | "RememberTemplates" >> WriteTemplateHistory(out_dir, run_id)
+    learned = ({"stored": boilerplate, "seen": cleaned["sightings"]}
+               | "RememberBoilerplate" >> WriteBoilerplateMemory(out_dir, run_id, settings.clean))
     written = outputs | "Write" >> WriteDataset(out_dir, run_id, settings.write,
-                                                remember=RememberWritten(memory, run_id))
-    _ = cleaned["history"] | "RememberTemplates" >> WriteTemplateHistory(out_dir, run_id)
-    _ = ({"stored": boilerplate, "seen": cleaned["sightings"]}
-         | "RememberBoilerplate" >> WriteBoilerplateMemory(out_dir, run_id, settings.clean))
+                                                remember=RememberWritten(memory, run_id),
+                                                state_files=(templates, learned))
     return {**outputs, "written": written}

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from .loopback import LoopbackSite
@@ -12,6 +13,7 @@ from .loopback import LoopbackSite
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PAGES = ROOT / "seeds" / "demo" / "pages"
 SEED_TEXTS = Path(__file__).resolve().parent / "data" / "seeds"
+DEMO_FEEDS = ROOT / "seeds" / "demo.opml"
 
 # Seed text file -> the demo page built from it.
 SEED_PAGES = {
@@ -67,3 +69,34 @@ def stored_dataset(out: Path, records, days_ago: float = 1.0, lookback_days: int
     dedup = replace(DedupSettings(), lookback_days=lookback_days)
     rebuild_memory(str(out), MemorySettings(), dedup)
     return DatasetMemory(str(out), MemorySettings(), dedup)
+
+
+def article_urls(out: Path) -> list[str]:
+    """The dataset's article URLs, read file by file (no glob over `out`)."""
+    return sorted(url for path in (out / "articles").rglob("*.parquet")
+                  for url in pq.read_table(path, columns=["url"]).column("url").to_pylist())
+
+
+# Local story pages that all name one section page as their canonical URL.
+WORDS = ("convoy", "ceasefire", "province", "talks", "shelling", "council", "border", "aid",
+         "delegation", "checkpoint", "brigade", "residents")
+
+
+def story_page(number: int) -> str:
+    text = " ".join(WORDS[(number + k) % len(WORDS)] for k in range(60))
+    return (f"<html><head><title>Story {number}</title>"
+            "<link rel='canonical' href='https://news.example/world/'></head><body><article>"
+            f"<h1>Story {number}</h1><p>Report {number}: {text}.</p><p>Officials said story {number} "
+            f"was the {number}th report of the week from the northern province.</p></article></body></html>")
+
+
+def write_feed(folder: Path, numbers: range) -> Path:
+    items = ""
+    for number in numbers:
+        (folder / f"story-{number}.html").write_text(story_page(number))
+        items += (f"<item><title>Story {number}</title><link>story-{number}.html</link>"
+                  f"<pubDate>Mon, 0{number % 9 + 1} Jun 2026 10:00:00 +0000</pubDate></item>")
+    feed = folder / "feed.xml"
+    feed.write_text(f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}"
+                    "</channel></rss>")
+    return feed

@@ -24,6 +24,7 @@ from transforms.boilerplate import (
 )
 from transforms.clutter import line_hash
 from transforms.templates import LearnSiteTemplates, strip_templates
+from transforms.write import PublishFiles
 
 from .test_templates import article, pipeline
 
@@ -44,7 +45,8 @@ def test_a_line_that_is_the_template_of_several_sources_goes_from_a_new_sources_
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS,
                                         p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()))
         _ = ({"stored": p | "Out2" >> beam.Create([out]) | "Read2" >> ReadBoilerplateMemory(),
-              "seen": learned["sightings"]} | WriteBoilerplateMemory(out, "run1", SETTINGS))
+              "seen": learned["sightings"]} | WriteBoilerplateMemory(out, "run1", SETTINGS)
+             | PublishFiles(out, "run1"))
     newcomer = article("new.example", 1, STOCK)
     with pipeline() as p:
         stored = p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()
@@ -66,7 +68,8 @@ def test_a_line_of_two_sources_or_of_syndicated_copies_is_not_boilerplate(tmp_pa
         learned = (p | beam.Create(sites_with_stock(2) + wire)
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
         _ = ({"stored": p | "None" >> beam.Create([]), "seen": learned["sightings"]}
-             | WriteBoilerplateMemory(out, "run1", SETTINGS))
+             | WriteBoilerplateMemory(out, "run1", SETTINGS)
+             | PublishFiles(out, "run1"))
     with pipeline() as p:
         stored = p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()
         learned = (p | beam.Create([article("new.example", 1, STOCK)])
@@ -111,7 +114,8 @@ def test_a_damaged_memory_costs_only_itself(tmp_path, caplog, damage):
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 3))
         _ = ({"stored": stored, "seen": learned["sightings"]}
-             | WriteBoilerplateMemory(str(tmp_path), "run1", SETTINGS))
+             | WriteBoilerplateMemory(str(tmp_path), "run1", SETTINGS)
+             | PublishFiles(str(tmp_path), "run1"))
     assert "lines-run0.parquet" in caplog.text and "unreadable" in caplog.text
     assert [f.name for f in folder.iterdir()] == ["lines-run1.parquet"], "replaced by a good one"
     assert pq.read_table(folder / "lines-run1.parquet").num_rows == 1
@@ -136,7 +140,8 @@ def test_a_memory_written_with_naive_times_is_read_as_utc(tmp_path):
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 4))
         _ = ({"stored": stored, "seen": learned["sightings"]}
-             | WriteBoilerplateMemory(str(tmp_path), "run1", SETTINGS))
+             | WriteBoilerplateMemory(str(tmp_path), "run1", SETTINGS)
+             | PublishFiles(str(tmp_path), "run1"))
     assert pq.read_table(folder / "lines-run1.parquet").column("sources").to_pylist()[0][-1] != "c"
 
 
@@ -146,7 +151,8 @@ def test_an_unreadable_file_named_to_sort_last_is_passed_over_and_removed(tmp_pa
         learned = (p | beam.Create(sites_with_stock(3))
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
         _ = ({"stored": p | "None" >> beam.Create([]), "seen": learned["sightings"]}
-             | WriteBoilerplateMemory(out, "run1", SETTINGS))
+             | WriteBoilerplateMemory(out, "run1", SETTINGS)
+             | PublishFiles(out, "run1"))
     folder = tmp_path / "_state" / "boilerplate"
     (folder / "lines-zz-backup.parquet").write_bytes(b"junk")
     with caplog.at_level(logging.WARNING), pipeline() as p:
@@ -154,7 +160,8 @@ def test_an_unreadable_file_named_to_sort_last_is_passed_over_and_removed(tmp_pa
         learned = (p | beam.Create([article("new.example", 1, STOCK), *sites_with_stock(1)])
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 4))
-        _ = ({"stored": stored, "seen": learned["sightings"]} | WriteBoilerplateMemory(out, "run2", SETTINGS))
+        _ = ({"stored": stored, "seen": learned["sightings"]} | WriteBoilerplateMemory(out, "run2", SETTINGS)
+             | PublishFiles(out, "run2"))
     assert "lines-zz-backup.parquet" in caplog.text
     assert sorted(f.name for f in folder.iterdir()) == ["lines-run2.parquet"]
     assert pq.read_table(folder / "lines-run2.parquet").column("sources").to_pylist()[0][0:3] != []

@@ -5,17 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from .conftest import DEMO_FEEDS, article_urls, write_feed
 from .test_pipeline import run_cli
-
-DEMO_FEEDS = Path(__file__).resolve().parent.parent / "seeds" / "demo.opml"
-
-
-def article_urls(out: Path) -> list[str]:
-    """The dataset's article URLs, read file by file (no glob over `out`)."""
-    return sorted(url for path in (out / "articles").rglob("*.parquet")
-                  for url in pq.read_table(path, columns=["url"]).column("url").to_pylist())
 
 
 def test_an_out_path_with_wildcards_is_its_own_dataset(tmp_path):
@@ -53,3 +44,17 @@ def test_a_failed_write_probe_is_not_left_behind(tmp_path):
                           cwd=Path(__file__).resolve().parent.parent, timeout=120)
     assert "cannot write to --out" in done.stdout, done.stdout + done.stderr
     assert [path.name for path in (tmp_path / "_state").iterdir()] == []
+
+
+def test_a_failed_run_leaves_the_learned_templates_as_they_were(tmp_path, capsys):
+    # A failed run once wrote its template history anyway, and removed the older one.
+    out = tmp_path / "data"
+    code, printed = run_cli("--feeds", str(write_feed(tmp_path, range(1, 3))), "--out", str(out))
+    assert code == 0, printed
+    state = sorted((out / "_state").rglob("*.parquet"))
+    assert [path.parent.name for path in state].count("templates") == 1
+    (out / "articles").rename(tmp_path / "articles-elsewhere")
+    (out / "articles").write_text("a file where the table's folder was: every write fails")
+    code, printed = run_cli("--feeds", str(write_feed(tmp_path, range(1, 5))), "--out", str(out))
+    assert code == 1 and "run failed" in capsys.readouterr().err, printed
+    assert sorted((out / "_state").rglob("*.parquet")) == state

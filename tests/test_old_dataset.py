@@ -14,11 +14,9 @@ import pytest
 
 from pipelines.cli import main
 
-from .conftest import ROOT
-from .test_odd_paths import DEMO_FEEDS, article_urls
+from .conftest import DEMO_FEEDS, ROOT, article_urls, write_feed
 from .test_pipeline import run_cli
 from .test_readme import query_examples
-from .test_shared_canonical import write_feed
 
 OLD = ROOT / "tests" / "data" / "old-dataset"
 

@@ -16,7 +16,7 @@ import pytest
 from pipelines.rebuild import salvaged_rows, stored_columns
 from transforms.quarantine import DamagedFile
 
-from .test_odd_paths import DEMO_FEEDS, article_urls
+from .conftest import DEMO_FEEDS, article_urls
 from .test_pipeline import run_cli
 
 
@@ -140,6 +140,8 @@ def test_a_salvaged_articles_file_keeps_its_rows_in_the_dataset(dataset, capsys)
     # Four rows kept from the damaged file, the fifth article fetched again: each once, none lost.
     assert article_urls(dataset) == every
     assert len(quarantined(dataset)) == 1 and not target.exists()
+
+
 @pytest.mark.parametrize("kind", ["keys", "texts"])
 def test_a_damaged_memory_file_is_quarantined_and_the_memory_rebuilt(dataset, capsys, kind):
     every = article_urls(dataset)

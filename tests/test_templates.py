@@ -21,6 +21,7 @@ from transforms.templates import (
     recent_window,
     strip_templates,
 )
+from transforms.write import PublishFiles
 
 SETTINGS = CleanSettings()
 NOW = datetime(2026, 1, 10, tzinfo=UTC)
@@ -118,13 +119,13 @@ def test_templates_learned_in_earlier_runs_apply_to_a_lone_new_article(tmp_path)
     with pipeline() as p:
         first = (p | beam.Create([article("a.example", n, PROMO, day=n) for n in range(3)])
                  | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
-        _ = first["history"] | WriteTemplateHistory(out, "run1")
+        _ = first["history"] | WriteTemplateHistory(out, "run1") | PublishFiles(out, "run1")
     with pipeline() as p:
         second = (p | beam.Create([article("a.example", 7, PROMO, day=9)])
                   | LearnSiteTemplates(p | "Out" >> beam.Create([out]) | ReadTemplateHistory(), SETTINGS))
         assert_that(second["articles"] | beam.Map(lambda a: (PROMO in a.text, a.clutter_removed)),
                     equal_to([(False, ("site-template",))]))
-        _ = second["history"] | WriteTemplateHistory(out, "run2")
+        _ = second["history"] | WriteTemplateHistory(out, "run2") | PublishFiles(out, "run2")
     files = sorted((tmp_path / "_state" / "templates").iterdir())
     assert [f.name for f in files] == ["history-run2.parquet"], "the older window is replaced"
     assert pq.read_table(files[0]).num_rows == 4

@@ -38,7 +38,7 @@ from schemas.tables import BOILERPLATE_MEMORY, record_row
 
 from .clutter import line_hash
 from .quarantine import require_regular_file
-from .write import delete_files, matching_files, write_parquet
+from .write import matching_files, window_run_id, write_parquet
 
 STATE_FOLDER = ("_state", "boilerplate")
 _LOG = logging.getLogger(__name__)
@@ -148,25 +148,24 @@ class _WriteMemoryFn(beam.DoFn):
     def __init__(self, out_dir: str, run_id: str, settings: CleanSettings):
         self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
 
-    def process(self, tagged):
+    def process(self, tagged, window=beam.DoFn.WindowParam):
         stored = [row for kind, row in tagged if kind == "stored"]
         sightings = [row for kind, row in tagged if kind == "seen"]
         if not sightings:
             return
         rows = remember_sightings(stored, sightings, datetime.now(UTC), self.settings)
         directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
-        written = write_parquet(directory, f"lines-{self.run_id}.parquet",
-                                [record_row(row, BOILERPLATE_MEMORY) for row in rows], BOILERPLATE_MEMORY)
-        others = [path for path in _memory_files(self.out_dir) if path != written]
-        if others:  # older ones, and any unreadable one whatever its name
-            delete_files(others)
-        yield written
+        written = write_parquet(directory, f"lines-{window_run_id(self.run_id, window)}.parquet",
+                                [record_row(row, BOILERPLATE_MEMORY) for row in rows], BOILERPLATE_MEMORY,
+                                publish=False)
+        # Older ones, and any unreadable one whatever its name.
+        yield written, tuple(path for path in _memory_files(self.out_dir) if path != written)
 
 
 class WriteBoilerplateMemory(beam.PTransform):
     """{"stored": BoilerplateLine rows, "seen": (line hash, source hash)}
-    -> the memory with this run's template lines, as one small file that
-    replaces the older ones."""
+    -> (hidden file of the memory with this run's template lines, older
+    ones it replaces), for the write stage to publish in the run's commit."""
 
     def __init__(self, out_dir: str, run_id: str, settings: CleanSettings):
         super().__init__()

@@ -33,7 +33,7 @@ from .dedup import content_hash
 from .metrics import counter
 from .quarantine import quarantine, require_regular_file
 from .textnorm import word_count
-from .write import delete_files, matching_files, write_parquet
+from .write import matching_files, window_run_id, write_parquet
 
 STATE_FOLDER = ("_state", "templates")
 
@@ -225,19 +225,19 @@ class _WriteHistoryFn(beam.DoFn):
     def __init__(self, out_dir: str, run_id: str):
         self.out_dir, self.run_id = out_dir, run_id
 
-    def process(self, rows):
+    def process(self, rows, window=beam.DoFn.WindowParam):
         rows = sorted(rows, key=lambda row: (row.source, row.seen_at, row.article_id))
         directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
-        written = write_parquet(directory, f"history-{self.run_id}.parquet",
-                                [record_row(row, TEMPLATE_HISTORY) for row in rows], TEMPLATE_HISTORY)
-        older = [path for path in _history_files(self.out_dir) if path < written]
-        if older:
-            delete_files(older)
-        yield written
+        written = write_parquet(directory, f"history-{window_run_id(self.run_id, window)}.parquet",
+                                [record_row(row, TEMPLATE_HISTORY) for row in rows], TEMPLATE_HISTORY,
+                                publish=False)
+        yield written, tuple(path for path in _history_files(self.out_dir) if path < written)
 
 
 class WriteTemplateHistory(beam.PTransform):
-    """Replace the remembered window with this run's, as one small file."""
+    """The new window -> (hidden history file, older ones it replaces), for
+    the write stage to publish in the run's commit: a run that fails
+    leaves the remembered window as it was."""
 
     def __init__(self, out_dir: str, run_id: str):
         super().__init__()

@@ -303,21 +303,38 @@ class _PublishFn(beam.DoFn):
                                  [path for _, replaced in written for path in replaced])
 
 
+class PublishFiles(beam.PTransform):
+    """(hidden file's final path, files it replaces) pairs -> the final
+    paths, made visible together by one commit per window."""
+
+    def __init__(self, out_dir: str, run_id: str):
+        super().__init__()
+        self.out_dir, self.run_id = out_dir, run_id
+
+    def expand(self, pairs):
+        return (pairs
+                | "AllFiles" >> beam.combiners.ToList().without_defaults()
+                | "Publish" >> beam.ParDo(_PublishFn(self.out_dir, self.run_id)))
+
+
 class WriteDataset(beam.PTransform):
     """{'articles', 'duplicates', 'rejects'} -> paths of the Parquet files
     written, published together once all are written.
 
     `remember`, if given, turns the same records into further hidden files
-    ((final path, files it replaces) pairs: the dataset memory), published
-    in the same commit.
+    ((final path, files it replaces) pairs: the dataset memory); `state_files`
+    are PCollections of such pairs written by other stages (the template
+    history, the boilerplate memory). All are published in the same commit,
+    so a run that fails leaves none of them behind.
     """
 
-    def __init__(self, out_dir: str, run_id: str, settings: WriteSettings, remember=None):
+    def __init__(self, out_dir: str, run_id: str, settings: WriteSettings, remember=None,
+                 state_files=()):
         super().__init__()
         if not run_id or _UNSAFE.search(run_id.lower()):
             raise ValueError(f"run_id must be a plain token, got {run_id!r}")
         self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
-        self.remember = remember
+        self.remember, self.state_files = remember, tuple(state_files)
 
     def expand(self, outputs):
         records = (tuple(outputs[name] for name in ("articles", "duplicates", "rejects"))
@@ -327,10 +344,7 @@ class WriteDataset(beam.PTransform):
             | "ToRows" >> beam.FlatMap(_window_rows, self.run_id, self.settings.max_partition_chars)
             | "ByPartition" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(_WritePartitionFn(self.out_dir, self.run_id, self.settings)))
-        written = (tables, records | "Remember" >> self.remember) if self.remember else (tables,)
-        return (
-            written
-            | "AllWritten" >> beam.Flatten()
-            | "AllFiles" >> beam.combiners.ToList().without_defaults()
-            | "Publish" >> beam.ParDo(_PublishFn(self.out_dir, self.run_id))
-        )
+        remembered = (records | "Remember" >> self.remember,) if self.remember else ()
+        return ((tables, *remembered, *self.state_files)
+                | "AllWritten" >> beam.Flatten()
+                | "Commit" >> PublishFiles(self.out_dir, self.run_id))
