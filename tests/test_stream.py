@@ -83,7 +83,11 @@ class StreamProcess:
             [sys.executable, "-m", "pipelines.cli", "stream", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         self.lines: queue.Queue[str] = queue.Queue()
+        self.errors: list[str] = []  # drained as it comes: a full pipe would block the child
         threading.Thread(target=self._read, daemon=True).start()
+        self.errors_read = threading.Thread(target=self.errors.extend, args=(self.process.stderr,),
+                                            daemon=True)
+        self.errors_read.start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
@@ -102,7 +106,8 @@ class StreamProcess:
 
     def stop(self, timeout: float = 60) -> tuple[int, str]:
         self.process.wait(timeout=timeout)
-        return self.process.returncode, self.process.stderr.read()
+        self.errors_read.join(timeout)
+        return self.process.returncode, "".join(self.errors)
 
 
 def urls_in(out: Path) -> list[str]:
