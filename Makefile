@@ -24,8 +24,9 @@ report: $(STAMP)
 	$(BIN)/news-ingest report --out $(OUT)
 
 # PYTEST_ARGS: extra pytest arguments (.ci/run leaves the browser test to test-browser).
+# One worker per core (pytest-xdist); PYTEST_ARGS=-n0 runs it in one process.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 # The report page rendered in headless Chromium, from Debian's packages.
 test-browser: $(STAMP) chromium

@@ -100,3 +100,11 @@ def write_feed(folder: Path, numbers: range) -> Path:
     feed.write_text(f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>{items}"
                     "</channel></rss>")
     return feed
+
+
+def assert_sound(out: Path, repair: bool = False) -> None:
+    """`news-ingest verify` (with `repair`, `--repair`) ends finding nothing wrong."""
+    from pipelines.verify import verify
+
+    printed: list[str] = []
+    assert verify(str(out), repair, printed.append) == 0, "\n".join(printed)

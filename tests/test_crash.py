@@ -5,7 +5,8 @@ the killed run's flock), no half-written or uncommitted file may be left and
 every visible file must be whole, every item the feeds list must end in
 `articles` or `duplicates` exactly once (an article with all its mentions),
 the feed state must parse, the dataset memory must hold exactly what the
-tables do, and a further run must write nothing new.
+tables do, a further run must write nothing new, and `verify` must find
+the dataset sound (and `verify --repair` mend what the kill left).
 
 Two kinds of kill: a real SIGKILL from outside at moments picked by what the
 run has visibly done (pages being fetched, first file on disk), and a run
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +29,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import DEMO_PAGES, ROOT
+from .conftest import DEMO_PAGES, ROOT, assert_sound
 from .loopback import rss
 from .test_memory import keys_of_tables, memory_keys
 from .test_pipeline import PAGES, dataset_files, query, run_cli
@@ -183,6 +185,7 @@ def assert_recovers(listing: Path, out: Path, served: set[str]) -> None:
     assert code == 0, printed
     assert dataset_files(out, *TABLES) == files, "the run after recovery wrote again"
     assert_consistent(out, served)
+    assert_sound(out)
 
 
 def pages_requested(site) -> int:
@@ -266,4 +269,7 @@ def test_a_run_killed_at_an_exact_point_of_its_commit_recovers(crash_site, site,
         assert left(out), point
         for path in out.rglob("*.parquet"):
             pq.read_table(path)
+    # `verify --repair` mends what the kill left as the next run's start would.
+    shutil.copytree(out, tmp_path / "repaired", symlinks=True)
+    assert_sound(tmp_path / "repaired", repair=True)
     assert_recovers(listing, out, served)

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from . import hostile
+from .conftest import assert_sound
 from .loopback import LoopbackSite
 from .test_pipeline import query, run_cli
 
@@ -80,3 +81,7 @@ def test_nothing_is_written_outside_the_dataset(hostile_run):
     out = hostile_run["out"]
     top = {path.name for path in out.iterdir()}
     assert top <= {"articles", "mentions", "duplicates", "rejects", "_state"}
+
+
+def test_verify_finds_the_dataset_sound(hostile_run):
+    assert_sound(hostile_run["out"])

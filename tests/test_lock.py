@@ -14,6 +14,8 @@ import pytest
 from pipelines.cli import EXIT_LOCKED, main
 from pipelines.lock import LockedError, RunLock
 
+from .conftest import assert_sound
+
 
 def test_a_second_lock_on_the_same_folder_is_refused(tmp_path):
     with RunLock(str(tmp_path)), pytest.raises(LockedError, match="another run is using"), \
@@ -145,3 +147,4 @@ def test_sigterm_ends_a_run_with_a_message_and_no_leftovers(site, tmp_path):
     assert not list(out.rglob("*.inprogress"))
     with RunLock(str(out)):  # the folder is free for the next run
         pass
+    assert_sound(out)

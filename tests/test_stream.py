@@ -22,7 +22,7 @@ from pipelines.stream import build_stream_pipeline, stream_ingest
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings, Settings
 
-from .conftest import DEMO_PAGES, ROOT
+from .conftest import DEMO_PAGES, ROOT, assert_sound
 from .loopback import rss
 from .test_pipeline import PAGES
 
@@ -180,6 +180,7 @@ def test_a_stop_during_a_poll_lets_it_finish_writing(site, feed, tmp_path, signu
     assert code == status, errors
     assert urls_in(out) == [site.url("/a")], "what was fetched is written"
     assert no_leftovers(out)
+    assert_sound(out)
 
 
 def test_a_second_ctrl_c_aborts_the_poll_and_its_items_come_next_start(site, feed, tmp_path):
@@ -201,6 +202,7 @@ def test_a_second_ctrl_c_aborts_the_poll_and_its_items_come_next_start(site, fee
     assert "articles 1," in stream.next_poll()
     assert stream.stop()[0] == 0
     assert urls_in(out) == [site.url("/a")]
+    assert_sound(out)
 
 
 def test_the_whole_stream_graph_polls_on_each_tick_and_writes_each_story_once(site, feed, tmp_path):
