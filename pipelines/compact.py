@@ -58,8 +58,8 @@ class CompactSummary:
     skipped: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        left = f"; {len(self.skipped)} partitions left as they were (a file cannot be read)" \
-            if self.skipped else ""
+        left = (f"; {len(self.skipped)} partitions left as they were (a file cannot be read: "
+                f"`news-ingest verify --repair` sets it aside)") if self.skipped else ""
         if not self.partitions:
             return f"compact: nothing to do (every partition is one file){left}"
         return (f"compact: {self.partitions:,} partitions, {self.files_before:,} files -> "

@@ -12,6 +12,7 @@ than the run's look-back asks.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -40,6 +42,8 @@ from transforms.memory import (
 )
 from transforms.quarantine import DamagedFile, is_regular_file, quarantine, require_regular_file
 from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, run_time, write_table
+
+_LOG = logging.getLogger(__name__)
 
 COLUMNS = {
     "articles": ("url", "canonical_url", "article_id", "content_hash", "run_id", "minhash", "numbers",
@@ -127,6 +131,40 @@ def _salvage(out_dir: str, path: str, table: str, error: DamagedFile, stem: str
     return columns, kept
 
 
+def _article_ids(path: str) -> set[str]:
+    return set(pq.read_table(path, columns=["article_id"]).column("article_id").to_pylist())
+
+
+def _without_mentions_of_lost_articles(out_dir: str, stored: set[str], stem: str
+                                       ) -> tuple[list[str], list[str]]:
+    """The mentions of articles a damaged file lost, taken out: each
+    mentions file holding any is rewritten (hidden, for the rebuild's
+    commit) without them. The lost articles' URLs may be fetched again, and
+    their mentions must then not be there twice. Returns (new files, the
+    files they replace); a mentions file that cannot be read is left as it is."""
+    written, replaced, dropped = [], [], 0
+    known = pa.array(sorted(stored), pa.string())
+    for path in dataset_files(out_dir, "mentions"):
+        try:
+            rows = pq.read_table(path)
+        except (pa.ArrowException, OSError):  # `verify` names it; not this rebuild's business
+            continue
+        keep = pc.is_in(rows.column("article_id"), value_set=known)
+        kept = rows.filter(keep)
+        if kept.num_rows == rows.num_rows:
+            continue
+        dropped += rows.num_rows - kept.num_rows
+        replaced.append(path)
+        if kept.num_rows:
+            written.append(write_table(FileSystems.split(path)[0],
+                                       f"part-{stem}-pruned-{secrets.token_hex(3)}.parquet", kept,
+                                       publish=False))
+    if dropped:
+        _LOG.warning("took out %d mentions of articles a damaged file lost (they come again if the "
+                     "articles are fetched again)", dropped)
+    return written, replaced
+
+
 def ingested_at(run_id: str | None, path: str) -> datetime | None:
     """When a stored row was ingested: the later of its run id's time and
     its file's (a stream's rows name the stream, its files the window; a
@@ -151,7 +189,7 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     keys, texts, counts = _Batches(KEYS), _Batches(TEXTS), {"articles": 0, "duplicates": 0}
     files = {table: dataset_files(out_dir, table) for table in counts}
     stem = f"{run_stamp(now)}-rebuild-{secrets.token_hex(3)}"
-    salvaged, damaged = [], []
+    salvaged, damaged, salvaged_ids = [], [], []
     for table, paths in files.items():
         for path in paths:
             try:
@@ -160,6 +198,8 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
                 columns, kept = _salvage(out_dir, path, table, error, stem)
                 salvaged += kept
                 damaged.append(path)
+                if table == "articles":
+                    salvaged_ids += columns["article_id"]
             counts[table] += len(columns["url"])
             times = [ingested_at(run_id, path) or now for run_id in columns["run_id"]]
             keys.add(_key_rows(table, columns, times, since))
@@ -169,6 +209,12 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     finals = _write_buckets(out_dir, key_table, settings, stem) + _write_days(out_dir, text_table, stem)
     manifest = write_manifest_hidden(out_dir, settings, dedup.lookback_days)
     old = [path for path in memory_files(memory_path(out_dir), "*", "*", "*.parquet") if path not in finals]
+    lost_articles = set(damaged) & set(files["articles"])
+    if lost_articles:
+        stored = set(salvaged_ids).union(*(_article_ids(path) for path in files["articles"]
+                                           if path not in lost_articles))
+        pruned, superseded = _without_mentions_of_lost_articles(out_dir, stored, stem)
+        salvaged, damaged = salvaged + pruned, damaged + superseded
     if finals or old or damaged:  # the salvaged rows replace their damaged files in the same commit
         publish_files(out_dir, f"memory-{stem}", finals + salvaged + [manifest], replaced=old + damaged)
     else:  # a new dataset: nothing to publish together

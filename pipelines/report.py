@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from schemas import load_data
 from schemas.tables import SCHEMAS
@@ -61,6 +62,8 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     # Parquet files outside the writer's layout (copies, stray folders): not read.
     skipped_files: list[str] = field(default_factory=list)
+    # Files that cannot be read whole (truncated, damaged): left out, for `verify --repair`.
+    damaged_files: list[str] = field(default_factory=list)
 
     @property
     def duplicate_rate(self) -> float:
@@ -88,6 +91,10 @@ class Report:
         if self.skipped_files:
             lines.append(f"  left out {_plural(len(self.skipped_files), 'file')} outside the dataset's "
                          f"folders, e.g. {_cell(self.skipped_files[0])}")
+        if self.damaged_files:
+            lines.append(f"  left out {_plural(len(self.damaged_files), 'damaged file')}, e.g. "
+                         f"{_cell(self.damaged_files[0])}: `news-ingest verify --out DIR --repair` "
+                         f"salvages what it can")
         if self.series:
             lines += ["", *_text_table(_daily_table(self, TEXT_DAYS))]
         for table in self.tables:
@@ -110,8 +117,7 @@ def _build(root: Path, since: date | None, until: date | None, top: int) -> Repo
     # Rows are only aggregated: keeping files' row order costs half the time and memory.
     con.execute("set preserve_insertion_order = false")
     files = {table: _layout_files(root, table, since, until) for table in TABLES}
-    for table in TABLES:
-        _load(con, table, files[table].in_range)
+    damaged = [path for table in TABLES for path in _load(con, table, files[table].in_range)]
 
     def rows(sql: str, *params) -> list[tuple]:
         return con.execute(sql, list(params)).fetchall()
@@ -125,7 +131,8 @@ def _build(root: Path, since: date | None, until: date | None, top: int) -> Repo
         articles=articles, duplicates=rows("select count(*) from duplicates")[0][0],
         rejects=rows("select count(*) from rejects")[0][0], sources=sources, languages=languages,
         actor_names=names,
-        skipped_files=sorted(path for table in TABLES for path in files[table].skipped))
+        skipped_files=sorted(path for table in TABLES for path in files[table].skipped),
+        damaged_files=sorted(damaged))
     top_actors = rows("""
         select actor, count(distinct article_id) as articles,
                count(distinct article_id) filter (where is_primary),
@@ -277,9 +284,31 @@ def _day(text: str) -> date | None:
         return None
 
 
-def _load(con, table: str, files: list[str]) -> None:
+def _load(con, table: str, files: list[str]) -> list[str]:
     """The table's report columns and partition values from `files` (paths
-    relative to the dataset, the working folder) into an in-memory table."""
+    relative to the dataset, the working folder) into an in-memory table.
+    Returns the files left out because they cannot be read whole."""
+    try:
+        _load_files(con, table, files)
+        return []
+    except ReportError:
+        damaged = [path for path in files if not _readable(path)]
+        if not damaged:
+            raise
+    _load_files(con, table, [path for path in files if path not in set(damaged)])
+    return damaged
+
+
+def _readable(path: str) -> bool:
+    """Whether every row group of a Parquet file decodes (only asked once a read failed)."""
+    try:
+        pq.ParquetFile(path).read()
+    except (pa.ArrowException, OSError, EOFError, ValueError):
+        return False
+    return True
+
+
+def _load_files(con, table: str, files: list[str]) -> None:
     partitions = {name: str(_PARTITION_TYPES[name]).upper().replace("DATE32[DAY]", "DATE")
                   for name in PARTITIONS[table]}
     columns = ", ".join(COLUMNS[table] + PARTITIONS[table])

@@ -16,9 +16,12 @@ is reported, and a lock file a crashed holder left stays, so the next run
 still cleans up after it. `--repair` does what that next run would do and
 no more -- rolls interrupted commits forward, removes hidden leftovers,
 moves unreadable files to the quarantine, sets a damaged feed state aside,
-rebuilds a damaged memory -- then checks again. It never moves a readable
-file nor rewrites a row: dangling copies, URLs stored twice, stray files,
-files of another schema and misplaced partitions are for a person to judge.
+rebuilds a damaged memory, and salvages a damaged articles or duplicates
+file as a run's rebuild does (its readable rows kept, its lost articles'
+mentions taken out, any file of another schema in those tables set aside)
+-- then checks again. Otherwise it never moves a readable file nor rewrites
+a row: dangling copies, URLs stored twice, stray files, files of another
+schema and misplaced partitions are for a person to judge.
 
 Memory stays flat whatever the dataset's size: files are read one row group
 at a time, and only the identity columns (url, article_id, duplicate_of) go
@@ -97,6 +100,8 @@ KINDS = {
     "urls_twice": "article URLs stored twice",
     "ids_twice": "article ids stored twice",
     "url_and_copy": "URLs both an article and a copy of another",
+    "mentions_dangling": "mentions of no stored article",
+    "mentions_twice": "mentions stored twice (an article and actor)",
 }
 # What --repair mends, as the next run would; the other kinds are left for a person to judge.
 REPAIRED = frozenset({"unreadable", "commits", "leftovers", "staging", "state"})
@@ -109,10 +114,11 @@ REQUIRED = {"articles": ("article_id", "url"), "mentions": ("article_id",),
 # Columns kept of each row group read: identities for the URL checks, times
 # and the primary actor for the partition check (never the texts).
 KEPT = {"articles": ("url", "article_id", "published_at", "primary_actor"),
-        "mentions": ("published_at",),
+        "mentions": ("article_id", "published_at"),
         "duplicates": ("url", "duplicate_of", "method", "published_at", "detected_at"),
         "rejects": ("rejected_at",)}
-_IDENTITIES = {"articles": ("url", "article_id"), "duplicates": ("url", "duplicate_of", "method")}
+_IDENTITIES = {"articles": ("url", "article_id"), "duplicates": ("url", "duplicate_of", "method"),
+               "mentions": ("article_id", "actor")}  # a mention's actor: its partition folder
 # Across articles and duplicates: (kind, query giving one example text per problem row).
 _CROSS_CHECKS = (
     ("dangling", "select d.url || ' -> ' || d.duplicate_of from duplicates d "
@@ -122,6 +128,11 @@ _CROSS_CHECKS = (
     # A `url` copy naming the very article its URL is stored as is another feed's listing of it.
     ("url_and_copy", "select d.url || ' -> ' || d.duplicate_of from duplicates d join articles a using (url) "
                      "where not (d.method = 'url' and d.duplicate_of = a.article_id)"),
+    # An article lost to damage, then fetched again, once left its first mentions behind.
+    ("mentions_dangling", "select m.article_id || ' (' || m.actor || ')' from mentions m "
+                          "anti join articles a using (article_id)"),
+    ("mentions_twice", "select article_id || ' (' || actor || ')' from mentions group by all "
+                       "having count(*) > 1"),
 )
 _TABLE_COST = ("its {table} rows are no longer in the dataset; the quarantined copy keeps what can "
                "still be read")
@@ -426,6 +437,8 @@ def _read_table_file(table: str, path: str, values: dict[str, str]) -> _Read | D
         rows = _read_whole(path, SCHEMAS[table], REQUIRED[table], KEPT[table])
     except DamagedFile as error:
         return error
+    if table == "mentions":
+        rows = rows.append_column("actor", pa.array([values["actor"]] * rows.num_rows, pa.string()))
     identities = rows.select(list(_IDENTITIES[table])) if table in _IDENTITIES else None
     return _Read(rows.num_rows, _misplaced_rows(table, values, rows), identities)
 
@@ -559,6 +572,7 @@ class _Identities:
         self.con.execute("set preserve_insertion_order = false")  # rows are only grouped and joined
         self.con.execute("create table articles (url varchar, article_id varchar)")
         self.con.execute("create table duplicates (url varchar, duplicate_of varchar, method varchar)")
+        self.con.execute("create table mentions (article_id varchar, actor varchar)")
         self.pending: dict[str, list[pa.Table]] = {table: [] for table in _IDENTITIES}
         self.rows = dict.fromkeys(_IDENTITIES, 0)
         return self
@@ -600,7 +614,10 @@ def repair_dataset(found: Check, lock: InspectionLock) -> list[str]:
     for kind, what in (("leftovers", "hidden leftover"), ("staging", "file of an interrupted compaction")):
         if kind in found.findings and lock.local:
             done.append(f"removed {_plural(found.findings[kind].count, what)}")
-    if found.memory:
+    # A damaged articles or duplicates file is salvaged by the memory's rebuild: its readable
+    # rows stay, the memory forgets the others' URLs (fetched again), their mentions go.
+    if found.memory or any(_relative(out_dir, aside.path).startswith(("articles/", "duplicates/"))
+                           for aside in found.quarantined):
         done.append(_rebuild_memory(out_dir, found.memory))
     _quarantine(out_dir, found.quarantined)
     moved = sum(1 for aside in found.quarantined + found.memory if not FileSystems.exists(aside.path))

@@ -61,6 +61,7 @@ def test_a_damaged_articles_file_is_quarantined_when_the_memory_is_rebuilt(datas
     shutil.rmtree(dataset / "_state" / "memory")  # so the run rebuilds it from the tables
     warned = run_again(dataset, capsys)
     assert str(damaged) in warned and "quarantine" in warned
+    assert "took out" in warned and "mentions of articles a damaged file lost" in warned
     assert [path.name.split(".parquet")[0] for path in quarantined(dataset)] == [damaged.stem]
     # Nothing of it could be salvaged, so its URLs were fetched again: every article is back.
     assert lost and article_urls(dataset) == every
@@ -154,3 +155,30 @@ def test_a_damaged_memory_file_is_quarantined_and_the_memory_rebuilt(dataset, ca
     assert len(quarantined(dataset)) == 1
     assert article_urls(dataset) == every  # the rebuilt memory knew them all: nothing ingested twice
     run_again(dataset, capsys)  # the rebuilt memory serves the next run
+
+
+def test_a_damaged_table_file_under_an_intact_memory_stops_neither_report_nor_compact(dataset, capsys):
+    # The memory serves runs, so no rebuild meets the file: `report` once failed on it forever.
+    damaged = sorted((dataset / "articles").rglob("*.parquet"))[0]
+    (lost,) = pq.read_table(damaged, columns=["article_id"]).column("article_id").to_pylist()
+    damaged.write_bytes(damaged.read_bytes()[:60])
+    printed = cli("report", "--out", str(dataset))
+    assert printed.returncode == 0, printed.stderr
+    assert "left out 1 damaged file" in printed.stdout and "verify --out DIR --repair" in printed.stdout
+    assert "articles 4 from" in printed.stdout, printed.stdout
+    (dataset / "articles" / "date=2099-01-01" / "actor=isis").mkdir(parents=True)
+    second = damaged.parent / damaged.name.replace("-00000", "-00001")
+    shutil.copy(next(path for path in (dataset / "articles").rglob("*.parquet") if path != damaged), second)
+    compacted = cli("compact", "--out", str(dataset))
+    assert compacted.returncode == 1 and "verify --repair" in compacted.stdout, compacted.stdout
+    assert damaged.exists()
+    second.unlink()
+    # verify --repair sets it aside and takes out its articles' mentions; a copy of its article
+    # points at nothing until the next run fetches that article again (then all is sound).
+    repaired = cli("verify", "--out", str(dataset), "--repair")
+    after = repaired.stdout.split("repair: ")[-1].splitlines()[1:]
+    assert "mentions of articles a damaged file lost" in repaired.stderr, repaired.stderr
+    assert len(after) == 2 and after[0].startswith("duplicates pointing at no stored article: 1, e.g. ")
+    assert after[0].endswith(f" -> {lost}") and after[1] == "verify: 1 problem", after
+    run_again(dataset, capsys)
+    assert len(article_urls(dataset)) == 5

@@ -215,10 +215,14 @@ def test_repair_leaves_what_is_for_a_person_to_judge(dataset):
         damage(dataset)
     code, printed = verify(dataset, "--repair")
     assert code == 1, printed
-    assert kinds_in(printed.split("repair: ")[-1]) == set(LEFT.values()), printed
+    # The removed article, and the one in a folder readers pass over, left their mentions behind.
+    # The truncated file's salvage rebuilt the memory, which sets a file of another schema aside.
+    left = {*LEFT.values(), "mentions_dangling"} - {"schema"}
+    assert kinds_in(printed.split("repair: ")[-1]) == left, printed
     assert (dataset / "duplicates" / "notes.txt").exists()
+    assert list((dataset / "_state" / "quarantine").rglob(f"{STRAY_RUN}.*")), "set aside, not deleted"
     code, again = verify(dataset)
-    assert code == 1 and kinds_in(again) == set(LEFT.values()), again
+    assert code == 1 and kinds_in(again) == left, again
     code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
     assert code == 0, printed
 
