@@ -21,6 +21,7 @@ import logging
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -105,16 +106,19 @@ def _interrupted(error: BaseException) -> bool:
     return False
 
 
-def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
-    """Build and run the batch pipeline once, showing progress; its summary."""
+def _run_batch(options, urls: list[str], out: str, settings, verbosity: int, since: datetime | None = None):
+    """Build and run the batch pipeline once, showing progress; its summary
+    (naming the files quarantined from `since`, by default its start)."""
     import apache_beam as beam
+
+    from transforms.quarantine import quarantined_since
 
     from .batch import build_pipeline
     from .options import counts_in_process, new_run_id
     from .progress import Progress, worker_output_aside
     from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
 
-    started, run_id = time.monotonic(), new_run_id()
+    started, run_id, since = time.monotonic(), new_run_id(), since or datetime.now(UTC)
     _ensure_memory(out, settings, verbosity)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, urls, out, run_id, settings)
@@ -124,7 +128,7 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int):
         result = pipeline.run()
         result.wait_until_finish()
     return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
-                      timings_of(result), stage_seconds_of(result))
+                      timings_of(result), stage_seconds_of(result), quarantined_since(out, since))
 
 
 def _ensure_memory(out: str, settings, verbosity: int) -> None:
@@ -187,10 +191,10 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except PreflightError as error:
         return _preflight_failure(error)
     use_local_runner(options)
-    terminated = _Terminated()
+    terminated, started = _Terminated(), datetime.now(UTC)
     try:
-        with terminated, RunLock(out):
-            summary = _run_batch(options, urls, out, settings, args.verbosity)
+        with terminated, RunLock(out):  # its start may quarantine a damaged commit list
+            summary = _run_batch(options, urls, out, settings, args.verbosity, since=started)
             _compact_if_due(out, args, settings)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)

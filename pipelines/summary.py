@@ -79,6 +79,8 @@ class RunSummary:
     counters: dict[str, int] = field(default_factory=dict)
     timings: dict[str, Timing] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Damaged dataset files this run moved to DIR/_state/quarantine/ (paths in that folder).
+    quarantined: list[str] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -142,6 +144,7 @@ class RunSummary:
             "slowest_feeds": self.slowest_feeds(),
             "failing_feeds": self.failing_feeds(),
             "stage_seconds": self.stage_seconds,
+            "quarantined": self.quarantined,
         }
 
     def line(self) -> str:
@@ -154,7 +157,9 @@ class RunSummary:
                 f"{feeds['not_due']}{disabled}; items seen {items['seen']}: articles {items['articles']}, "
                 f"duplicates {items['duplicates']}, rejected {items['rejected']}, already ingested "
                 f"{items['already_ingested']}  ({self.seconds:.1f} s)"
-                + ("" if self.adds_up() else "  (MISMATCH: please report this)"))
+                + ("" if self.adds_up() else "  (MISMATCH: please report this)")
+                + (f"; QUARANTINED {len(self.quarantined)} damaged files: see _state/quarantine/"
+                   if self.quarantined else ""))
 
     def format(self) -> str:
         data = self.as_dict()
@@ -179,6 +184,9 @@ class RunSummary:
             *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
                                   if row["seconds"] >= SLOW_FEED_SECONDS]),
             *_listing("failing", [f"{row['feed']}  {row['error']}" for row in data["failing_feeds"]]),
+            *([f"  QUARANTINED {len(self.quarantined)} damaged files, moved to {self.out_dir}/_state/"
+               f"quarantine/ (the warnings say what each cost): " + ", ".join(self.quarantined[:3])]
+              if self.quarantined else []),
         ]
         return "\n".join(line.rstrip() for line in lines)
 

@@ -3,6 +3,7 @@
 goes on (the real CLI on the bundled offline demo, files damaged on disk)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -85,6 +86,23 @@ def test_a_damaged_commit_list_is_quarantined(dataset, capsys, content):
     (commits / "20260101T000000Z-aaaaaa.json").write_bytes(content)
     assert "20260101T000000Z-aaaaaa.json" in run_again(dataset, capsys)
     assert [path.name.startswith("20260101T000000Z-aaaaaa.json") for path in quarantined(dataset)] == [True]
+
+
+def test_the_summary_names_what_was_quarantined_even_when_quiet(dataset, capsys, tmp_path):
+    # The warnings are hidden under -q: the one summary line must still say it.
+    history = next((dataset / "_state" / "templates").glob("history-*.parquet"))
+    history.write_bytes(b"")
+    (dataset / "_state" / "commits").mkdir(exist_ok=True)
+    (dataset / "_state" / "commits" / "20260101T000000Z-aaaaaa.json").write_bytes(b"{")  # read at the start
+    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset), "-q",
+                            "--summary-json", str(tmp_path / "summary.json"))
+    assert code == 0 and capsys.readouterr().err == ""
+    assert printed.count("\n") == 1 and "; QUARANTINED 2 damaged files: see _state/quarantine/" in printed
+    names = json.loads((tmp_path / "summary.json").read_text())["quarantined"]
+    assert sorted(name.rsplit(".", 1)[0] for name in names) == [
+        "_state/commits/20260101T000000Z-aaaaaa.json", f"_state/templates/{history.name}"]
+    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
+    assert code == 0 and "QUARANTINED" not in printed, "only what this run set aside"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -50,6 +50,17 @@ def quarantine(out_dir: str, path: str, error: BaseException, cost: str, move: b
     return target
 
 
+def quarantined_since(out_dir: str, moment: datetime) -> list[str]:
+    """The files set aside at `moment` or later, by their path in the
+    quarantine folder (its names end with when they were moved)."""
+    from .write import matching_files  # write.py reads files through this module
+
+    since = f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    folder = FileSystems.join(out_dir, *QUARANTINE)
+    stamped = ((path, path.rsplit(".", 1)[-1]) for path in matching_files(folder, "**"))
+    return [path[len(folder):].lstrip("/") for path, stamp in stamped if stamp[:16] >= since]
+
+
 def is_regular_file(path: str) -> bool:
     """Whether a local path is a regular file (a FIFO or a device would
     block or never end a read); any remote path, and a path that is gone
