@@ -333,7 +333,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .options import UsageError, parse_day
+    from .options import UsageError, given_out, parse_day
     from .report import ReportError, build_report, check_writable, html_text, json_text, write_text
 
     try:
@@ -344,7 +344,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError("--top must be 1 or more")
         if args.html == "-" and args.json == "-":
             raise UsageError("only one of --html and --json can be - (standard output)")
-        report = build_report(args.out, since, until, args.top)
+        report = build_report(given_out(args.out), since, until, args.top)
     except UsageError as error:
         return _fail(str(error), EXIT_USAGE)
     except ReportError as error:

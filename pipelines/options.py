@@ -163,10 +163,17 @@ def parse_compact_every(text: str) -> timedelta | None:
     return timedelta(seconds=_seconds(text, "--compact-every"))
 
 
+def given_out(out: str) -> str:
+    """`--out` as given, unless it is empty (an unset `$OUT` in a crontab):
+    that is an error, never the working folder."""
+    if not out.strip():
+        raise UsageError("--out is empty: give the dataset folder (an unset variable in a crontab?)")
+    return out
+
+
 def existing_dataset(out: str) -> str:
     """A dataset folder that must exist already (maintenance commands)."""
-    if not out:
-        raise UsageError("--out is empty")
+    given_out(out)
     parts = ("_state", "articles", "duplicates", "rejects")
     if not urlsplit(out).scheme or len(urlsplit(out).scheme) == 1:
         out = os.path.abspath(out)
@@ -233,9 +240,8 @@ def feed_urls(specs: list[str] | None) -> list[str]:
 
 def output_dir(out: str) -> str:
     """The output location, absolute if local, after proving it is writable.
-    An empty one (an unset `$OUT` in a crontab) is an error, not the working folder."""
-    if not out.strip():
-        raise UsageError("--out is empty: give the dataset folder (an unset variable in a crontab?)")
+    An empty one is an error (see `given_out`)."""
+    given_out(out)
     if not urlsplit(out).scheme or len(urlsplit(out).scheme) == 1:  # a local path
         out = os.path.abspath(out)
         if os.path.exists(out) and not os.path.isdir(out):

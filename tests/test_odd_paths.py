@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from pipelines.cli import main
+
 from .conftest import DEMO_FEEDS, article_urls, write_feed
 from .test_pipeline import run_cli
 
@@ -31,6 +35,16 @@ def test_an_empty_out_is_a_usage_error_and_writes_nothing(tmp_path, monkeypatch)
         code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", out)
         assert code == 2, printed
         assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["report"], ["compact"], ["memory"], ["memory", "--rebuild"], ["verify"],
+                                     ["stream", "--feeds", str(DEMO_FEEDS), "--polls", "1"]])
+@pytest.mark.parametrize("out", ["", " "])
+def test_every_command_refuses_an_empty_out(tmp_path, monkeypatch, capsys, command, out):
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--out", out]) == 2
+    assert "--out is empty" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_write_probe_is_not_left_behind(tmp_path):
