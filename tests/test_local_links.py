@@ -119,3 +119,14 @@ def test_a_feed_named_by_a_single_slash_file_url_is_a_url(tmp_path):
     listing = tmp_path / "feeds.txt"
     listing.write_text(f"file:{tmp_path}/a.xml\nfile://localhost{tmp_path}/b.xml\n")
     assert read_feed_list(str(listing)) == [f"file:{tmp_path}/a.xml", f"file://localhost{tmp_path}/b.xml"]
+
+
+def test_a_relative_file_url_in_a_list_names_a_file_beside_the_list(tmp_path, monkeypatch):
+    # `file:lf.xml` once resolved against the working folder, wherever the list was.
+    lists, elsewhere = tmp_path / "lists", tmp_path / "elsewhere"
+    lists.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    listing = lists / "feeds.txt"
+    listing.write_text("file:lf.xml\nFILE:sub/b%20c.xml\n")
+    assert read_feed_list(str(listing)) == [(lists / "lf.xml").as_uri(), (lists / "sub" / "b c.xml").as_uri()]

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from xml.sax import SAXParseException
 
 import apache_beam as beam
@@ -72,8 +72,8 @@ def read_feed_list(spec: str) -> list[str]:
 
 
 def _is_url(entry: str) -> bool:
-    """`scheme://...`, or file:/abs/path, the one URL form without `//`."""
-    return "://" in entry or entry[:5].lower() == "file:"
+    """`scheme://...`, or file:/abs/path, the one absolute URL form without `//`."""
+    return "://" in entry or entry[:6].lower() == "file:/"
 
 
 def _read_local_list(spec: str) -> bytes:
@@ -96,6 +96,8 @@ def _resolve(entry: str, origin: Path | str) -> str:
     """An entry as a URL; relative ones resolve against a local list's folder."""
     if _is_url(entry):
         return entry
+    if entry[:5].lower() == "file:":  # file:lf.xml: a path relative to the list, as a bare one is
+        entry = unquote(entry[5:])
     if isinstance(origin, str):
         raise FeedListError(f"{origin}: relative entry {entry!r}; a list outside this machine "
                             f"must name feeds by absolute URL")
