@@ -44,18 +44,25 @@ class LockedError(Exception):
 
 
 class RunLock:
-    def __init__(self, out_dir: str):
+    """The lock, and a start's clean-up after a crash. With `settles=False`
+    (`verify`) only the lock: what a crash left stays to be seen, and so
+    does the lock file a crashed holder left, for the next start to act on
+    -- unless `settle_as_a_start` is called."""
+
+    def __init__(self, out_dir: str, settles: bool = True):
         self.local = not urlsplit(out_dir).scheme or len(urlsplit(out_dir).scheme) == 1
         self.out_dir, self.path = out_dir, Path(out_dir, *LOCK_FILE)
+        self.settles, self.left_by_crash = settles, False
         self.handle = None
 
     def __enter__(self) -> RunLock:
         if not self.local:  # no lock on object stores, but a crashed commit is finished all the same
-            finish_commits(self.out_dir)
+            if self.settles:
+                self.settle_as_a_start()
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._replace_if_not_a_file()
-        left_by_crash = self.path.exists()  # a holder that ended cleanly removed it
+        self.left_by_crash = self.path.exists()  # a holder that ended cleanly removed it
         while self.handle is None:
             # O_NOFOLLOW: the lock is written to; a link put here must never have its target overwritten.
             handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
@@ -77,8 +84,18 @@ class RunLock:
                        "started": datetime.now(UTC).isoformat(timespec="seconds")}, handle)
             handle.flush()
             self.handle = handle
-        settle(self.path.parent.parent, search=left_by_crash)
+        if self.settles:
+            self.settle_as_a_start()
         return self
+
+    def settle_as_a_start(self, search: bool | None = None) -> None:
+        """Finish what a crash committed, drop what it left aside and (after
+        a crash, or with `search`) its hidden files."""
+        if self.local:
+            settle(self.path.parent.parent, search=self.left_by_crash if search is None else search)
+        else:
+            finish_commits(self.out_dir)
+        self.left_by_crash = False
 
     def _replace_if_not_a_file(self) -> None:
         """A link or anything else but a plain file at the lock's place is
@@ -103,9 +120,10 @@ class RunLock:
     def __exit__(self, exc_type, *exc) -> None:
         if self.handle is None:
             return
-        if exc_type is not None:  # interrupted or failed: settle its half-done writes
+        if exc_type is not None and self.settles:  # interrupted or failed: settle its half-done writes
             settle(self.path.parent.parent)
-        self.path.unlink(missing_ok=True)  # before releasing: a waiting start then retries
+        if not self.left_by_crash:  # else the next start must still see that a crash came first
+            self.path.unlink(missing_ok=True)  # before releasing: a waiting start then retries
         self.handle.close()
         self.handle = None
 

@@ -30,18 +30,14 @@ on, into a DuckDB database on temporary disk that spills past its limit.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
-import json
 import os
 import re
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import date
 
 import duckdb
 import pyarrow as pa
@@ -56,15 +52,14 @@ from transforms.memory import KEYS, MANIFEST, TEXTS, memory_path, read_manifest
 from transforms.quarantine import DamagedFile, quarantine, require_regular_file
 from transforms.write import (
     COMMITS,
-    _read_commit,
-    finish_commits,
     hidden_path,
     matching_files,
+    read_commit,
     safe_partition_value,
 )
 
 from .compact import STAGING
-from .lock import LockedError, RunLock, settle
+from .lock import RunLock
 from .rebuild import rebuild_memory
 from .report import PARTITIONS
 
@@ -215,65 +210,10 @@ class Check:
         return f"verify: dataset is sound ({self.files:,} files, {self.articles:,} articles)"
 
 
-class InspectionLock(RunLock):
-    """The run lock, taken as a run takes it but without a start's clean-up:
-    what a crash left is reported, not removed, and the lock file a crashed
-    holder left stays for the next start -- unless `settle_as_a_start` did
-    that start's clean-up. (A `RunLock` option in pipelines/lock.py would spare the copy
-    of its loop.)"""
-
-    left_by_crash = False
-
-    def __enter__(self) -> InspectionLock:
-        if not self.local:  # object stores have no lock, as for runs
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._replace_if_not_a_file()
-        self.left_by_crash = self.path.exists()
-        while self.handle is None:
-            handle = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
-                                       0o644), "a+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = self._holder()
-                handle.close()
-                raise LockedError(
-                    f"another run is using {self.path.parent.parent} (pid {holder.get('pid')} on "
-                    f"{holder.get('host')} since {holder.get('started')}); not starting a second one"
-                ) from None
-            if not self._is_current(handle):
-                handle.close()
-                continue
-            handle.truncate(0)
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                       "started": datetime.now(UTC).isoformat(timespec="seconds")}, handle)
-            handle.flush()
-            self.handle = handle
-        return self
-
-    def settle_as_a_start(self) -> None:
-        """What a run's start does after a crash: commits rolled forward,
-        hidden leftovers and a compaction's leftovers removed."""
-        if self.local:
-            settle(Path(self.out_dir))
-        else:
-            finish_commits(self.out_dir)
-        self.left_by_crash = False
-
-    def __exit__(self, *exc) -> None:
-        if self.handle is None:
-            return
-        if not self.left_by_crash:
-            self.path.unlink(missing_ok=True)
-        self.handle.close()
-        self.handle = None
-
-
 def verify(out_dir: str, repair: bool, echo: Callable[[str], None], details: bool = True) -> int:
     """Check the dataset (with `repair`, mend what a run would, and check
     again) holding the run lock; print what was found; the exit status."""
-    with InspectionLock(out_dir) as lock, _system_allocator():
+    with RunLock(out_dir, settles=False) as lock, _system_allocator():
         found = check_dataset(out_dir)
         _show(found, echo, details)
         if not repair or not found.findings:
@@ -345,7 +285,7 @@ def _check_commits(out_dir: str, found: Check) -> set[str]:
     pending = set()
     for listing in matching_files(out_dir, *COMMITS, "*.json"):
         try:
-            commit = _read_commit(out_dir, listing)
+            commit = read_commit(out_dir, listing)
         except Exception as error:  # noqa: BLE001 -- any damage: say which and why
             found.found("state", f"{_relative(out_dir, listing)} ({_reason(error)})")
             continue
@@ -604,11 +544,11 @@ class _Identities:
         self.folder.cleanup()
 
 
-def repair_dataset(found: Check, lock: InspectionLock) -> list[str]:
+def repair_dataset(found: Check, lock: RunLock) -> list[str]:
     """Do what the next run would do about what `found` holds; one line per step."""
     out_dir, done = found.out_dir, []
     waiting = found.findings.get("commits")
-    lock.settle_as_a_start()
+    lock.settle_as_a_start(search=True)
     if waiting:
         done.append(f"rolled forward {_plural(waiting.count, 'interrupted commit')}")
     for kind, what in (("leftovers", "hidden leftover"), ("staging", "file of an interrupted compaction")):

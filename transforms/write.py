@@ -206,7 +206,7 @@ def finish_commits(out_dir: str) -> int:
     listings = matching_files(out_dir, *COMMITS, "*.json")
     for listing in listings:
         try:
-            commit = _read_commit(out_dir, listing)
+            commit = read_commit(out_dir, listing)
         except Exception as error:  # noqa: BLE001 -- a damaged list must not stop every later run
             quarantine(out_dir, listing, error, "the files of the run it lists that were not yet "
                                                 "published stay hidden, and are removed as leftovers")
@@ -216,7 +216,7 @@ def finish_commits(out_dir: str) -> int:
     return len(listings)
 
 
-def _read_commit(out_dir: str, listing: str) -> dict:
+def read_commit(out_dir: str, listing: str) -> dict:
     """A commit list as `publish_files` writes it, or an error saying why not."""
     require_regular_file(listing)  # a FIFO would block the read forever
     with FileSystems.open(listing) as handle:
