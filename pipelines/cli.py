@@ -262,7 +262,7 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
     except KeyboardInterrupt:
         return _fail("aborted; the interrupted poll's items are polled again on the next start",
                      stopper.exit_status)
-    if stopper.requested.is_set():
+    if stopper.requested:
         return stopper.exit_status
     return 1 if failed else 0
 

@@ -15,8 +15,10 @@ interval -- the same transforms, one window at a time -- until stopped.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
-import threading
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -85,9 +87,13 @@ class Stopper:
     SIGTERM is what `docker stop`, Kubernetes and systemd send by default."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SLICE_S = 0.25  # how soon a wait between polls sees a stop
 
     def __init__(self):
-        self.requested = threading.Event()
+        # A plain flag, never a threading.Event: the handler runs in the main
+        # thread, and Event.set takes the lock that thread may hold inside
+        # Event.wait -- the handler then waits on itself forever (seen once).
+        self.requested = False
         self.polling = False
         self.signal_number = signal.SIGINT
 
@@ -105,26 +111,37 @@ class Stopper:
             signal.signal(number, handler)
 
     def _handle(self, signum, frame) -> None:
-        if not self.requested.is_set():
+        if not self.requested:
             self.signal_number = signum
-        if self.requested.is_set() or not self.polling:
-            self.requested.set()
+        if self.requested or not self.polling:
+            self.requested = True
             if self.polling:
                 raise KeyboardInterrupt
             return
-        self.requested.set()
-        print("news-ingest: stopping after the current poll (signal again to abort it)", flush=True)
+        self.requested = True
+        _say("news-ingest: stopping after the current poll (signal again to abort it)\n")
 
     def wait(self, seconds: float) -> bool:
-        """Sleep until the next poll; False when a stop was asked for."""
-        return not self.requested.wait(timeout=max(0.0, seconds))
+        """Sleep until the next poll; False when a stop was asked for (seen
+        within a slice of the sleep: a signal does not cut `time.sleep` short)."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, self.SLICE_S))
+        return not self.requested
+
+
+def _say(text: str) -> None:
+    """Write to stdout from a signal handler: straight to the descriptor, as
+    `print` would fail re-entering the buffer the interrupted code may be writing."""
+    with contextlib.suppress(OSError):  # stdout closed or a pipe nobody reads: nothing to tell
+        os.write(sys.stdout.fileno(), text.encode())
 
 
 def run_locally(run_once: Callable[[int], None], interval: timedelta, polls: int, stopper: Stopper) -> int:
     """Call `run_once(n)` every interval until `polls` are done (0: until
     stopped). Returns how many polls ran."""
     done = 0
-    while not stopper.requested.is_set() and (polls == 0 or done < polls):
+    while not stopper.requested and (polls == 0 or done < polls):
         started = time.monotonic()
         stopper.polling = True
         try:

@@ -1,6 +1,7 @@
 """Streaming: the windowed graph under TestStream, and `news-ingest stream` stopped with SIGINT."""
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.lock import LockedError, RunLock
-from pipelines.stream import build_stream_pipeline, stream_ingest
+from pipelines.stream import Stopper, build_stream_pipeline, stream_ingest
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings, Settings
 
@@ -105,7 +106,11 @@ class StreamProcess:
         self.process.send_signal(signum)
 
     def stop(self, timeout: float = 60) -> tuple[int, str]:
-        self.process.wait(timeout=timeout)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # never left running after the test
+            raise
         self.errors_read.join(timeout)
         return self.process.returncode, "".join(self.errors)
 
@@ -235,3 +240,17 @@ def test_a_failing_poll_leaves_no_half_written_files_and_fails_a_bounded_stream(
     assert code == 1 and errors.count("news-ingest: error:") == 2, errors
     assert no_leftovers(out)
     assert not (out / "_state" / "feeds.json").exists()
+
+
+def test_a_signal_ends_the_wait_between_polls_and_a_second_aborts_a_poll(capfd):
+    with Stopper() as stopper:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        assert stopper.wait(600) is False  # returns once the signal came
+        assert stopper.exit_status == 143
+    with Stopper() as stopper:
+        stopper.polling = True
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs in this thread, before the next line
+        assert stopper.requested and "stopping after the current poll" in capfd.readouterr().out
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
