@@ -47,7 +47,7 @@ from .dedup import url_id
 from .metrics import counter
 from .neardup import Member, figures, member_order, signature_values
 from .quarantine import DamagedFile, require_regular_file
-from .write import hidden_path, matching_files, run_time, window_run_id, write_table
+from .write import flush_to_disk, hidden_path, matching_files, run_time, window_run_id, write_table
 
 MEMORY = ("_state", "memory")
 MANIFEST = "manifest.json"
@@ -339,6 +339,7 @@ def write_manifest_hidden(out_dir: str, settings: MemorySettings, texts_days: in
     with FileSystems.create(hidden_path(final)) as handle:
         handle.write(json.dumps({"format": FORMAT, "buckets": settings.buckets,
                                  "texts_days": texts_days}).encode("utf-8"))
+    flush_to_disk(hidden_path(final))
     return final
 
 

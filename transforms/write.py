@@ -144,6 +144,20 @@ def delete_files(paths: list[str]) -> None:
         FileSystems.delete(remote)
 
 
+def flush_to_disk(path: str) -> None:
+    """A local file's (or folder's) writes on the disk itself: after a power
+    cut, a commit list must never name files the disk had not yet kept, nor
+    be lost once the feed state says its items were seen. (Object stores
+    keep what they acknowledged.)"""
+    if "://" in path:
+        return
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 def hidden_path(final: str) -> str:
     """Where a file is written before it is published: `.NAME.inprogress` beside it."""
     directory, name = FileSystems.split(final)
@@ -166,6 +180,7 @@ def write_table(directory: str, name: str, table: pa.Table, publish: bool = True
     pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows)
     with FileSystems.create(hidden_path(final)) as handle:
         handle.write(sink.getvalue().to_pybytes())
+    flush_to_disk(hidden_path(final))
     if publish:
         FileSystems.rename([hidden_path(final)], [final])
     return final
@@ -182,7 +197,9 @@ def publish_files(out_dir: str, commit_id: str, finals: list[str], replaced: lis
     listing = _commit_list(out_dir, commit_id)
     with FileSystems.create(hidden_path(listing)) as handle:
         handle.write(json.dumps({"files": finals, "replaced": sorted(set(replaced))}).encode("utf-8"))
+    flush_to_disk(hidden_path(listing))
     FileSystems.rename([hidden_path(listing)], [listing])  # from here on, the run happened
+    flush_to_disk(FileSystems.split(listing)[0])  # before the feed state says its items were seen
     _complete({"files": finals, "replaced": replaced})
     delete_files([listing])
     return finals
