@@ -240,11 +240,12 @@ def _stream_locally(options, urls, out, settings, interval, args: argparse.Names
     from .lock import RunLock, settle
     from .stream import Stopper, run_locally
 
-    failed = []
+    failed, started = [], datetime.now(UTC)
 
-    def poll(_number: int) -> None:
-        try:
-            print(_run_batch(options, urls, out, settings, args.verbosity).line(), flush=True)
+    def poll(number: int) -> None:
+        try:  # the first poll also names what taking the lock set aside
+            print(_run_batch(options, urls, out, settings, args.verbosity,
+                             since=started if number == 0 else None).line(), flush=True)
             _compact_if_due(out, args, settings)
         except Exception as error:
             if _interrupted(error):

@@ -40,8 +40,16 @@ from transforms.memory import (
     read_manifest,
     write_manifest_hidden,
 )
-from transforms.quarantine import DamagedFile, is_regular_file, quarantine, require_regular_file
-from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, run_time, write_table
+from transforms.quarantine import DamagedFile, is_regular_file, keep_copy, quarantine, require_regular_file
+from transforms.write import (
+    dataset_files,
+    hidden_path,
+    matching_files,
+    publish_files,
+    run_stamp,
+    run_time,
+    write_table,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -131,38 +139,54 @@ def _salvage(out_dir: str, path: str, table: str, error: DamagedFile, stem: str
     return columns, kept
 
 
-def _article_ids(path: str) -> set[str]:
-    return set(pq.read_table(path, columns=["article_id"]).column("article_id").to_pylist())
-
-
-def _without_mentions_of_lost_articles(out_dir: str, stored: set[str], stem: str
-                                       ) -> tuple[list[str], list[str]]:
-    """The mentions of articles a damaged file lost, taken out: each
-    mentions file holding any is rewritten (hidden, for the rebuild's
-    commit) without them. The lost articles' URLs may be fetched again, and
-    their mentions must then not be there twice. Returns (new files, the
-    files they replace); a mentions file that cannot be read is left as it is."""
+def _without_mentions_of_lost_articles(out_dir: str, articles: list[str], lost: set[str],
+                                       salvaged_ids: set[str], stem: str) -> tuple[list[str], list[str]]:
+    """The mentions of articles damaged files lost, taken out: so an article
+    fetched again is not mentioned twice, and no mention names an article the
+    dataset does not hold. A mention is filed under its article's day, so
+    only the lost files' days are read. Each mentions file holding any is
+    copied to the quarantine, then rewritten without them (hidden, for the
+    rebuild's commit). Returns (new files, the files they replace); a file
+    that cannot be read is left as it is (`verify` names it)."""
     written, replaced, dropped = [], [], 0
-    known = pa.array(sorted(stored), pa.string())
-    for path in dataset_files(out_dir, "mentions"):
-        try:
-            rows = pq.read_table(path)
-        except (pa.ArrowException, OSError):  # `verify` names it; not this rebuild's business
-            continue
-        keep = pc.is_in(rows.column("article_id"), value_set=known)
-        kept = rows.filter(keep)
-        if kept.num_rows == rows.num_rows:
-            continue
-        dropped += rows.num_rows - kept.num_rows
-        replaced.append(path)
-        if kept.num_rows:
-            written.append(write_table(FileSystems.split(path)[0],
-                                       f"part-{stem}-pruned-{secrets.token_hex(3)}.parquet", kept,
-                                       publish=False))
+    for day in sorted({_day_folder(path) for path in lost}):
+        stored = set(salvaged_ids)
+        for path in articles:
+            if path not in lost and _day_folder(path) == day:
+                ids = _rows_or_none(path, ["article_id"])
+                stored.update(ids.column("article_id").to_pylist() if ids is not None else ())
+        known = pa.array(sorted(stored), pa.string())
+        for path in matching_files(out_dir, "mentions", day, "actor=*", "*.parquet"):
+            rows = _rows_or_none(path)
+            if rows is None:
+                continue
+            kept = rows.filter(pc.is_in(rows.column("article_id"), value_set=known))
+            if kept.num_rows == rows.num_rows:
+                continue
+            keep_copy(out_dir, path)
+            dropped += rows.num_rows - kept.num_rows
+            replaced.append(path)
+            if kept.num_rows:
+                written.append(write_table(FileSystems.split(path)[0],
+                                           f"part-{stem}-pruned-{secrets.token_hex(3)}.parquet", kept,
+                                           publish=False))
     if dropped:
-        _LOG.warning("took out %d mentions of articles a damaged file lost (they come again if the "
-                     "articles are fetched again)", dropped)
+        _LOG.warning("set aside %d mentions of articles a damaged file lost (the files they were in are "
+                     "copied to _state/quarantine/)", dropped)
     return written, replaced
+
+
+def _day_folder(path: str) -> str:
+    """`date=YYYY-MM-DD` of a file in a table's date=…/actor=…/ layout."""
+    return FileSystems.split(FileSystems.split(FileSystems.split(path)[0])[0])[1]
+
+
+def _rows_or_none(path: str, columns: list[str] | None = None) -> pa.Table | None:
+    """A table file's rows (those columns, or all), or None when it cannot be decoded."""
+    try:
+        return _decoded(path, lambda parquet: parquet.read(columns=columns))
+    except DamagedFile:
+        return None
 
 
 def ingested_at(run_id: str | None, path: str) -> datetime | None:
@@ -211,9 +235,8 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
     old = [path for path in memory_files(memory_path(out_dir), "*", "*", "*.parquet") if path not in finals]
     lost_articles = set(damaged) & set(files["articles"])
     if lost_articles:
-        stored = set(salvaged_ids).union(*(_article_ids(path) for path in files["articles"]
-                                           if path not in lost_articles))
-        pruned, superseded = _without_mentions_of_lost_articles(out_dir, stored, stem)
+        pruned, superseded = _without_mentions_of_lost_articles(out_dir, files["articles"], lost_articles,
+                                                                set(salvaged_ids), stem)
         salvaged, damaged = salvaged + pruned, damaged + superseded
     if finals or old or damaged:  # the salvaged rows replace their damaged files in the same commit
         publish_files(out_dir, f"memory-{stem}", finals + salvaged + [manifest], replaced=old + damaged)

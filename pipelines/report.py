@@ -93,8 +93,9 @@ class Report:
                          f"folders, e.g. {_cell(self.skipped_files[0])}")
         if self.damaged_files:
             lines.append(f"  left out {_plural(len(self.damaged_files), 'damaged file')}, e.g. "
-                         f"{_cell(self.damaged_files[0])}: `news-ingest verify --out DIR --repair` "
-                         f"salvages what it can")
+                         f"{_cell(self.damaged_files[0])}: `news-ingest verify --out {_cell(self.out_dir)} "
+                         f"--repair` sets them aside (keeping what can be read of articles and "
+                         f"duplicates)")
         if self.series:
             lines += ["", *_text_table(_daily_table(self, TEXT_DAYS))]
         for table in self.tables:

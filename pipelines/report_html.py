@@ -58,8 +58,9 @@ def render(report: Report) -> str:
         *([f'<p class="meta">Left out {len(report.skipped_files)} Parquet files outside the dataset\'s '
            f"folders, e.g. {_text(report.skipped_files[0])}</p>"] if report.skipped_files else []),
         *([f'<p class="meta">Left out {len(report.damaged_files)} damaged files, e.g. '
-           f"{_text(report.damaged_files[0])}: <code>news-ingest verify --repair</code> salvages what it "
-           f"can</p>"] if report.damaged_files else []),
+           f"{_text(report.damaged_files[0])}: <code>news-ingest verify --repair</code> sets them "
+           f"aside (keeping what can be read of articles and duplicates)</p>"]
+          if report.damaged_files else []),
         '<ul class="figures">' + "".join(f"<li><b>{_text(value)}</b>{_text(name)}</li>"
                                          for name, value in figures) + "</ul>",
         f"<h2>Articles mentioning each top actor, per {bar_period(len(report.days))[1]}</h2>",

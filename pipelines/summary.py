@@ -158,7 +158,7 @@ class RunSummary:
                 f"duplicates {items['duplicates']}, rejected {items['rejected']}, already ingested "
                 f"{items['already_ingested']}  ({self.seconds:.1f} s)"
                 + ("" if self.adds_up() else "  (MISMATCH: please report this)")
-                + (f"; QUARANTINED {len(self.quarantined)} damaged files: see _state/quarantine/"
+                + (f"; QUARANTINED {_files(len(self.quarantined))}: see _state/quarantine/"
                    if self.quarantined else ""))
 
     def format(self) -> str:
@@ -184,7 +184,7 @@ class RunSummary:
             *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
                                   if row["seconds"] >= SLOW_FEED_SECONDS]),
             *_listing("failing", [f"{row['feed']}  {row['error']}" for row in data["failing_feeds"]]),
-            *([f"  QUARANTINED {len(self.quarantined)} damaged files, moved to {self.out_dir}/_state/"
+            *([f"  QUARANTINED {_files(len(self.quarantined))}, moved to {self.out_dir}/_state/"
                f"quarantine/ (the warnings say what each cost): " + ", ".join(self.quarantined[:3])]
               if self.quarantined else []),
         ]
@@ -204,3 +204,7 @@ def _slow_feed(row: dict) -> str:
 def _listing(label: str, rows: list[str]) -> list[str]:
     """Rows under a label in the summary's first column."""
     return [f"  {label if number == 0 else '':<9}  {row}" for number, row in enumerate(rows)]
+
+
+def _files(count: int) -> str:
+    return f"{count} damaged file{'' if count == 1 else 's'}"

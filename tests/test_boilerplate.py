@@ -165,3 +165,16 @@ def test_an_unreadable_file_named_to_sort_last_is_passed_over_and_removed(tmp_pa
     assert "lines-zz-backup.parquet" in caplog.text
     assert sorted(f.name for f in folder.iterdir()) == ["lines-run2.parquet"]
     assert pq.read_table(folder / "lines-run2.parquet").column("sources").to_pylist()[0][0:3] != []
+
+
+def test_an_earlier_windows_memory_never_replaces_a_later_ones(tmp_path):
+    # A stream's windows may be published out of order: the later memory must stay.
+    out, later, earlier = str(tmp_path), "20260101T000200Z-abcdef", "20260101T000100Z-abcdef"
+    for run_id in (later, earlier):
+        with pipeline() as p:
+            learned = (p | beam.Create(sites_with_stock(3))
+                       | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
+            _ = ({"stored": p | "None" >> beam.Create([]), "seen": learned["sightings"]}
+                 | WriteBoilerplateMemory(out, run_id, SETTINGS) | PublishFiles(out, run_id))
+    names = sorted(path.name for path in (tmp_path / "_state" / "boilerplate").iterdir())
+    assert names == [f"lines-{earlier}.parquet", f"lines-{later}.parquet"]

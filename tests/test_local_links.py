@@ -130,3 +130,9 @@ def test_a_relative_file_url_in_a_list_names_a_file_beside_the_list(tmp_path, mo
     listing = lists / "feeds.txt"
     listing.write_text("file:lf.xml\nFILE:sub/b%20c.xml\n")
     assert read_feed_list(str(listing)) == [(lists / "lf.xml").as_uri(), (lists / "sub" / "b c.xml").as_uri()]
+
+
+def test_a_relative_file_url_as_feeds_is_a_path_from_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.xml").write_text(rss([{"link": "a.html"}]))
+    assert read_feed_list("file:x.xml") == [(tmp_path / "x.xml").as_uri()]

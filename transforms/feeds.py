@@ -55,6 +55,8 @@ def read_feed_list(spec: str) -> list[str]:
     """Feed URLs named by `spec`: a feed URL, an OPML file, a text list or a
     local feed file. Lists may also live where Beam's FileSystems reach
     (gs://, s3://), so a cloud job reads its list from the bucket."""
+    if not _is_url(spec) and spec[:5].lower() == "file:":  # file:x.xml: a relative path
+        spec = unquote(spec[5:])
     scheme = urlsplit(spec).scheme.lower() if _is_url(spec) else ""
     if scheme in _URL_SCHEMES:
         return [spec]

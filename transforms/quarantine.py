@@ -34,19 +34,30 @@ def quarantine(out_dir: str, path: str, error: BaseException, cost: str, move: b
     there, when a commit removes the original -- and warn what it cost;
     return where it went, or None when that failed too (the warning says so
     and the file stays where it was)."""
-    relative = os.path.relpath(path, out_dir) if "://" not in out_dir else path[len(out_dir):].lstrip("/")
-    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"  # two in a second never collide
-    target = FileSystems.join(out_dir, *QUARANTINE, f"{relative}.{stamp}")
     reason = f"{type(error).__name__}: {str(error)[:200]}"
     try:
-        _make_parent(target)
-        (FileSystems.rename if move else FileSystems.copy)([path], [target])
+        target = _set_aside(out_dir, path, move)
     except Exception as move_error:  # noqa: BLE001 -- say so; the run still goes on
         _LOG.warning("%s cannot be read (%s); %s. Setting it aside in the quarantine failed too (%s: %s)",
                      path, reason, cost, type(move_error).__name__, str(move_error)[:200])
         return None
     _LOG.warning("%s cannot be read (%s); %s to %s; %s", path, reason, "moved" if move else "copied",
                  target, cost)
+    return target
+
+
+def keep_copy(out_dir: str, path: str) -> str:
+    """Copy a readable file that is about to lose rows into the quarantine:
+    rows taken out of the dataset are set aside, never deleted."""
+    return _set_aside(out_dir, path, move=False)
+
+
+def _set_aside(out_dir: str, path: str, move: bool) -> str:
+    relative = os.path.relpath(path, out_dir) if "://" not in out_dir else path[len(out_dir):].lstrip("/")
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"  # two in a second never collide
+    target = FileSystems.join(out_dir, *QUARANTINE, f"{relative}.{stamp}")
+    _make_parent(target)
+    (FileSystems.rename if move else FileSystems.copy)([path], [target])
     return target
 
 
