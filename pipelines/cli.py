@@ -21,7 +21,6 @@ import logging
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -106,19 +105,22 @@ def _interrupted(error: BaseException) -> bool:
     return False
 
 
-def _run_batch(options, urls: list[str], out: str, settings, verbosity: int, since: datetime | None = None):
+def _run_batch(options, urls: list[str], out: str, settings, verbosity: int,
+               quarantined: set[str] | None = None):
     """Build and run the batch pipeline once, showing progress; its summary
-    (naming the files quarantined from `since`, by default its start)."""
+    (naming the damaged files quarantined since `quarantined` was listed, by
+    default since its start)."""
     import apache_beam as beam
 
-    from transforms.quarantine import quarantined_since
+    from transforms.quarantine import quarantined_files
 
     from .batch import build_pipeline
     from .options import counts_in_process, new_run_id
     from .progress import Progress, worker_output_aside
     from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
 
-    started, run_id, since = time.monotonic(), new_run_id(), since or datetime.now(UTC)
+    started, run_id = time.monotonic(), new_run_id()
+    quarantined = quarantined_files(out) if quarantined is None else quarantined
     _ensure_memory(out, settings, verbosity)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, urls, out, run_id, settings)
@@ -128,7 +130,8 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int, sin
         result = pipeline.run()
         result.wait_until_finish()
     return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
-                      timings_of(result), stage_seconds_of(result), quarantined_since(out, since))
+                      timings_of(result), stage_seconds_of(result),
+                      sorted(quarantined_files(out) - quarantined))
 
 
 def _ensure_memory(out: str, settings, verbosity: int) -> None:
@@ -183,6 +186,8 @@ class _Terminated:
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from transforms.quarantine import quarantined_files
+
     from .lock import LockedError, RunLock
     from .options import PreflightError, use_local_runner
 
@@ -191,10 +196,10 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except PreflightError as error:
         return _preflight_failure(error)
     use_local_runner(options)
-    terminated, started = _Terminated(), datetime.now(UTC)
+    terminated, quarantined = _Terminated(), quarantined_files(out)
     try:
         with terminated, RunLock(out):  # its start may quarantine a damaged commit list
-            summary = _run_batch(options, urls, out, settings, args.verbosity, since=started)
+            summary = _run_batch(options, urls, out, settings, args.verbosity, quarantined)
             _compact_if_due(out, args, settings)
     except LockedError as error:
         return _fail(str(error), EXIT_LOCKED)
@@ -237,15 +242,17 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
     """One batch pipeline per interval in this process, under one lock (an
     in-process runner would hold a streaming pipeline's output to the end)."""
+    from transforms.quarantine import quarantined_files
+
     from .lock import RunLock, settle
     from .stream import Stopper, run_locally
 
-    failed, started = [], datetime.now(UTC)
+    failed, quarantined = [], quarantined_files(out)
 
     def poll(number: int) -> None:
         try:  # the first poll also names what taking the lock set aside
             print(_run_batch(options, urls, out, settings, args.verbosity,
-                             since=started if number == 0 else None).line(), flush=True)
+                             quarantined if number == 0 else None).line(), flush=True)
             _compact_if_due(out, args, settings)
         except Exception as error:
             if _interrupted(error):

@@ -122,21 +122,25 @@ def _decoded(path: str, read):
 
 
 def _salvage(out_dir: str, path: str, table: str, error: DamagedFile, stem: str
-             ) -> tuple[dict[str, list], list[str]]:
+             ) -> tuple[dict[str, list], list[str], bool]:
     """A damaged table file's readable rows, written (hidden) as a new file
     beside it for the rebuild's commit, which removes the damaged one; a copy
-    of that goes to the quarantine first. Returns the rows' memory columns
-    and the new file's path, if any."""
+    of that goes to the quarantine first. Returns the rows' memory columns,
+    the new file's path if any, and whether the damaged file may go (not
+    when its copy failed: then it stays as it is, and nothing is written)."""
     rows = salvaged_rows(path)
     try:
         columns = columns_of(rows, table)
     except DamagedFile:  # readable, but not this table's: nothing of it is kept
         rows, columns = None, columns_of(None, table)
-    kept = [write_table(FileSystems.split(path)[0], f"part-{stem}-salvaged-{secrets.token_hex(3)}.parquet",
-                        rows, publish=False)] if rows is not None and rows.num_rows else []
-    quarantine(out_dir, path, error, f"{len(columns['url'])} of its rows salvaged into "
-               f"{kept[0] if kept else 'no file'}; the others' URLs may be fetched again", move=False)
-    return columns, kept
+    salvageable = rows is not None and rows.num_rows > 0
+    name = f"part-{stem}-salvaged-{secrets.token_hex(3)}.parquet" if salvageable else ""
+    copied = quarantine(out_dir, path, error, f"{len(columns['url'])} of its rows salvaged into "
+                        f"{name or 'no file'}; the others' URLs may be fetched again", move=False)
+    if copied is None:
+        return columns, [], False
+    kept = [write_table(FileSystems.split(path)[0], name, rows, publish=False)] if name else []
+    return columns, kept, True
 
 
 def _without_mentions_of_lost_articles(out_dir: str, articles: list[str], lost: set[str],
@@ -147,23 +151,26 @@ def _without_mentions_of_lost_articles(out_dir: str, articles: list[str], lost: 
     only the lost files' days are read. Each mentions file holding any is
     copied to the quarantine, then rewritten without them (hidden, for the
     rebuild's commit). Returns (new files, the files they replace); a file
-    that cannot be read is left as it is (`verify` names it)."""
+    that cannot be read or copied, or of another schema, is left as it is
+    (`verify` names it)."""
+    days: dict[str, list[str]] = {}
+    for path in articles:
+        days.setdefault(_day_folder(path), []).append(path)
     written, replaced, dropped = [], [], 0
     for day in sorted({_day_folder(path) for path in lost}):
         stored = set(salvaged_ids)
-        for path in articles:
-            if path not in lost and _day_folder(path) == day:
-                ids = _rows_or_none(path, ["article_id"])
-                stored.update(ids.column("article_id").to_pylist() if ids is not None else ())
+        for path in days[day]:
+            ids = None if path in lost else _rows_or_none(path, ["article_id"])
+            stored.update(ids.column("article_id").to_pylist() if ids is not None else ())
         known = pa.array(sorted(stored), pa.string())
-        for path in matching_files(out_dir, "mentions", day, "actor=*", "*.parquet"):
+        # The day as a folder, taken literally: a hand-made `date=*` is no pattern.
+        for path in matching_files(FileSystems.join(out_dir, "mentions", day), "actor=*", "*.parquet"):
             rows = _rows_or_none(path)
-            if rows is None:
+            if rows is None or not _has_string_ids(rows):
                 continue
             kept = rows.filter(pc.is_in(rows.column("article_id"), value_set=known))
-            if kept.num_rows == rows.num_rows:
+            if kept.num_rows == rows.num_rows or not _copied(out_dir, path):
                 continue
-            keep_copy(out_dir, path)
             dropped += rows.num_rows - kept.num_rows
             replaced.append(path)
             if kept.num_rows:
@@ -174,6 +181,22 @@ def _without_mentions_of_lost_articles(out_dir: str, articles: list[str], lost: 
         _LOG.warning("set aside %d mentions of articles a damaged file lost (the files they were in are "
                      "copied to _state/quarantine/)", dropped)
     return written, replaced
+
+
+def _has_string_ids(rows: pa.Table) -> bool:
+    """Whether a mentions file is of this schema as far as pruning goes."""
+    return "article_id" in rows.column_names and rows.schema.field("article_id").type == pa.string()
+
+
+def _copied(out_dir: str, path: str) -> bool:
+    """A copy of a file about to lose rows is in the quarantine (else it keeps them)."""
+    try:
+        keep_copy(out_dir, path)
+    except Exception as error:  # noqa: BLE001 -- rows are never taken out without their copy
+        _LOG.warning("%s keeps the mentions of articles a damaged file lost: copying it to the "
+                     "quarantine failed (%s: %s)", path, type(error).__name__, str(error)[:200])
+        return False
+    return True
 
 
 def _day_folder(path: str) -> str:
@@ -219,9 +242,9 @@ def rebuild_memory(out_dir: str, settings: MemorySettings, dedup: DedupSettings,
             try:
                 columns = stored_columns(path, table)
             except DamagedFile as error:
-                columns, kept = _salvage(out_dir, path, table, error, stem)
+                columns, kept, set_aside = _salvage(out_dir, path, table, error, stem)
                 salvaged += kept
-                damaged.append(path)
+                damaged += [path] if set_aside else []
                 if table == "articles":
                     salvaged_ids += columns["article_id"]
             counts[table] += len(columns["url"])

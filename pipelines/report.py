@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -92,8 +93,9 @@ class Report:
             lines.append(f"  left out {_plural(len(self.skipped_files), 'file')} outside the dataset's "
                          f"folders, e.g. {_cell(self.skipped_files[0])}")
         if self.damaged_files:
+            folder = _cell(shlex.quote(self.out_dir))
             lines.append(f"  left out {_plural(len(self.damaged_files), 'damaged file')}, e.g. "
-                         f"{_cell(self.damaged_files[0])}: `news-ingest verify --out {_cell(self.out_dir)} "
+                         f"{_cell(self.damaged_files[0])}: `news-ingest verify --out {folder} "
                          f"--repair` sets them aside (keeping what can be read of articles and "
                          f"duplicates)")
         if self.series:

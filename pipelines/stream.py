@@ -133,7 +133,8 @@ class Stopper:
 def _say(text: str) -> None:
     """Write to stdout from a signal handler: straight to the descriptor, as
     `print` would fail re-entering the buffer the interrupted code may be writing."""
-    with contextlib.suppress(OSError):  # stdout closed or a pipe nobody reads: nothing to tell
+    # stdout closed (None, or no descriptor) or a pipe nobody reads: nothing to tell.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         os.write(sys.stdout.fileno(), text.encode())
 
 

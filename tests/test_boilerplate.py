@@ -178,3 +178,16 @@ def test_an_earlier_windows_memory_never_replaces_a_later_ones(tmp_path):
                  | WriteBoilerplateMemory(out, run_id, SETTINGS) | PublishFiles(out, run_id))
     names = sorted(path.name for path in (tmp_path / "_state" / "boilerplate").iterdir())
     assert names == [f"lines-{earlier}.parquet", f"lines-{later}.parquet"]
+
+
+def test_a_memory_dated_ahead_of_the_clock_is_replaced(tmp_path):
+    # Written while the clock was years ahead: as the newest name it would be read forever.
+    out, ahead = str(tmp_path), "20991231T000000Z-skewed"
+    for run_id in (ahead, "20260101T000100Z-abcdef"):
+        with pipeline() as p:
+            learned = (p | beam.Create(sites_with_stock(3))
+                       | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS))
+            _ = ({"stored": p | "None" >> beam.Create([]), "seen": learned["sightings"]}
+                 | WriteBoilerplateMemory(out, run_id, SETTINGS) | PublishFiles(out, run_id))
+    names = [path.name for path in (tmp_path / "_state" / "boilerplate").iterdir()]
+    assert names == ["lines-20260101T000100Z-abcdef.parquet"]

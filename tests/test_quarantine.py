@@ -204,3 +204,53 @@ def test_a_damaged_table_file_under_an_intact_memory_stops_neither_report_nor_co
     assert after[0].endswith(f" -> {lost}") and after[1] == "verify: 1 problem", after
     run_again(dataset, capsys)
     assert len(article_urls(dataset)) == 5
+
+
+def mention_rows(out: Path) -> int:
+    return sum(pq.read_metadata(path).num_rows for path in (out / "mentions").rglob("*.parquet"))
+
+
+def lose_an_article(dataset: Path) -> Path:
+    """An articles file damaged beyond salvage, the memory gone (the run rebuilds it)."""
+    damaged = sorted((dataset / "articles").rglob("*.parquet"))[0]
+    damaged.write_bytes(b"")
+    shutil.rmtree(dataset / "_state" / "memory")
+    return damaged
+
+
+def test_the_summary_counts_damaged_files_not_the_copies_kept_of_pruned_ones(dataset, tmp_path):
+    lose_an_article(dataset)
+    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset), "-q")
+    assert code == 0 and "QUARANTINED 1 damaged file:" in printed, printed
+    assert len(quarantined(dataset)) > 1, "the mentions files pruned were copied too"
+
+
+def test_mentions_are_kept_when_their_copy_cannot_be_made(dataset, capsys):
+    lose_an_article(dataset)
+    before = mention_rows(dataset)
+    (dataset / "_state" / "quarantine").mkdir(parents=True)
+    (dataset / "_state" / "quarantine" / "mentions").write_text("a file where a folder must go")
+    warned = run_again(dataset, capsys, sound=False)  # the lost article's mentions stay (and a new one)
+    assert "keeps the mentions of articles a damaged file lost" in warned, warned
+    assert mention_rows(dataset) > before, "none taken out without a copy"
+
+
+def test_odd_files_beside_a_lost_article_cost_nothing_else(dataset, capsys):
+    lose_an_article(dataset)
+    day = sorted((dataset / "mentions").glob("date=*"))[0]
+    # A hand-made folder named like a pattern, and a mentions file of another schema on the lost day.
+    (dataset / "articles" / "date=*" / "actor=x").mkdir(parents=True)
+    (dataset / "articles" / "date=*" / "actor=x" / "part-a.parquet").write_bytes(b"junk")
+    foreign = next(day.glob("actor=*")) / "part-foreign-00000.parquet"
+    pq.write_table(pa.table({"article_id": pa.nulls(2)}), foreign)
+    before = rows_by_day(dataset)
+    warned = run_again(dataset, capsys, sound=False)
+    assert foreign.exists() and "set aside" in warned
+    after = rows_by_day(dataset)
+    del before[day.name], after[day.name]
+    assert after == before, "mentions of other days untouched"
+
+
+def rows_by_day(out: Path) -> dict[str, int]:
+    return {day.name: sum(pq.read_metadata(path).num_rows for path in day.rglob("*.parquet"))
+            for day in (out / "mentions").glob("date=*")}

@@ -38,7 +38,7 @@ from schemas.tables import BOILERPLATE_MEMORY, record_row
 
 from .clutter import line_hash
 from .quarantine import require_regular_file
-from .write import matching_files, run_time, window_run_id, write_parquet
+from .write import matching_files, replaced_by, window_run_id, write_parquet
 
 STATE_FOLDER = ("_state", "boilerplate")
 _LOG = logging.getLogger(__name__)
@@ -158,18 +158,8 @@ class _WriteMemoryFn(beam.DoFn):
         written = write_parquet(directory, f"lines-{window_run_id(self.run_id, window)}.parquet",
                                 [record_row(row, BOILERPLATE_MEMORY) for row in rows], BOILERPLATE_MEMORY,
                                 publish=False)
-        yield written, tuple(path for path in _memory_files(self.out_dir) if _replaced_by(path, written))
-
-
-def _replaced_by(path: str, written: str) -> bool:
-    """Older memories, and any file not named by a run (a backup copy, say):
-    never a later window's, which may be published before this one."""
-    name = FileSystems.split(path)[1].removeprefix("lines-")
-    try:
-        run_time(name)
-    except ValueError:
-        return True
-    return path < written
+        now = datetime.now(UTC)
+        yield written, tuple(path for path in _memory_files(self.out_dir) if replaced_by(path, written, now))
 
 
 class WriteBoilerplateMemory(beam.PTransform):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import stat
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from datetime import UTC, datetime
 from apache_beam.io.filesystems import FileSystems
 
 QUARANTINE = ("_state", "quarantine")
+# How the quarantine names a damaged file, and a readable one copied before it lost rows.
+_DAMAGED_STAMP = re.compile(r"\.\d{8}T\d{6}Z-[0-9a-f]{6}$")
+KEPT_COPY = ".before-rows-were-taken-out"
 
 _LOG = logging.getLogger(__name__)
 
@@ -49,27 +53,27 @@ def quarantine(out_dir: str, path: str, error: BaseException, cost: str, move: b
 def keep_copy(out_dir: str, path: str) -> str:
     """Copy a readable file that is about to lose rows into the quarantine:
     rows taken out of the dataset are set aside, never deleted."""
-    return _set_aside(out_dir, path, move=False)
+    return _set_aside(out_dir, path, move=False, note=KEPT_COPY)
 
 
-def _set_aside(out_dir: str, path: str, move: bool) -> str:
+def _set_aside(out_dir: str, path: str, move: bool, note: str = "") -> str:
     relative = os.path.relpath(path, out_dir) if "://" not in out_dir else path[len(out_dir):].lstrip("/")
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"  # two in a second never collide
-    target = FileSystems.join(out_dir, *QUARANTINE, f"{relative}.{stamp}")
+    target = FileSystems.join(out_dir, *QUARANTINE, f"{relative}.{stamp}{note}")
     _make_parent(target)
     (FileSystems.rename if move else FileSystems.copy)([path], [target])
     return target
 
 
-def quarantined_since(out_dir: str, moment: datetime) -> list[str]:
-    """The files set aside at `moment` or later, by their path in the
-    quarantine folder (its names end with when they were moved)."""
+def quarantined_files(out_dir: str) -> set[str]:
+    """The damaged files in the quarantine, by their path in it (not the
+    copies kept of readable files before rows were taken out of them). A
+    run lists them before and after: what is new, it set aside."""
     from .write import matching_files  # write.py reads files through this module
 
-    since = f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
     folder = FileSystems.join(out_dir, *QUARANTINE)
-    stamped = ((path, path.rsplit(".", 1)[-1]) for path in matching_files(folder, "**"))
-    return [path[len(folder):].lstrip("/") for path, stamp in stamped if stamp[:16] >= since]
+    return {path[len(folder):].lstrip("/") for path in matching_files(folder, "**")
+            if _DAMAGED_STAMP.search(path)}
 
 
 def is_regular_file(path: str) -> bool:

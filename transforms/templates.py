@@ -33,7 +33,7 @@ from .dedup import content_hash
 from .metrics import counter
 from .quarantine import quarantine, require_regular_file
 from .textnorm import word_count
-from .write import matching_files, window_run_id, write_parquet
+from .write import matching_files, replaced_by, window_run_id, write_parquet
 
 STATE_FOLDER = ("_state", "templates")
 
@@ -231,7 +231,8 @@ class _WriteHistoryFn(beam.DoFn):
         written = write_parquet(directory, f"history-{window_run_id(self.run_id, window)}.parquet",
                                 [record_row(row, TEMPLATE_HISTORY) for row in rows], TEMPLATE_HISTORY,
                                 publish=False)
-        yield written, tuple(path for path in _history_files(self.out_dir) if path < written)
+        now = datetime.now(UTC)
+        yield written, tuple(path for path in _history_files(self.out_dir) if replaced_by(path, written, now))
 
 
 class WriteTemplateHistory(beam.PTransform):

@@ -21,6 +21,7 @@ loses data when a destination holds a '/', which hive folders need.)
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -28,7 +29,7 @@ import re
 import unicodedata
 import warnings
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
 import pyarrow as pa
@@ -199,7 +200,8 @@ def publish_files(out_dir: str, commit_id: str, finals: list[str], replaced: lis
         handle.write(json.dumps({"files": finals, "replaced": sorted(set(replaced))}).encode("utf-8"))
     flush_to_disk(hidden_path(listing))
     FileSystems.rename([hidden_path(listing)], [listing])  # from here on, the run happened
-    flush_to_disk(FileSystems.split(listing)[0])  # before the feed state says its items were seen
+    with contextlib.suppress(OSError):  # a file system that cannot flush a folder (EINVAL): as it is
+        flush_to_disk(FileSystems.split(listing)[0])  # before the feed state says its items were seen
     _complete({"files": finals, "replaced": replaced})
     delete_files([listing])
     return finals
@@ -286,6 +288,22 @@ def run_time(run_id: str) -> datetime:
     """When a run (or a window) started, from its id (`YYYYMMDDTHHMMSSZ-…`);
     ValueError when it does not start with a time."""
     return datetime.strptime(run_id[:16], _RUN_TIME).replace(tzinfo=UTC)
+
+
+# A state file dated further ahead than this was written while the clock was wrong.
+_CLOCK_SLACK = timedelta(hours=1)
+
+
+def replaced_by(path: str, written: str, now: datetime) -> bool:
+    """Whether a state file gives way to the one just `written` (both named
+    `<kind>-<run>.parquet`, newest read first): an older run's, a name no run
+    gives (a copy made by hand), or one dated ahead of the clock (it would be
+    read forever) -- never a later window's, which a stream may publish first."""
+    try:
+        when = run_time(FileSystems.split(path)[1].split("-", 1)[-1])
+    except ValueError:
+        return True
+    return path < written or when > now + _CLOCK_SLACK
 
 
 def _window_rows(record, run_id: str, max_chars: int, window=beam.DoFn.WindowParam):
