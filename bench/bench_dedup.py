@@ -42,7 +42,7 @@ from pipelines.summary import counters_of  # noqa: E402
 from schemas.records import Article, FeedItem  # noqa: E402
 from schemas.settings import DedupSettings, MemorySettings  # noqa: E402
 from tests.conftest import SEED_TEXTS  # noqa: E402
-from transforms.dedup import DeduplicateArticles, content_hash  # noqa: E402
+from transforms.dedup import DeduplicateArticles  # noqa: E402
 from transforms.memory import DatasetMemory  # noqa: E402
 from transforms.neardup import (  # noqa: E402
     Member,
@@ -53,7 +53,7 @@ from transforms.neardup import (  # noqa: E402
     same_story,
     similarity,
 )
-from transforms.textnorm import word_count  # noqa: E402
+from transforms.textnorm import content_hash, word_count  # noqa: E402
 
 CLUTTER = ["Share this:", "Related Articles", "Subscribe to our newsletter for the latest updates.",
            "Follow us on Twitter @gulfwire", "© 2024 Gulf Wire. All rights reserved."]

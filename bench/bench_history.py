@@ -974,7 +974,7 @@ def main() -> None:
 def check_ids() -> None:
     """The synthetic ids are the project's: url_id of the canonical URL (when it imports)."""
     try:
-        from transforms.dedup import url_id
+        from transforms.urls import url_id
     except Exception as error:  # the module being edited: say so, go on
         print(f"(could not check ids against transforms.dedup.url_id: {error})")
         return

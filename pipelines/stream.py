@@ -30,8 +30,8 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Duration
 
 from schemas.settings import Settings
-from transforms.dedup import url_id
 from transforms.feeds import ListFeeds, PollFeeds, WriteFeedStates
+from transforms.urls import url_id
 
 from .ingest import ingest
 

@@ -108,3 +108,23 @@ def assert_sound(out: Path, repair: bool = False) -> None:
 
     printed: list[str] = []
     assert verify(str(out), repair, printed.append) == 0, "\n".join(printed)
+
+
+def page_of(path: Path, url: str | None = None, feed_time=None):
+    """A fetched Page of a page on disk, as if served at `url`."""
+    from datetime import UTC, datetime
+
+    from schemas.records import FeedItem, Page
+
+    url = url or path.resolve().as_uri()
+    return Page(item=FeedItem(url=url, feed_url="file:///feed.xml", published_at=feed_time),
+                final_url=url, status=200, content_type="text/html",
+                body=path.read_bytes(), fetched_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def cleaner():
+    from schemas.settings import CleanSettings
+    from transforms.clean import Cleaner
+
+    return Cleaner(CleanSettings())

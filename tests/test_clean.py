@@ -9,28 +9,16 @@ from trafilatura.utils import load_html
 
 from schemas.records import FeedItem, Page
 from schemas.settings import CleanSettings
-from transforms.clean import Cleaner, CleanError, choose_published, clean_title
+from transforms.clean import CleanError, choose_published, clean_title
 from transforms.clutter import LineEvidence, PageSignals, load_clutter_families, remove_clutter
 from transforms.metadata import PAGE_DATE_SEARCH, byline, category_links, page_metadata
 from transforms.textnorm import fold
 
-from .conftest import DEMO_PAGES, SEED_PAGES, normalise, seed_truth
+from .conftest import DEMO_PAGES, SEED_PAGES, normalise, page_of, seed_truth
 
 FAMILIES = load_clutter_families()
 SETTINGS = CleanSettings()
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def page_of(path, url=None, feed_time=None) -> Page:
-    url = url or path.resolve().as_uri()
-    return Page(item=FeedItem(url=url, feed_url="file:///feed.xml", published_at=feed_time),
-                final_url=url, status=200, content_type="text/html",
-                body=path.read_bytes(), fetched_at=NOW)
-
-
-@pytest.fixture(scope="module")
-def cleaner():
-    return Cleaner(SETTINGS)
 
 
 @pytest.mark.parametrize("seed", sorted(SEED_PAGES))

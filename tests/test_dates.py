@@ -15,7 +15,7 @@ from schemas.settings import CleanSettings
 from transforms.clean import Cleaner
 from transforms.metadata import PAGE_DATE_SEARCH, fuller_page_date, page_metadata
 
-from .test_clean import page_of
+from .conftest import page_of
 
 URL = "https://news.example.org/convoy-leaves-tanf"
 

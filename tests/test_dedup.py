@@ -14,14 +14,13 @@ from schemas.settings import DedupSettings, MemorySettings
 from transforms.dedup import (
     DeduplicateArticles,
     DropSeenUrls,
-    canonicalize_url,
-    content_hash,
     merge_listings,
     resolve_group,
     settle,
-    url_id,
 )
 from transforms.memory import DatasetMemory
+from transforms.textnorm import content_hash
+from transforms.urls import canonicalize_url, url_id
 
 from .conftest import stored_dataset
 

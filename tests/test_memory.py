@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 from pipelines.cli import main
 from schemas.records import Article
 from schemas.settings import DedupSettings, MemorySettings
-from transforms.dedup import content_hash, url_id
 from transforms.memory import (
     article_keys,
     bucket_of,
@@ -25,6 +24,8 @@ from transforms.memory import (
     stored_keys,
 )
 from transforms.neardup import Signer
+from transforms.textnorm import content_hash
+from transforms.urls import url_id
 from transforms.write import run_time
 
 from .conftest import DEMO_PAGES, stored_dataset

@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import Article, FeedItem
 from schemas.settings import DedupSettings, MemorySettings
-from transforms.dedup import DeduplicateArticles, content_hash
+from transforms.dedup import DeduplicateArticles
 from transforms.memory import DatasetMemory
 from transforms.neardup import (
     Member,
@@ -26,6 +26,7 @@ from transforms.neardup import (
     shingles,
     similarity,
 )
+from transforms.textnorm import content_hash
 
 from .conftest import SEED_TEXTS, seed_truth, stored_dataset
 

@@ -10,7 +10,7 @@ import pytest
 from schemas.settings import CleanSettings
 from transforms.clean import Cleaner, without_control_references
 
-from .test_clean import page_of
+from .conftest import page_of
 
 PARAGRAPHS = (
     "The convoy left the base at Tanf early on Monday after a week of talks between the commanders.",

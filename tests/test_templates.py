@@ -10,7 +10,6 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import Article, FeedItem, SourceHistory
 from schemas.settings import CleanSettings
-from transforms.dedup import content_hash
 from transforms.templates import (
     LearnSiteTemplates,
     ReadTemplateHistory,
@@ -21,6 +20,7 @@ from transforms.templates import (
     recent_window,
     strip_templates,
 )
+from transforms.textnorm import content_hash
 from transforms.write import PublishFiles
 
 SETTINGS = CleanSettings()

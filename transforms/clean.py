@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import apache_beam as beam
-import tldextract
 from lxml import etree
 from trafilatura.utils import INVALID_XML_CHARS, decode_file, load_html
 
@@ -27,14 +26,13 @@ from schemas.settings import CleanSettings
 from .boilerplate import load_starting_boilerplate
 from .clutter import ClutterFamily, LineEvidence, PageSignals, load_clutter_families, remove_clutter
 from .cues import load_cue_words
-from .dedup import canonicalize_url, content_hash, url_id
-from .fetch import link_error
 from .furniture import FurnitureTexts, load_furniture_words
 from .metadata import PageMetadata, byline, category_links, fuller_page_date, page_metadata
 from .metrics import counter
 from .recall import main_text_with_recall
 from .templates import LearnSiteTemplates
-from .textnorm import fold, word_count
+from .textnorm import content_hash, fold, word_count
+from .urls import canonicalize_url, registered_domain, url_id, url_problem
 
 # Words that follow a site's name in its title suffix ("BBC News", "Al Jazeera English").
 _SITE_NAME_WORDS = r"(?: (?:news|online|english|arabic|world|international|today|live|com))*"
@@ -122,26 +120,16 @@ class Cleaner:
         self.families = families if families is not None else load_clutter_families()
         self.furniture_words = load_furniture_words()
         self.evidence = LineEvidence(cues=load_cue_words(), boilerplate=load_starting_boilerplate())
-        # The bundled Public Suffix List snapshot: no network at start-up.
-        self.domains = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-    def registered_domain(self, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme == "file":
-            return "local"
-        host = (parts.hostname or "").lower()
-        extracted = self.domains(host)
-        return extracted.top_domain_under_public_suffix or host
 
     def canonical_url(self, page_url: str, declared: str | None) -> str:
         """rel=canonical when it is http(s), on the page's own site (or the
         page is a local file) and not the site's home page (a template bug
         that would make every article one); otherwise the page URL.
         Canonicalised."""
-        if declared and link_error(declared, allow_file=False) is None \
+        if declared and url_problem(declared, allow_file=False) is None \
                 and urlsplit(declared).path.strip("/"):
             local = urlsplit(page_url).scheme == "file"
-            if local or self.registered_domain(declared) == self.registered_domain(page_url):
+            if local or registered_domain(declared) == registered_domain(page_url):
                 return canonicalize_url(declared)
         return canonicalize_url(page_url)
 
@@ -174,7 +162,7 @@ class Cleaner:
         if document is None or not document.text:
             raise CleanError("no-content", "no main text found on the page")
         canonical = self.canonical_url(page.final_url, metadata.url)
-        source = self.registered_domain(canonical)
+        source = registered_domain(canonical)
         title = unicodedata.normalize("NFC", clean_title(metadata.title, (
             metadata.sitename, source.split(".")[0])) or page.item.title or "")
         # The page's sections and link texts are looked up for a few short lines

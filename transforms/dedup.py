@@ -15,16 +15,11 @@ with the history.
 """
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apache_beam as beam
-import tldextract
 
-from schemas import load_data
 from schemas.records import Article, Duplicate, FeedItem
 from schemas.settings import CleanSettings, DedupSettings
 
@@ -41,110 +36,7 @@ from .neardup import (
     nearest_earlier,
     same_story,
 )
-from .textnorm import fold
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-@dataclass(frozen=True)
-class UrlRules:
-    """The data of schemas/data/url_rules.yaml, compiled."""
-
-    tracking_prefixes: tuple[str, ...]
-    tracking_params: frozenset[str]
-    host_prefixes: tuple[str, ...]
-    amp_path: re.Pattern
-    index_pages: tuple[str, ...]
-
-    @classmethod
-    def load(cls) -> UrlRules:
-        rules = load_data("url_rules.yaml")
-        return cls(tuple(rules["tracking_prefixes"]), frozenset(rules["tracking_params"]),
-                   tuple(rules["host_prefixes"]), re.compile("|".join(rules["amp_path_patterns"])),
-                   tuple(rules["index_pages"]))
-
-
-URL_RULES = UrlRules.load()
-
-
-def canonicalize_url(url: str) -> str:
-    """The form of `url` that identifies an article.
-
-    Scheme https (http and https serve one article) and host lower-case;
-    www./m./amp. prefixes dropped where they are not the site's own name
-    (m.blogspot.com is a blog); default port, fragment (but a #! route),
-    tracking and AMP parameters, AMP path ends, index pages, dot segments,
-    doubled and trailing slashes dropped; percent-escapes in one form; the
-    query sorted.
-    """
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:  # not normalisable (bad port, broken IPv6): it is its own form
-        return url.strip()
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
-    rules = URL_RULES
-    host = _site_host((parts.hostname or "").rstrip("."), rules)
-    if ":" in host:
-        host = f"[{host}]"  # IPv6 literal
-    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = rules.amp_path.sub("", _clean_path(parts.path))
-    for index in rules.index_pages:
-        if path.endswith("/" + index):
-            path = path[: -len(index)]
-    path = path.rstrip("/") or "/"
-    query = sorted(
-        (key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in rules.tracking_params and not key.lower().startswith(rules.tracking_prefixes))
-    route = parts.fragment if parts.fragment.startswith("!") else ""  # #!/article/123 is the page
-    return urlunsplit(("https", netloc, path, urlencode(query), route))
-
-
-# The Public Suffix List with its private section (blogspot.com, github.io):
-# there the first label is the site itself. The bundled snapshot, no fetch.
-_DOMAINS = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
-
-
-def _site_host(host: str, rules: UrlRules) -> str:
-    """The host without edition prefixes (www., m., amp., also stacked)."""
-    registered = _DOMAINS(host).top_domain_under_public_suffix
-    stripped = True
-    while stripped and registered and host != registered:
-        stripped = False
-        for prefix in rules.host_prefixes:
-            if host.startswith(prefix) and host[len(prefix):].endswith(registered):
-                host, stripped = host[len(prefix):], True
-                break
-    return host
-
-
-def _clean_path(path: str) -> str:
-    """Dot segments and doubled slashes resolved, escapes in one form
-    (%c3%a9 == %C3%A9 == é)."""
-    segments: list[str] = []
-    for segment in path.split("/"):
-        if segment == "..":
-            if segments:
-                segments.pop()
-        elif segment not in (".", ""):
-            segments.append(segment)
-    trailing = "/" if path.endswith("/") else ""
-    joined = "/" + "/".join(segments) + (trailing if segments else "")
-    return quote(unquote(joined), safe="/:@!$&'()*+,;=-._~")
-
-
-def url_id(url: str) -> str:
-    """Stable 16-hex id of a URL's canonical form (blake2b: fast, in hashlib)."""
-    return hashlib.blake2b(canonicalize_url(url).encode("utf-8"), digest_size=8).hexdigest()
-
-
-def content_hash(text: str) -> str:
-    """Hash of the text with case, accents, punctuation and spacing normalised,
-    so copies differing only in typography meet."""
-    return hashlib.blake2b(fold(text).encode("utf-8"), digest_size=16).hexdigest()
-
+from .urls import canonicalize_url, has_tracking, url_id
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
@@ -161,16 +53,6 @@ def item_order(item: FeedItem) -> tuple:
     """Which of several listings of one URL is kept: one without tracking
     parameters first (the URL users see), then the earliest, the first seen."""
     return (has_tracking(item.url), item.published_at or _FAR_FUTURE, item.first_seen, item.url)
-
-
-def has_tracking(url: str) -> bool:
-    try:
-        query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    except ValueError:
-        return False
-    rules = URL_RULES
-    return any(key.lower() in rules.tracking_params or key.lower().startswith(rules.tracking_prefixes)
-               for key, _ in query)
 
 
 def copy_rows(article: Article, method: str, similarity: float, now: datetime) -> list[Duplicate]:

@@ -36,6 +36,7 @@ from schemas.settings import FetchSettings
 
 from .metrics import counter, distribution
 from .politeness import HostGate, RobotsRules
+from .urls import url_problem
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CHUNK = 64 * 1024
@@ -218,31 +219,9 @@ def _refusal(exc: BaseException) -> FetchError | None:
 
 
 def link_error(url: str, allow_file: bool) -> FetchError | None:
-    """Why `url` may not be followed, or None. file:// only from local feeds.
-
-    URLs whose host parsers could read differently (backslashes, user info,
-    spaces or escapes in the host part, control characters anywhere) are
-    refused: the address check must see the host the HTTP client connects to.
-    """
-    try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme == "file":
-            return None if allow_file else FetchError(
-                "blocked-scheme", "file:// links are followed only from local feeds")
-        if scheme not in ("http", "https"):
-            return FetchError("unsupported-scheme", f"cannot fetch {scheme or 'relative'} URL")
-        _ = parts.port  # raises on a port that is not a number in range
-        netloc = parts.netloc
-        ambiguous = (not parts.hostname or any(mark in netloc for mark in "\\@%")
-                     or any(ch.isspace() for ch in netloc)
-                     or any(ord(ch) < 32 or ord(ch) == 127 for ch in url)
-                     or _ascii_host(urllib3.util.parse_url(url).host or "") != _ascii_host(parts.hostname))
-    except (ValueError, urllib3.exceptions.LocationParseError):
-        ambiguous = True
-    if ambiguous:
-        return FetchError("invalid-url", f"not a usable URL: {url[:200]!r}")
-    return None
+    """Why `url` may not be followed (transforms/urls.py), as a FetchError, or None."""
+    problem = url_problem(url, allow_file)
+    return FetchError(*problem) if problem else None
 
 
 def local_path(url: str) -> Path:
@@ -254,15 +233,6 @@ def local_path(url: str) -> Path:
         raise FetchError("invalid-url", f"{url[:200]} names a file on {parts.netloc[:100]}, "
                                         "not on this machine")
     return Path(url2pathname(parts.path))
-
-
-def _ascii_host(host: str) -> str:
-    """Host in lower-case ASCII (IDNA for international names), for comparing parsers."""
-    host = host.strip("[]").lower()
-    try:
-        return host if host.isascii() else host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return host
 
 
 def _media_type(header: str | None) -> str:

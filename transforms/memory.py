@@ -43,10 +43,10 @@ from schemas.records import Article, Duplicate, Fingerprint
 from schemas.settings import DedupSettings, MemorySettings
 from schemas.tables import TIMESTAMP
 
-from .dedup import url_id
 from .metrics import counter
 from .neardup import Member, figures, member_order, signature_values
 from .quarantine import DamagedFile, require_regular_file
+from .urls import url_id
 from .write import flush_to_disk, hidden_path, matching_files, run_time, window_run_id, write_table
 
 MEMORY = ("_state", "memory")

@@ -29,10 +29,9 @@ from schemas.tables import TEMPLATE_HISTORY, record_row
 
 from .boilerplate import KnownBoilerplate, source_hash
 from .clutter import line_hash
-from .dedup import content_hash
 from .metrics import counter
 from .quarantine import quarantine, require_regular_file
-from .textnorm import word_count
+from .textnorm import content_hash, word_count
 from .write import matching_files, replaced_by, window_run_id, write_parquet
 
 STATE_FOLDER = ("_state", "templates")

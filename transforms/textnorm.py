@@ -6,6 +6,7 @@ way, so a rule written once holds everywhere.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -49,3 +50,9 @@ def word_count(text: str) -> int:
 
 def arabic_letters(text: str) -> str:
     return _ARABIC_VARIANT.sub(lambda match: _ARABIC_VARIANTS[match.group()], text)
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text with case, accents, punctuation and spacing normalised,
+    so copies differing only in typography meet."""
+    return hashlib.blake2b(fold(text).encode("utf-8"), digest_size=16).hexdigest()
