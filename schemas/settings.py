@@ -52,6 +52,8 @@ class FetchSettings:
     retries: int = 2
     retry_wait_s: float = 1.0
     max_retry_wait_s: float = 10.0
+    # The statuses a server gives when it is busy or restarting, not when the page is wrong.
+    retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
     # RFC 9309 asks parsers to read at least 500 KiB of a robots.txt; a
     # larger file is taken as no rules.
     max_robots_bytes: int = 512 * 1024

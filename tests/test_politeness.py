@@ -9,7 +9,7 @@ import pytest
 import zstandard
 
 from schemas.settings import FetchSettings
-from transforms.fetch import Fetcher, FetchError, HostTurns
+from transforms.fetch import Fetcher, FetchError, HostTurns, retry_wait
 from transforms.politeness import RobotsRules
 
 from .loopback import LoopbackSite, rss
@@ -211,3 +211,14 @@ def test_a_feed_url_that_cannot_be_parsed_is_that_feeds_reject_not_the_runs(site
     code, printed = run_cli("--feeds", str(feeds), "--out", str(out), "--allow-private-network")
     assert code == 0 and "articles written        1" in printed
     assert query(out, "rejects", "select url, stage from t") == [("http://[::1/feed.xml", "feed")]
+
+
+@pytest.mark.parametrize("status, statuses, retried", [
+    (503, FetchSettings.retry_statuses, True),   # busy: asked again after a wait
+    (500, FetchSettings.retry_statuses, False),  # the page's own failure: the next poll
+    (500, frozenset({500}), True),               # a deployment whose servers fail that way when busy
+])
+def test_which_statuses_are_asked_again_within_the_run_is_a_setting(status, statuses, retried):
+    settings = FetchSettings(retry_statuses=statuses, retry_wait_s=0.5)
+    error = FetchError("http-status", "busy", http_status=status)
+    assert (retry_wait(error, 0, settings) == 0.5) is retried

@@ -65,8 +65,6 @@ def failure_label(error: FetchError) -> str:
 _TEMPORARY_TYPES = frozenset({"timeout", "connection", "dns", "io", "internal-error", "robots-unreachable",
                               "host-unavailable"})
 _TEMPORARY_STATUSES = frozenset({408, 425, 429})
-# ...and those worth another try within the run, after a short wait.
-_RETRY_NOW_STATUSES = frozenset({429, 502, 503, 504})
 # Content codings we ask for; urllib3 decodes them, with its output bounded per read.
 _ENCODINGS = ("gzip", "deflate")
 _DECODED = frozenset({*_ENCODINGS, "x-gzip", "identity", ""})
@@ -78,7 +76,7 @@ def retry_wait(error: FetchError, attempt: int, settings: FetchSettings) -> floa
     if attempt >= settings.retries:
         return None
     if error.error_type == "connection" or (
-            error.error_type == "http-status" and error.http_status in _RETRY_NOW_STATUSES):
+            error.error_type == "http-status" and error.http_status in settings.retry_statuses):
         wait = error.retry_after_s
         if wait is None:
             wait = settings.retry_wait_s * 2 ** attempt
