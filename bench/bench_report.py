@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.report import COLUMNS, PARTITIONS, TABLES, build_report, html_text, write_text  # noqa: E402
+from pipelines.report import COLUMNS, PARTITIONS, TABLES, build_report, write_text  # noqa: E402
+from pipelines.report_html import render as html_text  # noqa: E402
 from schemas import load_data  # noqa: E402
 from schemas.tables import ARTICLES, DUPLICATES, MENTIONS, REJECTS  # noqa: E402
 

@@ -342,7 +342,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .options import UsageError, given_out, parse_day
-    from .report import ReportError, build_report, check_writable, html_text, json_text, write_text
+    from .report import ReportError, build_report, check_writable, json_text, write_text
+    from .report_html import render as html_text
 
     try:
         since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")

@@ -181,12 +181,6 @@ def json_text(report: Report) -> str:
     return json.dumps(report.as_dict(), indent=2)
 
 
-def html_text(report: Report) -> str:
-    from .report_html import render
-
-    return render(report)
-
-
 def check_writable(path: str) -> None:
     """ReportError unless `path` can be written (checked before anything is)."""
     target = Path(path)
