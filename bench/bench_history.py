@@ -114,7 +114,7 @@ REJECTS_WEIGHTS = (25, 20, 10, 5, 20, 8, 10, 2)
 
 
 def article_id_of(canonical_url: str) -> str:
-    """The project's id of an already canonical URL (`transforms.dedup.url_id`, without parsing it)."""
+    """The project's id of an already canonical URL (`transforms.urls.url_id`, without parsing it)."""
     return hashlib.blake2b(canonical_url.encode("utf-8"), digest_size=8).hexdigest()
 
 
@@ -976,11 +976,11 @@ def check_ids() -> None:
     try:
         from transforms.urls import url_id
     except Exception as error:  # the module being edited: say so, go on
-        print(f"(could not check ids against transforms.dedup.url_id: {error})")
+        print(f"(could not check ids against transforms.urls.url_id: {error})")
         return
     url = "https://news1.example/2024/01/02/forces-said-000001002"
     if url_id(url) != article_id_of(url):
-        raise SystemExit("synthetic article ids differ from transforms.dedup.url_id: fix article_id_of")
+        raise SystemExit("synthetic article ids differ from transforms.urls.url_id: fix article_id_of")
 
 
 if __name__ == "__main__":

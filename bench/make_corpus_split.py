@@ -26,7 +26,8 @@ SPLIT = Path(__file__).resolve().parent / "corpus_split.json"
 RULE = ("site = registered domain of the page URL (tldextract, bundled Public Suffix List, "
         "no private domains; for a key that is no URL, of the host the file name starts with); "
         "blake2b(site, digest_size=8) first byte even -> tune, odd -> held_out")
-# As the clean stage does: the bundled Public Suffix List, no network.
+# The bundled Public Suffix List, no network; without private domains, as the
+# split was first made (the pipeline's `source` counts them: transforms/urls.py).
 DOMAINS = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 

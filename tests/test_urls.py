@@ -13,6 +13,9 @@ from .conftest import DEMO_PAGES, page_of
     ("https://someblog.blogspot.com/2020/01/a.html", "someblog.blogspot.com"),
     ("https://user.github.io/post", "user.github.io"),
     ("http://127.0.0.1:8000/p", "127.0.0.1"),
+    # A ministry whose own domain is on the private list: its hosts are sites, www. is not one.
+    ("https://www.mil.ru/a", "mil.ru"),
+    ("https://eng.mil.ru/en/news_page/a", "eng.mil.ru"),
     ("file:///srv/news/a.html", "local"),
 ])
 def test_the_site_of_a_url_is_its_registered_domain(url, site):
@@ -37,3 +40,12 @@ def test_a_url_whose_host_parsers_read_differently_is_refused():
     assert url_problem("http://evil.example\\@good.example/", allow_file=False)[0] == "invalid-url"
     assert url_problem("file:///etc/passwd", allow_file=False)[0] == "blocked-scheme"
     assert url_problem("https://example.com/a", allow_file=False) is None
+
+
+def test_a_canonical_on_another_host_of_the_site_is_honoured_but_not_on_another_blog(cleaner):
+    assert (cleaner.canonical_url("https://function.mil.ru/news_page/a.htm?id=1",
+                                  "https://mil.ru/news_page/a.htm?id=1")
+            == "https://mil.ru/news_page/a.htm?id=1")
+    assert (cleaner.canonical_url("https://a.blogspot.com/2020/01/post.html",
+                                  "https://b.blogspot.com/2020/01/post.html")
+            == "https://a.blogspot.com/2020/01/post.html")

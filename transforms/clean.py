@@ -32,7 +32,7 @@ from .metrics import counter
 from .recall import main_text_with_recall
 from .templates import LearnSiteTemplates
 from .textnorm import content_hash, fold, word_count
-from .urls import canonicalize_url, registered_domain, url_id, url_problem
+from .urls import canonicalize_url, registered_domain, same_site, url_id, url_problem
 
 # Words that follow a site's name in its title suffix ("BBC News", "Al Jazeera English").
 _SITE_NAME_WORDS = r"(?: (?:news|online|english|arabic|world|international|today|live|com))*"
@@ -129,7 +129,7 @@ class Cleaner:
         if declared and url_problem(declared, allow_file=False) is None \
                 and urlsplit(declared).path.strip("/"):
             local = urlsplit(page_url).scheme == "file"
-            if local or registered_domain(declared) == registered_domain(page_url):
+            if local or same_site(declared, page_url):
                 return canonicalize_url(declared)
         return canonicalize_url(page_url)
 

@@ -111,8 +111,6 @@ def url_id(url: str) -> str:
     return hashlib.blake2b(canonicalize_url(url).encode("utf-8"), digest_size=8).hexdigest()
 
 
-
-
 def has_tracking(url: str) -> bool:
     try:
         query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
@@ -136,12 +134,25 @@ def _suffixes() -> tldextract.TLDExtract:
 def registered_domain(url: str) -> str:
     """The site a URL belongs to: its registered domain (`bbc.co.uk`,
     `someblog.blogspot.com`), the host when it has none (an address,
-    `localhost`), `local` for a file."""
+    `localhost`, an organisation whose domain is itself on the private list,
+    as mil.ru -- then without `www.`), `local` for a file."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         return "local"
-    host = (parts.hostname or "").lower()
-    return _suffixes()(host).top_domain_under_public_suffix or host
+    host = (parts.hostname or "").lower().rstrip(".")
+    site = _suffixes()(host).top_domain_under_public_suffix or host
+    return site[4:] if site.startswith("www.") and "." in site[4:] else site
+
+
+def same_site(url: str, other: str) -> bool:
+    """Whether two URLs are of one site: the same registered domain, or one
+    host inside the other's (function.mil.ru and mil.ru; never two blogs of
+    one platform, a.blogspot.com and b.blogspot.com)."""
+    site, other_site = registered_domain(url), registered_domain(other)
+    if site == other_site:
+        return True
+    host, other_host = (urlsplit(u).hostname or "" for u in (url, other))
+    return host.endswith("." + other_site) or other_host.endswith("." + site)
 
 
 def url_problem(url: str, allow_file: bool) -> tuple[str, str] | None:
