@@ -41,7 +41,7 @@ from pipelines.options import parse_interval  # noqa: E402
 from schemas.settings import FetchSettings  # noqa: E402
 from tests.loopback import LoopbackSite, rss  # noqa: E402
 from transforms.feedstate import load_states  # noqa: E402
-from transforms.fetch import Fetcher  # noqa: E402
+from transforms.httpclient import Fetcher  # noqa: E402
 
 TABLES = ("articles", "duplicates", "rejects")
 

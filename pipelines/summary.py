@@ -69,6 +69,13 @@ def _with_prefix(counters: dict[str, int], prefix: str) -> dict[str, int]:
 # The text summary lists slow feeds from here on (all are in --summary-json).
 SLOW_FEED_SECONDS = 1.0
 
+# What the user can do about a failure, by error type: the stages that
+# record failures do not know the command line, this summary does.
+FAILURE_HINTS = {
+    "blocked-address": "non-public addresses are refused; --allow-private-network allows them "
+                       "(intranet feeds, tests)",
+}
+
 
 @dataclass
 class RunSummary:
@@ -105,6 +112,12 @@ class RunSummary:
         failed = (name.partition("/") for name in _with_prefix(self.counters, "feeds/failed/"))
         return sorted(({"feed": feed, "error": label} for label, _, feed in failed),
                       key=lambda row: row["feed"])
+
+    def hints(self) -> list[str]:
+        """What to do about this run's failures, for those that have a remedy."""
+        failed_feeds = {row["error"] for row in self.failing_feeds()}
+        failed_pages = set(_with_prefix(self.counters, "fetch/rejected/"))
+        return [hint for error, hint in FAILURE_HINTS.items() if error in failed_feeds | failed_pages]
 
     @property
     def item_rejects(self) -> int:
@@ -143,6 +156,7 @@ class RunSummary:
             "articles_by_language": _with_prefix(self.counters, "classify/language/"),
             "slowest_feeds": self.slowest_feeds(),
             "failing_feeds": self.failing_feeds(),
+            "hints": self.hints(),
             "stage_seconds": self.stage_seconds,
             "quarantined": self.quarantined,
         }
@@ -184,6 +198,7 @@ class RunSummary:
             *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
                                   if row["seconds"] >= SLOW_FEED_SECONDS]),
             *_listing("failing", [f"{row['feed']}  {row['error']}" for row in data["failing_feeds"]]),
+            *_listing("hint", data["hints"]),
             *([f"  QUARANTINED {_files(len(self.quarantined))}, moved to {self.out_dir}/_state/"
                f"quarantine/ (the warnings say what each cost): " + ", ".join(self.quarantined[:3])]
               if self.quarantined else []),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from transforms.failures import FetchError
 from transforms.feeds import FeedListError, parse_feed, read_feed_list
-from transforms.fetch import FetchError
 
 from .conftest import ROOT
 from .loopback import rss

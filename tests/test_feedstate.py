@@ -8,6 +8,7 @@ import pytest
 
 from schemas.records import FeedState
 from schemas.settings import FeedSettings
+from transforms.failures import retry_after_seconds
 from transforms.feedstate import (
     after_failure,
     after_success,
@@ -16,7 +17,6 @@ from transforms.feedstate import (
     publisher_interval,
     save_states,
 )
-from transforms.fetch import retry_after_seconds
 
 from .loopback import rss
 from .test_pipeline import run_cli

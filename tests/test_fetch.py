@@ -11,7 +11,10 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings
-from transforms.fetch import Fetcher, FetchError, FetchPages, check_public_address, link_error
+from transforms.failures import FetchError
+from transforms.fetch import FetchPages
+from transforms.httpclient import Fetcher, link_error
+from transforms.netguard import check_public_address
 
 LOCAL = FetchSettings(allow_private_network=True, connect_timeout_s=2, read_timeout_s=1,
                       total_timeout_s=3, max_page_bytes=10_000, max_redirects=3)
@@ -148,7 +151,7 @@ def test_private_addresses_are_refused_before_any_request(site):
     finally:
         strict.close()
     assert raised.value.error_type == "blocked-address"
-    assert "--allow-private-network" in str(raised.value)
+    assert "non-public address 127.0.0.1" in str(raised.value)
     assert site.hits["/a"] == 0
 
 

@@ -9,8 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.settings import FetchSettings
+from transforms.failures import FetchError
 from transforms.feeds import parse_feed, read_feed_list
-from transforms.fetch import Fetcher, FetchError
+from transforms.httpclient import Fetcher
 
 from .conftest import DEMO_PAGES
 from .loopback import rss

@@ -161,6 +161,7 @@ def test_private_network_is_refused_by_default(news_site, site, tmp_path):
     assert sum(site.hits.values()) == 0
     errors = query(tmp_path / "out", "rejects", "select distinct error_type from t")
     assert errors == [("blocked-address",)]
+    assert "--allow-private-network allows them" in printed, "the summary says what to do about it"
 
 
 def test_demo_run_twice_writes_nothing_twice(tmp_path):

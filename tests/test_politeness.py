@@ -9,8 +9,10 @@ import pytest
 import zstandard
 
 from schemas.settings import FetchSettings
-from transforms.fetch import Fetcher, FetchError, HostTurns, retry_wait
-from transforms.politeness import RobotsRules
+from transforms.failures import FetchError, retry_wait
+from transforms.httpclient import Fetcher
+from transforms.robots import RobotsRules
+from transforms.scheduler import HostTurns
 
 from .loopback import LoopbackSite, rss
 from .test_pipeline import query, run_cli

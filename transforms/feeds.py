@@ -25,6 +25,7 @@ from lxml import etree
 from schemas.records import FeedItem, FeedState, Reject
 from schemas.settings import FeedSettings, FetchSettings
 
+from .failures import FetchError, failure_label, is_temporary
 from .feedstate import (
     after_failure,
     after_success,
@@ -34,15 +35,9 @@ from .feedstate import (
     publisher_interval,
     save_states,
 )
-from .fetch import (
-    ConcurrentFetchFn,
-    FetchError,
-    failure_label,
-    is_temporary,
-    link_error,
-    local_path,
-)
+from .httpclient import link_error, local_path
 from .metrics import counter
+from .scheduler import ConcurrentFetchFn
 
 _URL_SCHEMES = ("http", "https", "file")
 
