@@ -112,10 +112,11 @@ def _run_batch(options, urls: list[str], out: str, settings, verbosity: int,
     default since its start)."""
     import apache_beam as beam
 
+    from schemas.layout import new_run_id
     from transforms.quarantine import quarantined_files
 
     from .batch import build_pipeline
-    from .options import counts_in_process, new_run_id
+    from .options import counts_in_process
     from .progress import Progress, worker_output_aside
     from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
 
@@ -286,8 +287,9 @@ def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Nam
     import apache_beam as beam
     from apache_beam.options.pipeline_options import StandardOptions
 
+    from schemas.layout import new_run_id
+
     from .lock import LockedError, RunLock
-    from .options import new_run_id
     from .stream import build_stream_pipeline
 
     options.view_as(StandardOptions).streaming = True

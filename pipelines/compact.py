@@ -36,13 +36,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.layout import STATE, TABLES, dataset_files, hidden_path, run_stamp, write_table
 from schemas.settings import WriteSettings
 from transforms.quarantine import require_regular_file
-from transforms.write import dataset_files, hidden_path, publish_files, run_stamp, write_table
+from transforms.write import publish_files
 
-TABLES = ("articles", "mentions", "duplicates", "rejects")
-STAGING = ("_state", "compact")
-STATE = ("_state", "compaction.json")
+STAGING = (STATE, "compact")
+COMPACTION = (STATE, "compaction.json")
 
 
 @dataclass
@@ -134,7 +134,7 @@ def compact(out_dir: str, before: date | None = None, settings: WriteSettings | 
 
 
 def _record(out_dir: str, now: datetime, summary: CompactSummary) -> None:
-    state = FileSystems.join(out_dir, *STATE)
+    state = FileSystems.join(out_dir, *COMPACTION)
     with FileSystems.create(hidden_path(state)) as handle:
         handle.write(json.dumps({"last": now.isoformat(timespec="seconds"), "partitions": summary.partitions,
                                  "skipped": summary.skipped}).encode("utf-8"))
@@ -224,7 +224,7 @@ def compact_if_due(out_dir: str, every_s: float, settings: WriteSettings | None 
     least `every_s` seconds old, or never happened; None when not due."""
     now = now or datetime.now(UTC)
     try:
-        with FileSystems.open(FileSystems.join(out_dir, *STATE)) as handle:
+        with FileSystems.open(FileSystems.join(out_dir, *COMPACTION)) as handle:
             last = datetime.fromisoformat(json.loads(handle.read().decode("utf-8"))["last"])
         if (now - last).total_seconds() < every_s:
             return None

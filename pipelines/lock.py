@@ -29,12 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from schemas.layout import LOCK, STATE
 from schemas.tables import SCHEMAS
 from transforms.write import finish_commits
 
 from .compact import remove_staging
-
-LOCK_FILE = ("_state", "run.lock")
 
 _LOG = logging.getLogger("news_ingest")
 
@@ -51,7 +50,7 @@ class RunLock:
 
     def __init__(self, out_dir: str, settles: bool = True):
         self.local = not urlsplit(out_dir).scheme or len(urlsplit(out_dir).scheme) == 1
-        self.out_dir, self.path = out_dir, Path(out_dir, *LOCK_FILE)
+        self.out_dir, self.path = out_dir, Path(out_dir, *LOCK)
         self.settles, self.left_by_crash = settles, False
         self.handle = None
 
@@ -142,7 +141,7 @@ def remove_leftovers(out_dir: Path) -> int:
     """Delete the `.…inprogress` files of interrupted writes in the folders
     runs write (the tables and `_state`); return how many. A report being
     written into the dataset folder meanwhile keeps its own."""
-    leftovers = [path for folder in (*SCHEMAS, "_state")
+    leftovers = [path for folder in (*SCHEMAS, STATE)
                  for path in (out_dir / folder).rglob(".*.inprogress")]
     for path in leftovers:
         path.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
@@ -20,9 +20,9 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
+from schemas.layout import STATE, TABLES, delete_files, matching_files
 from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
 from transforms.feeds import read_feed_list
-from transforms.write import delete_files, matching_files, run_stamp
 
 _DEFAULT_FETCH = FetchSettings()
 
@@ -174,7 +174,7 @@ def given_out(out: str) -> str:
 def existing_dataset(out: str) -> str:
     """A dataset folder that must exist already (maintenance commands)."""
     given_out(out)
-    parts = ("_state", "articles", "duplicates", "rejects")
+    parts = (STATE, *TABLES)
     if not urlsplit(out).scheme or len(urlsplit(out).scheme) == 1:
         out = os.path.abspath(out)
         if not os.path.isdir(out):
@@ -246,7 +246,7 @@ def output_dir(out: str) -> str:
         out = os.path.abspath(out)
         if os.path.exists(out) and not os.path.isdir(out):
             raise PreflightError(f"--out {out} exists and is not a folder")
-    probe = FileSystems.join(out, "_state", f".probe-{secrets.token_hex(4)}")
+    probe = FileSystems.join(out, STATE, f".probe-{secrets.token_hex(4)}")
     try:
         with FileSystems.create(probe) as handle:
             handle.write(b"ok")
@@ -256,8 +256,3 @@ def output_dir(out: str) -> str:
             delete_files([probe])
         raise PreflightError(f"cannot write to --out {out}: {error}") from error
     return out
-
-
-def new_run_id() -> str:
-    """Sortable and unique: UTC start time plus a random suffix."""
-    return f"{run_stamp(datetime.now(UTC))}-{secrets.token_hex(3)}"

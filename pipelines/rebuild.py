@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.layout import dataset_files, hidden_path, matching_files, run_stamp, run_time, write_table
 from schemas.settings import DedupSettings, MemorySettings
 from transforms.memory import (
     KEYS,
@@ -41,15 +42,7 @@ from transforms.memory import (
     write_manifest_hidden,
 )
 from transforms.quarantine import DamagedFile, is_regular_file, keep_copy, quarantine, require_regular_file
-from transforms.write import (
-    dataset_files,
-    hidden_path,
-    matching_files,
-    publish_files,
-    run_stamp,
-    run_time,
-    write_table,
-)
+from transforms.write import publish_files
 
 _LOG = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import load_data
+from schemas.layout import STATE, TABLES
 from schemas.tables import SCHEMAS
 from transforms.feedstate import DamagedState, read_states
 
-TABLES = ("articles", "mentions", "duplicates", "rejects")
 TOP_ACTORS = 8
 TOP_ROWS = 15
 TEXT_DAYS = 14  # days of the daily table printed as text (the chart has all)
@@ -219,7 +219,7 @@ def _dataset_root(out_dir: str) -> Path:
     if not root.is_dir():
         raise ReportError(f"no dataset at {root}: nothing was written there yet "
                           f"(news-ingest run --out {out_dir} writes one)")
-    if not any((root / name).is_dir() for name in (*TABLES, "_state")):
+    if not any((root / name).is_dir() for name in (*TABLES, STATE)):
         raise ReportError(f"{root} is not a news-ingest dataset (it has no articles/, rejects/ "
                           "or _state/ folder)")
     return root

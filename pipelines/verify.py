@@ -45,18 +45,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.settings import DedupSettings, MemorySettings, WriteSettings
-from schemas.tables import BOILERPLATE_MEMORY, SCHEMAS, TEMPLATE_HISTORY
-from transforms.feedstate import STATE_FILE, DamagedState, load_states, read_states
-from transforms.memory import KEYS, MANIFEST, TEXTS, memory_path, read_manifest
-from transforms.quarantine import DamagedFile, quarantine, require_regular_file
-from transforms.write import (
+from schemas.layout import (
+    BOILERPLATE,
     COMMITS,
+    FEED_STATE,
+    STATE,
+    TEMPLATES,
     hidden_path,
     matching_files,
-    read_commit,
     safe_partition_value,
 )
+from schemas.settings import DedupSettings, MemorySettings, WriteSettings
+from schemas.tables import BOILERPLATE_MEMORY, SCHEMAS, TEMPLATE_HISTORY
+from transforms.feedstate import DamagedState, load_states, read_states
+from transforms.memory import KEYS, MANIFEST, TEXTS, memory_path, read_manifest
+from transforms.quarantine import DamagedFile, quarantine, require_regular_file
+from transforms.write import read_commit
 
 from .compact import STAGING
 from .lock import RunLock
@@ -132,9 +136,9 @@ _CROSS_CHECKS = (
 _TABLE_COST = ("its {table} rows are no longer in the dataset; the quarantined copy keeps what can "
                "still be read")
 _STATE_FILES = (  # (folder, name pattern, schema, what losing it costs)
-    (("_state", "templates"), "history-*.parquet", TEMPLATE_HISTORY,
+    (TEMPLATES, "history-*.parquet", TEMPLATE_HISTORY,
      "the site templates earlier runs learned are unavailable; they are learned again from new articles"),
-    (("_state", "boilerplate"), "lines-*.parquet", BOILERPLATE_MEMORY,
+    (BOILERPLATE, "lines-*.parquet", BOILERPLATE_MEMORY,
      "the cross-source boilerplate earlier runs learned is unavailable; it is learned again"),
 )
 _MEMORY_COST = "the dataset memory is rebuilt from the tables"
@@ -302,7 +306,7 @@ def _check_state(out_dir: str, found: Check, pending: set[str]) -> None:
     try:
         read_states(out_dir)
     except DamagedState as error:
-        found.found("state", f"{'/'.join(STATE_FILE)} ({error})")
+        found.found("state", f"{'/'.join(FEED_STATE)} ({error})")
         found.feeds_damaged = True
     _check_memory(out_dir, found)
     for folder, pattern, schema, cost in _STATE_FILES:
@@ -313,7 +317,7 @@ def _check_state(out_dir: str, found: Check, pending: set[str]) -> None:
                 found.found("state", f"{_relative(out_dir, path)} ({error})")
                 found.quarantined.append(Aside(path, error.__cause__ or error, cost))
     staging = "/".join(STAGING) + "/"
-    for path in matching_files(out_dir, "_state", "**"):
+    for path in matching_files(out_dir, STATE, "**"):
         relative = _relative(out_dir, path)
         if relative.startswith(staging):
             found.found("staging", relative)

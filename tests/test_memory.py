@@ -13,6 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from pipelines.cli import main
+from schemas.layout import run_time
 from schemas.records import Article
 from schemas.settings import DedupSettings, MemorySettings
 from transforms.memory import (
@@ -26,7 +27,6 @@ from transforms.memory import (
 from transforms.neardup import Signer
 from transforms.textnorm import content_hash
 from transforms.urls import url_id
-from transforms.write import run_time
 
 from .conftest import DEMO_PAGES, stored_dataset
 from .loopback import rss

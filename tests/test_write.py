@@ -11,17 +11,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines.lock import RunLock
+from schemas.layout import hidden_path, safe_partition_value
 from schemas.records import Article, Duplicate, Mention, Reject
 from schemas.settings import WriteSettings
 from schemas.tables import ARTICLES
-from transforms.write import (
-    WriteDataset,
-    hidden_path,
-    partition_rows,
-    publish_files,
-    safe_partition_value,
-    write_partition,
-)
+from transforms.write import WriteDataset, partition_rows, publish_files, write_partition
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 

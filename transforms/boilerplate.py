@@ -32,15 +32,14 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import data_text
+from schemas.layout import BOILERPLATE, matching_files, replaced_by, window_run_id, write_parquet
 from schemas.records import BoilerplateLine
 from schemas.settings import CleanSettings
 from schemas.tables import BOILERPLATE_MEMORY, record_row
 
 from .clutter import line_hash
 from .quarantine import require_regular_file
-from .write import matching_files, replaced_by, window_run_id, write_parquet
 
-STATE_FOLDER = ("_state", "boilerplate")
 _LOG = logging.getLogger(__name__)
 
 
@@ -89,7 +88,7 @@ def known_boilerplate(rows: Iterable[BoilerplateLine], settings: CleanSettings) 
 
 
 def _memory_files(out_dir: str) -> list[str]:
-    return matching_files(out_dir, *STATE_FOLDER, "lines-*.parquet")
+    return matching_files(out_dir, *BOILERPLATE, "lines-*.parquet")
 
 
 def _read_memory(path: str) -> list[BoilerplateLine]:
@@ -154,7 +153,7 @@ class _WriteMemoryFn(beam.DoFn):
         if not sightings:
             return
         rows = remember_sightings(stored, sightings, datetime.now(UTC), self.settings)
-        directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
+        directory = FileSystems.join(self.out_dir, *BOILERPLATE)
         written = write_parquet(directory, f"lines-{window_run_id(self.run_id, window)}.parquet",
                                 [record_row(row, BOILERPLATE_MEMORY) for row in rows], BOILERPLATE_MEMORY,
                                 publish=False)

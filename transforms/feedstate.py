@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.layout import FEED_STATE, run_stamp
 from schemas.records import FeedState
 from schemas.settings import FeedSettings
 
 from .quarantine import is_regular_file
 
 _LOG = logging.getLogger(__name__)
-STATE_FILE = ("_state", "feeds.json")
 # Statuses after which a feed is polled again soon (its own pace), not backed off.
 HEALTHY = ("ok", "not-modified", "unchanged")
 # Longer than any back-off cap; what a feed may ask for before the cap applies.
@@ -127,7 +127,7 @@ class DamagedState(ValueError):
 
 def read_states(out_dir: str) -> dict[str, FeedState]:
     """The remembered state of every feed, read only; DamagedState if the file is unreadable."""
-    path = FileSystems.join(out_dir, *STATE_FILE)
+    path = FileSystems.join(out_dir, *FEED_STATE)
     if not FileSystems.exists(path):
         return {}
     try:
@@ -147,11 +147,11 @@ def load_states(out_dir: str) -> dict[str, FeedState]:
     is set aside with a warning and every feed starts afresh: the cost is one
     unconditional poll each, and earlier articles are still not ingested
     twice (that is the dataset's own fingerprints' job)."""
-    path = FileSystems.join(out_dir, *STATE_FILE)
+    path = FileSystems.join(out_dir, *FEED_STATE)
     try:
         return read_states(out_dir)
     except DamagedState as error:
-        aside = f"{path}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        aside = f"{path}.damaged-{run_stamp(datetime.now(UTC))}"
         FileSystems.rename([path], [aside])
         _LOG.warning("feed state %s is unreadable (%s); moved to %s, every feed is polled afresh",
                      path, error, aside)
@@ -160,8 +160,8 @@ def load_states(out_dir: str) -> dict[str, FeedState]:
 
 def save_states(out_dir: str, states: list[FeedState]) -> str:
     """Replace the state file atomically: written aside, then renamed."""
-    path = FileSystems.join(out_dir, *STATE_FILE)
-    temporary = FileSystems.join(out_dir, STATE_FILE[0], f".feeds-{secrets.token_hex(4)}.json.inprogress")
+    path = FileSystems.join(out_dir, *FEED_STATE)
+    temporary = FileSystems.join(out_dir, FEED_STATE[0], f".feeds-{secrets.token_hex(4)}.json.inprogress")
     document = {"version": 1, "feeds": {state.url: {key: value for key, value in _encode(state).items()
                                                     if key != "url"}
                                         for state in sorted(states, key=lambda state: state.url)}}

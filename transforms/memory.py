@@ -39,6 +39,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.layout import (
+    MEMORY,
+    flush_to_disk,
+    hidden_path,
+    matching_files,
+    run_time,
+    window_run_id,
+    write_table,
+)
 from schemas.records import Article, Duplicate, Fingerprint
 from schemas.settings import DedupSettings, MemorySettings
 from schemas.tables import TIMESTAMP
@@ -47,9 +56,7 @@ from .metrics import counter
 from .neardup import Member, figures, member_order, signature_values
 from .quarantine import DamagedFile, require_regular_file
 from .urls import url_id
-from .write import flush_to_disk, hidden_path, matching_files, run_time, window_run_id, write_table
 
-MEMORY = ("_state", "memory")
 MANIFEST = "manifest.json"
 # Bumped when the memory's layout changes: a run then rebuilds it from the tables.
 FORMAT = 1

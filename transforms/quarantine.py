@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 from apache_beam.io.filesystems import FileSystems
 
-QUARANTINE = ("_state", "quarantine")
+from schemas.layout import QUARANTINE, matching_files, run_stamp
+
 # How the quarantine names a damaged file, and a readable one copied before it lost rows.
 _DAMAGED_STAMP = re.compile(r"\.\d{8}T\d{6}Z-[0-9a-f]{6}$")
 KEPT_COPY = ".before-rows-were-taken-out"
@@ -58,7 +59,7 @@ def keep_copy(out_dir: str, path: str) -> str:
 
 def _set_aside(out_dir: str, path: str, move: bool, note: str = "") -> str:
     relative = os.path.relpath(path, out_dir) if "://" not in out_dir else path[len(out_dir):].lstrip("/")
-    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"  # two in a second never collide
+    stamp = f"{run_stamp(datetime.now(UTC))}-{secrets.token_hex(3)}"  # two in a second never collide
     target = FileSystems.join(out_dir, *QUARANTINE, f"{relative}.{stamp}{note}")
     _make_parent(target)
     (FileSystems.rename if move else FileSystems.copy)([path], [target])
@@ -69,8 +70,6 @@ def quarantined_files(out_dir: str) -> set[str]:
     """The damaged files in the quarantine, by their path in it (not the
     copies kept of readable files before rows were taken out of them). A
     run lists them before and after: what is new, it set aside."""
-    from .write import matching_files  # write.py reads files through this module
-
     folder = FileSystems.join(out_dir, *QUARANTINE)
     return {path[len(folder):].lstrip("/") for path in matching_files(folder, "**")
             if _DAMAGED_STAMP.search(path)}

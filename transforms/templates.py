@@ -23,6 +23,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.layout import TEMPLATES, matching_files, replaced_by, window_run_id, write_parquet
 from schemas.records import Article, SourceHistory, rejects_for
 from schemas.settings import CleanSettings
 from schemas.tables import TEMPLATE_HISTORY, record_row
@@ -32,9 +33,6 @@ from .clutter import line_hash
 from .metrics import counter
 from .quarantine import quarantine, require_regular_file
 from .textnorm import content_hash, word_count
-from .write import matching_files, replaced_by, window_run_id, write_parquet
-
-STATE_FOLDER = ("_state", "templates")
 
 
 def article_history(article: Article) -> SourceHistory:
@@ -178,7 +176,7 @@ class LearnSiteTemplates(beam.PTransform):
 
 
 def _history_files(out_dir: str) -> list[str]:
-    return matching_files(out_dir, *STATE_FOLDER, "history-*.parquet")
+    return matching_files(out_dir, *TEMPLATES, "history-*.parquet")
 
 
 def newest_history_file(out_dir: str) -> str | None:
@@ -226,7 +224,7 @@ class _WriteHistoryFn(beam.DoFn):
 
     def process(self, rows, window=beam.DoFn.WindowParam):
         rows = sorted(rows, key=lambda row: (row.source, row.seen_at, row.article_id))
-        directory = FileSystems.join(self.out_dir, *STATE_FOLDER)
+        directory = FileSystems.join(self.out_dir, *TEMPLATES)
         written = write_parquet(directory, f"history-{window_run_id(self.run_id, window)}.parquet",
                                 [record_row(row, TEMPLATE_HISTORY) for row in rows], TEMPLATE_HISTORY,
                                 publish=False)

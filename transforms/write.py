@@ -1,7 +1,5 @@
-"""Write stage: records become hive-partitioned Parquet files under DIR.
-
-    articles/date=YYYY-MM-DD/actor=<id>/part-<run>-<n>.parquet
-    mentions/date=YYYY-MM-DD/actor=<id>/...    duplicates/date=.../...    rejects/date=.../...
+"""Write stage: records become hive-partitioned Parquet files under DIR
+(the layout is schemas/layout.py's), published together by one commit.
 
 Rows are grouped by partition folder, and each group is written by one
 worker to a hidden `.part-….inprogress` file beside its target (readers'
@@ -13,30 +11,34 @@ files) are deleted, then the list is removed. A crash before the list
 exists leaves only hidden files, which the next start removes (its items
 are polled again); a crash after it is rolled forward by the next start
 (`finish_commits`). So an article is never visible without its mentions,
-nor the memory ahead of or behind the tables. File names depend only on the run and the partition,
-so a retried bundle overwrites its own file instead of adding a second copy.
-All I/O goes through Beam's FileSystems, so gs:// and s3:// work like local
-paths. (fileio.WriteToFiles is not used: it silently
-loses data when a destination holds a '/', which hive folders need.)
+nor the memory ahead of or behind the tables. File names depend only on
+the run and the partition, so a retried bundle overwrites its own file
+instead of adding a second copy. All I/O goes through Beam's FileSystems, so
+gs:// and s3:// work like local paths. (fileio.WriteToFiles is not used: it
+silently loses data when a destination holds a '/', which hive folders need.)
 """
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
-import os
-import re
-import unicodedata
-import warnings
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindow
 
+from schemas.layout import (
+    COMMITS,
+    commit_list_path,
+    delete_files,
+    flush_to_disk,
+    hidden_path,
+    is_plain_token,
+    matching_files,
+    partition_folder,
+    safe_partition_value,
+    window_run_id,
+    write_parquet,
+)
 from schemas.records import Article, Duplicate, Reject
 from schemas.settings import WriteSettings
 from schemas.tables import (
@@ -52,20 +54,6 @@ from schemas.tables import (
 from .metrics import counter
 from .neardup import figures, signature_values
 from .quarantine import DamagedFile, quarantine, require_regular_file
-
-_UNSAFE = re.compile(r"[^a-z0-9._-]+")
-COMMITS = ("_state", "commits")
-
-
-def safe_partition_value(value: str, max_chars: int) -> str:
-    """A folder-name-safe form of a partition value.
-
-    Lower-case ASCII letters, digits, '.', '_' and '-' only; never '.' or '..';
-    never empty; at most `max_chars`. Nothing a feed says can leave DIR.
-    """
-    ascii_value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    cleaned = _UNSAFE.sub("_", ascii_value.lower()).strip("._")[:max_chars]
-    return cleaned or "unknown"
 
 
 def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[tuple[str, str, str], dict]]:
@@ -91,9 +79,6 @@ def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[tuple[str,
     raise TypeError(f"cannot write {type(record).__name__}")
 
 
-def partition_folder(table: str, day: str, actor: str) -> list[str]:
-    """Path parts of a partition below DIR: table, date=…[, actor=…]."""
-    return [table, f"date={day}", *([f"actor={actor}"] if actor else [])]
 
 
 def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[dict], run_id: str,
@@ -107,95 +92,13 @@ def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[di
             for number, start in enumerate(range(0, len(rows), max_rows_per_file))]
 
 
-def dataset_files(out_dir: str, table: str) -> list[str]:
-    """The published Parquet files of a table, as this module lays them out
-    (hidden files and anything else in the folders are left out)."""
-    depth = ("date=*", "actor=*") if table in ("articles", "mentions") else ("date=*",)
-    return matching_files(out_dir, table, *depth, "*.parquet")
-
-
-# Beam's FileSystems.match reads these as wildcards; in `[c]` each is itself.
-_WILDCARDS = re.compile(r"([*?\[])")
-# Beam's regex for `[[]` warns "possible nested set": it is not one.
-warnings.filterwarnings("ignore", "Possible nested set", FutureWarning)
-
-
-def matching_files(folder: str, *pattern: str) -> list[str]:
-    """The files under `folder` that the glob `pattern` (`date=*`,
-    `*.parquet`) matches, sorted. The folder's own path is taken literally:
-    `--out "/data/al*"` must never read the files of /data/alpha. (Beam
-    lists from the text before the first wildcard, so a local folder with
-    one in its name is listed here, from the folder itself.)"""
-    if "://" not in folder and _WILDCARDS.search(folder):
-        found = glob.glob(os.path.join(glob.escape(folder), *pattern), recursive=True)
-        return sorted(path for path in found if not os.path.isdir(path))
-    literal = _WILDCARDS.sub(r"[\1]", folder)
-    return sorted(meta.path for result in FileSystems.match([FileSystems.join(literal, *pattern)])
-                  for meta in result.metadata_list)
-
-
-def delete_files(paths: list[str]) -> None:
-    """Delete these files and only these: Beam's delete matches its paths
-    as globs, so "/data/al*/x" would also take /data/alpha/x."""
-    local = [path for path in paths if "://" not in path]
-    for path in local:
-        os.remove(path)
-    remote = [_WILDCARDS.sub(r"[\1]", path) for path in paths if "://" in path]
-    if remote:
-        FileSystems.delete(remote)
-
-
-def flush_to_disk(path: str) -> None:
-    """A local file's (or folder's) writes on the disk itself: after a power
-    cut, a commit list must never name files the disk had not yet kept, nor
-    be lost once the feed state says its items were seen. (Object stores
-    keep what they acknowledged.)"""
-    if "://" in path:
-        return
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def hidden_path(final: str) -> str:
-    """Where a file is written before it is published: `.NAME.inprogress` beside it."""
-    directory, name = FileSystems.split(final)
-    return FileSystems.join(directory, f".{name}.inprogress")
-
-
-def write_parquet(directory: str, name: str, rows: list[dict], schema: pa.Schema,
-                  publish: bool = True) -> str:
-    """Write rows as one Parquet file that readers never see half-written
-    (see `write_table`). Returns its final path."""
-    return write_table(directory, name, pa.Table.from_pylist(rows, schema=schema), publish)
-
-
-def write_table(directory: str, name: str, table: pa.Table, publish: bool = True,
-                row_group_rows: int | None = None) -> str:
-    """Write one Parquet file to its hidden path, then (if `publish`) rename
-    it into place. Returns its final path."""
-    final = FileSystems.join(directory, name)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", row_group_size=row_group_rows)
-    with FileSystems.create(hidden_path(final)) as handle:
-        handle.write(sink.getvalue().to_pybytes())
-    flush_to_disk(hidden_path(final))
-    if publish:
-        FileSystems.rename([hidden_path(final)], [final])
-    return final
-
-
-def _commit_list(out_dir: str, commit_id: str) -> str:
-    return FileSystems.join(out_dir, *COMMITS, f"{commit_id}.json")
 
 
 def publish_files(out_dir: str, commit_id: str, finals: list[str], replaced: list[str] = ()) -> list[str]:
     """Make a run's hidden files visible together, then delete the files
     they replace (see the module docstring)."""
     finals = sorted(set(finals))
-    listing = _commit_list(out_dir, commit_id)
+    listing = commit_list_path(out_dir, commit_id)
     with FileSystems.create(hidden_path(listing)) as handle:
         handle.write(json.dumps({"files": finals, "replaced": sorted(set(replaced))}).encode("utf-8"))
     flush_to_disk(hidden_path(listing))
@@ -264,46 +167,6 @@ def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter
     return counts
 
 
-def window_run_id(run_id: str, window) -> str:
-    """The name stem of a window's files: a batch run's id, or for a stream
-    the window's start time with the stream's suffix -- every window writes
-    new files, and file names still start with when their rows were ingested."""
-    if isinstance(window, GlobalWindow):
-        return run_id
-    start = datetime.fromtimestamp(window.start.micros / 1e6, UTC)
-    return f"{run_stamp(start)}-{run_id.split('-', 1)[-1]}"
-
-
-# Run ids (and so file names) start with the run's UTC start time: they
-# sort by time and tell when their rows were ingested.
-_RUN_TIME = "%Y%m%dT%H%M%SZ"
-
-
-def run_stamp(moment: datetime) -> str:
-    """The time part of a run id."""
-    return moment.astimezone(UTC).strftime(_RUN_TIME)
-
-
-def run_time(run_id: str) -> datetime:
-    """When a run (or a window) started, from its id (`YYYYMMDDTHHMMSSZ-…`);
-    ValueError when it does not start with a time."""
-    return datetime.strptime(run_id[:16], _RUN_TIME).replace(tzinfo=UTC)
-
-
-# A state file dated further ahead than this was written while the clock was wrong.
-_CLOCK_SLACK = timedelta(hours=1)
-
-
-def replaced_by(path: str, written: str, now: datetime) -> bool:
-    """Whether a state file gives way to the one just `written` (both named
-    `<kind>-<run>.parquet`, newest read first): an older run's, a name no run
-    gives (a copy made by hand), or one dated ahead of the clock (it would be
-    read forever) -- never a later window's, which a stream may publish first."""
-    try:
-        when = run_time(FileSystems.split(path)[1].split("-", 1)[-1])
-    except ValueError:
-        return True
-    return path < written or when > now + _CLOCK_SLACK
 
 
 def _window_rows(record, run_id: str, max_chars: int, window=beam.DoFn.WindowParam):
@@ -366,7 +229,7 @@ class WriteDataset(beam.PTransform):
     def __init__(self, out_dir: str, run_id: str, settings: WriteSettings, remember=None,
                  state_files=()):
         super().__init__()
-        if not run_id or _UNSAFE.search(run_id.lower()):
+        if not is_plain_token(run_id):
             raise ValueError(f"run_id must be a plain token, got {run_id!r}")
         self.out_dir, self.run_id, self.settings = out_dir, run_id, settings
         self.remember, self.state_files = remember, tuple(state_files)
