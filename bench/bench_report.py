@@ -26,9 +26,11 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.report import COLUMNS, PARTITIONS, TABLES, build_report, write_text  # noqa: E402
+from pipelines.report import COLUMNS, PARTITIONS, build_report, write_text  # noqa: E402
 from pipelines.report_html import render as html_text  # noqa: E402
+from pipelines.report_text import render as plain_text  # noqa: E402
 from schemas import load_data  # noqa: E402
+from schemas.layout import TABLES  # noqa: E402
 from schemas.tables import ARTICLES, DUPLICATES, MENTIONS, REJECTS  # noqa: E402
 
 WORDS = "the coalition forces said on monday that militia fighters near the border town".split()  # noqa: SIM905
@@ -125,7 +127,7 @@ def main() -> None:
 
     started = time.perf_counter()
     report = build_report(str(out))
-    report.format()
+    plain_text(report)
     write_text(str(out / "report.html"), html_text(report))
     report_s = time.perf_counter() - started
     size = (out / "report.html").stat().st_size

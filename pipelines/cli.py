@@ -23,11 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-EXIT_USAGE = 2
-# Another run holds the output folder: try again later (sysexits EX_TEMPFAIL).
-EXIT_LOCKED = 75
-# Stopped with Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
+from .drivers import (
+    Terminated,
+    compact_if_due,
+    interrupted,
+    pipeline_failure,
+    run_batch,
+    stream_locally,
+    stream_on_runner,
+)
+from .exits import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE, fail
 
 
 class _DropNoise(logging.Filter):
@@ -56,11 +61,6 @@ def _configure_logging(verbosity: int) -> None:
             logging.CRITICAL if verbosity <= 0 else logging.WARNING if verbosity == 1 else logging.NOTSET)
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"news-ingest: error: {' '.join(message.split())}", file=sys.stderr)
-    return code
-
-
 def _preflight(args: argparse.Namespace, beam_args: list[str]):
     """Beam options, feed URLs, settings and output folder, or a PreflightError."""
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -85,105 +85,7 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
 def _preflight_failure(error: Exception) -> int:
     from .options import UsageError
 
-    return _fail(str(error), EXIT_USAGE if isinstance(error, UsageError) else 1)
-
-
-def _pipeline_failure(error: Exception, what: str) -> str:
-    logging.getLogger(__name__).info("pipeline failed", exc_info=True)
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
-    # Worker processes send their whole traceback as the message: its last line says what broke.
-    cause = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    return f"{what} failed: {type(error).__name__}: {cause[:300]} (run with -v for details)"
-
-
-def _interrupted(error: BaseException) -> bool:
-    """Ctrl-C inside a pipeline: Beam re-raises it wrapped (RuntimeError: KeyboardInterrupt ...)."""
-    while error is not None:
-        if isinstance(error, KeyboardInterrupt) or str(error).startswith("KeyboardInterrupt"):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
-def _run_batch(options, urls: list[str], out: str, settings, verbosity: int,
-               quarantined: set[str] | None = None):
-    """Build and run the batch pipeline once, showing progress; its summary
-    (naming the damaged files quarantined since `quarantined` was listed, by
-    default since its start)."""
-    import apache_beam as beam
-
-    from schemas.layout import new_run_id
-    from transforms.quarantine import quarantined_files
-
-    from .batch import build_pipeline
-    from .options import counts_in_process
-    from .progress import Progress, worker_output_aside
-    from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
-
-    started, run_id = time.monotonic(), new_run_id()
-    quarantined = quarantined_files(out) if quarantined is None else quarantined
-    _ensure_memory(out, settings, verbosity)
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, urls, out, run_id, settings)
-    counting = counts_in_process(options)
-    with (worker_output_aside(not counting and verbosity < 2) as stderr,
-          Progress.for_verbosity(len(urls), verbosity, counting, stderr)):
-        result = pipeline.run()
-        result.wait_until_finish()
-    return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
-                      timings_of(result), stage_seconds_of(result),
-                      sorted(quarantined_files(out) - quarantined))
-
-
-def _ensure_memory(out: str, settings, verbosity: int) -> None:
-    """A dataset written by an older version gets its memory first (once);
-    call holding the run lock."""
-    from .rebuild import ensure_memory
-
-    built = ensure_memory(out, settings.memory, settings.dedup)
-    if built and built.files_read and verbosity >= 0:
-        print(f"news-ingest: built the dataset memory from {built.line()}; later runs read only it",
-              file=sys.stderr, flush=True)
-
-
-def _compact_if_due(out: str, args: argparse.Namespace, settings) -> None:
-    """Once a `--compact-every` (default a day), after a run or poll."""
-    from .compact import compact_if_due
-    from .options import parse_compact_every
-
-    every = parse_compact_every(args.compact_every)
-    if every is None:
-        return
-    try:
-        done = compact_if_due(out, every.total_seconds(), settings.write)
-    except Exception as error:  # noqa: BLE001 - the run's own work is done and kept: say so, go on
-        print(f"news-ingest: warning: compaction failed ({type(error).__name__}: {error}); it is tried "
-              f"again after the next run", file=sys.stderr, flush=True)
-        return
-    if done and (done.partitions or done.skipped) and args.verbosity >= 0:
-        print(f"news-ingest: {done.line()}", file=sys.stderr, flush=True)
-        for reason in done.skipped:
-            print(f"  left as it was: {reason}", file=sys.stderr, flush=True)
-
-
-class _Terminated:
-    """SIGTERM (`docker stop`, systemd, Kubernetes, `kill`) ends a run as
-    Ctrl-C does -- finished files kept, half-written ones removed -- and is
-    said in one line; without it the run vanished with status -15."""
-
-    def __init__(self):
-        self.received, self._previous = False, None
-
-    def __enter__(self) -> _Terminated:
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.received = True
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
+    return fail(str(error), EXIT_USAGE if isinstance(error, UsageError) else 1)
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -197,19 +99,19 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except PreflightError as error:
         return _preflight_failure(error)
     use_local_runner(options)
-    terminated, quarantined = _Terminated(), quarantined_files(out)
+    terminated, quarantined = Terminated(), quarantined_files(out)
     try:
         with terminated, RunLock(out):  # its start may quarantine a damaged commit list
-            summary = _run_batch(options, urls, out, settings, args.verbosity, quarantined)
-            _compact_if_due(out, args, settings)
+            summary = run_batch(options, urls, out, settings, args.verbosity, quarantined)
+            compact_if_due(out, args, settings)
     except LockedError as error:
-        return _fail(str(error), EXIT_LOCKED)
+        return fail(str(error), EXIT_LOCKED)
     except (KeyboardInterrupt, Exception) as error:
-        if _interrupted(error):
-            return _fail(f"{'stopped by SIGTERM' if terminated.received else 'interrupted'}; files it "
+        if interrupted(error):
+            return fail(f"{'stopped by SIGTERM' if terminated.received else 'interrupted'}; files it "
                          "finished are kept, its other items are polled again next time",
                          128 + signal.SIGTERM if terminated.received else EXIT_INTERRUPTED)
-        return _fail(_pipeline_failure(error, "run"))  # the pipeline itself broke: one line
+        return fail(pipeline_failure(error, "run"))  # the pipeline itself broke: one line
     print(summary.line() if args.verbosity < 0 else summary.format())
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
@@ -234,106 +136,10 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     use_local_runner(options)
     try:
         if runs_in_process(options):
-            return _stream_locally(options, urls, out, settings, interval, args)
-        return _stream_on_runner(options, urls, out, settings, interval, args)
+            return stream_locally(options, urls, out, settings, interval, args)
+        return stream_on_runner(options, urls, out, settings, interval, args)
     except LockedError as error:
-        return _fail(str(error), EXIT_LOCKED)
-
-
-def _stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
-    """One batch pipeline per interval in this process, under one lock (an
-    in-process runner would hold a streaming pipeline's output to the end)."""
-    from transforms.quarantine import quarantined_files
-
-    from .lock import RunLock, settle
-    from .stream import Stopper, run_locally
-
-    failed, quarantined = [], quarantined_files(out)
-
-    def poll(number: int) -> None:
-        try:  # the first poll also names what taking the lock set aside
-            print(_run_batch(options, urls, out, settings, args.verbosity,
-                             quarantined if number == 0 else None).line(), flush=True)
-            _compact_if_due(out, args, settings)
-        except Exception as error:
-            if _interrupted(error):
-                raise KeyboardInterrupt from error
-            if lock.local:
-                settle(Path(out))  # what the broken poll half wrote
-            failed.append(_fail(_pipeline_failure(error, "poll")))  # the next poll may work
-
-    print(f"news-ingest: polling {len(urls)} feeds every {args.interval} into {out}; Ctrl-C stops",
-          flush=True)
-    stopper, lock = Stopper(), RunLock(out)
-    try:
-        with lock, stopper:
-            run_locally(poll, interval, args.polls, stopper)
-    except KeyboardInterrupt:
-        return _fail("aborted; the interrupted poll's items are polled again on the next start",
-                     stopper.exit_status)
-    if stopper.requested:
-        return stopper.exit_status
-    return 1 if failed else 0
-
-
-def _stream_on_runner(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
-    """The streaming pipeline, submitted to a runner that executes streams.
-
-    Attached, this process holds the run lock and Ctrl-C cancels the job;
-    detached (--detach, what a Dataflow flex template launcher needs) it
-    returns once the runner has accepted the job, which then runs until
-    cancelled on the runner.
-    """
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    from schemas.layout import new_run_id
-
-    from .lock import LockedError, RunLock
-    from .stream import build_stream_pipeline
-
-    options.view_as(StandardOptions).streaming = True
-    pipeline = beam.Pipeline(options=options)
-    build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds(),
-                          args.polls)
-    if args.detach:
-        try:
-            with RunLock(out):  # only while the memory is made sure of: the job runs on
-                _ensure_memory(out, settings, args.verbosity)
-            result = pipeline.run()
-        except LockedError:
-            raise
-        except Exception as error:
-            return _fail(_pipeline_failure(error, "stream"))
-        print(f"news-ingest: streaming job {_job_name(result)} submitted; "
-              f"it writes into {out} until cancelled on the runner", flush=True)
-        return 0
-    with RunLock(out):
-        try:
-            _ensure_memory(out, settings, args.verbosity)
-            result = pipeline.run()
-        except Exception as error:
-            return _fail(_pipeline_failure(error, "stream"))
-        print(f"news-ingest: streaming pipeline submitted ({type(result).__name__}); Ctrl-C cancels it",
-              flush=True)
-        try:
-            result.wait_until_finish()
-        except KeyboardInterrupt:
-            result.cancel()
-            return EXIT_INTERRUPTED
-        except Exception as error:
-            return _fail(_pipeline_failure(error, "stream"))
-    return 0
-
-
-def _job_name(result) -> str:
-    """The runner's id for a submitted job (Dataflow and portable results both
-    keep one; a Dataflow result built for a template launcher has none)."""
-    try:
-        job_id = result.job_id() if hasattr(result, "job_id") else getattr(result, "_job_id", None)
-    except Exception:  # noqa: BLE001 - DataflowPipelineResult without a job raises AttributeError
-        job_id = None
-    return str(job_id or "(id assigned by the launcher)")
+        return fail(str(error), EXIT_LOCKED)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -344,8 +150,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .options import UsageError, given_out, parse_day
-    from .report import ReportError, build_report, check_writable, json_text, write_text
+    from .report import ReportError, build_report, check_writable, write_text
     from .report_html import render as html_text
+    from .report_text import json_text
+    from .report_text import render as plain_text
 
     try:
         since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
@@ -357,14 +165,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError("only one of --html and --json can be - (standard output)")
         report = build_report(given_out(args.out), since, until, args.top)
     except UsageError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     except ReportError as error:
-        return _fail(str(error))
+        return fail(str(error))
     html_path = args.html or str(Path(report.out_dir) / "report.html")
     outputs = [(path, render) for path, render in ((html_path, html_text), (args.json, json_text)) if path]
     to_stdout = any(path == "-" for path, _ in outputs)
     if args.verbosity >= 0 and not to_stdout:
-        print(report.format(), flush=True)
+        print(plain_text(report), flush=True)
     try:
         for path, _ in outputs:
             if path != "-":
@@ -375,9 +183,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             else:
                 write_text(path, render(report))
     except ReportError as error:
-        return _fail(f"{error}{'' if args.html else ' (--html FILE writes the page elsewhere)'}")
+        return fail(f"{error}{'' if args.html else ' (--html FILE writes the page elsewhere)'}")
     except OSError as error:
-        return _fail(f"cannot write the report: {error}")
+        return fail(f"cannot write the report: {error}")
     if html_path != "-" and not to_stdout:
         print(f"\nchart and tables: {html_path}" if args.verbosity >= 0 else html_path)
     return 0
@@ -393,16 +201,16 @@ def _maintenance(args: argparse.Namespace, work) -> int:
         with RunLock(out):
             return work(out)
     except UsageError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     except PreflightError as error:
-        return _fail(str(error))
+        return fail(str(error))
     except LockedError as error:
-        return _fail(str(error), EXIT_LOCKED)
+        return fail(str(error), EXIT_LOCKED)
     except KeyboardInterrupt:
-        return _fail("interrupted; the dataset is as it was, or as far as it got (every step is atomic)",
+        return fail("interrupted; the dataset is as it was, or as far as it got (every step is atomic)",
                      EXIT_INTERRUPTED)
     except Exception as error:  # a file that cannot be read or written: one line
-        return _fail(f"{args.command} failed: {type(error).__name__}: {error}")
+        return fail(f"{args.command} failed: {type(error).__name__}: {error}")
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
@@ -412,7 +220,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     try:
         before = parse_day(args.before, "--before")
     except UsageError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
 
     def work(out: str) -> int:
         summary = compact(out, before)
@@ -440,7 +248,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
     from .rebuild import memory_status, rebuild_memory
 
     if args.dedup_days is not None and args.dedup_days < 0:
-        return _fail("--dedup-days must be 0 or more", EXIT_USAGE)
+        return fail("--dedup-days must be 0 or more", EXIT_USAGE)
     settings = MemorySettings()
 
     def work(out: str) -> int:
@@ -470,16 +278,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         return verify(existing_dataset(args.out), args.repair, print, details=args.verbosity >= 0)
     except UsageError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     except PreflightError as error:
-        return _fail(str(error))
+        return fail(str(error))
     except LockedError as error:
-        return _fail(str(error), EXIT_LOCKED)
+        return fail(str(error), EXIT_LOCKED)
     except KeyboardInterrupt:
-        return _fail("interrupted; verify itself changes nothing, and each step of --repair is atomic",
+        return fail("interrupted; verify itself changes nothing, and each step of --repair is atomic",
                      EXIT_INTERRUPTED)
     except Exception as error:  # a file that cannot be listed or written: one line
-        return _fail(f"verify failed: {type(error).__name__}: {error}")
+        return fail(f"verify failed: {type(error).__name__}: {error}")
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
@@ -633,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.verbosity = _verbosity(args)
         except UsageError as error:
-            return _fail(str(error), EXIT_USAGE)
+            return fail(str(error), EXIT_USAGE)
         _configure_logging(args.verbosity)
         if args.command == "run":
             return cmd_run(args, rest)
@@ -650,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "verify":
             return cmd_verify(args)
     except KeyboardInterrupt:  # before a command's own handling began: nothing was written
-        return _fail("interrupted", EXIT_INTERRUPTED)
+        return fail("interrupted", EXIT_INTERRUPTED)
     return cmd_extract(args)
 
 

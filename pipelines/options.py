@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import (
 
 from schemas.layout import STATE, TABLES, delete_files, matching_files
 from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
-from transforms.feeds import read_feed_list
+from transforms.feedlist import read_feed_list
 
 _DEFAULT_FETCH = FetchSettings()
 

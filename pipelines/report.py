@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import shlex
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,8 +27,6 @@ from transforms.feedstate import DamagedState, read_states
 
 TOP_ACTORS = 8
 TOP_ROWS = 15
-TEXT_DAYS = 14  # days of the daily table printed as text (the chart has all)
-TEXT_CELL = 80  # characters of a cell printed as text (the page has all)
 
 
 class ReportError(ValueError):
@@ -79,30 +76,6 @@ class Report:
         data = asdict(self)
         data["duplicate_rate"] = round(self.duplicate_rate, 4)
         return json.loads(json.dumps(data, default=str))
-
-    def format(self) -> str:
-        span = f"{self.first_day} to {self.last_day}" if self.first_day else "no articles"
-        wanted = (f"; asked for {self.since or 'the start'} to {self.until or 'the end'}"
-                  if self.since or self.until else "")
-        lines = [f"news-ingest report: {self.out_dir}  ({span}{wanted})",
-                 f"  articles {self.articles} from {_plural(self.sources, 'source')} in "
-                 f"{_plural(self.languages, 'language')}; "
-                 f"duplicates {self.duplicates} ({self.duplicate_rate:.1%} of stories seen); "
-                 f"rejects {self.rejects}"]
-        if self.skipped_files:
-            lines.append(f"  left out {_plural(len(self.skipped_files), 'file')} outside the dataset's "
-                         f"folders, e.g. {_cell(self.skipped_files[0])}")
-        if self.damaged_files:
-            folder = _cell(shlex.quote(self.out_dir))
-            lines.append(f"  left out {_plural(len(self.damaged_files), 'damaged file')}, e.g. "
-                         f"{_cell(self.damaged_files[0])}: `news-ingest verify --out {folder} "
-                         f"--repair` sets them aside (keeping what can be read of articles and "
-                         f"duplicates)")
-        if self.series:
-            lines += ["", *_text_table(_daily_table(self, TEXT_DAYS))]
-        for table in self.tables:
-            lines += ["", *_text_table(table)]
-        return "\n".join(lines)
 
 
 def build_report(out_dir: str, since: date | None = None, until: date | None = None,
@@ -175,10 +148,6 @@ def _build(root: Path, since: date | None, until: date | None, top: int) -> Repo
         _feed_health(root),
     ]
     return report
-
-
-def json_text(report: Report) -> str:
-    return json.dumps(report.as_dict(), indent=2)
 
 
 def check_writable(path: str) -> None:
@@ -368,38 +337,3 @@ def _feed_health(root: Path) -> Table:
     return Table("Feeds failing or disabled", columns, rows,
                  empty=f"none: all {healthy} feeds answered on their last poll" if states
                  else "no feed state yet")
-
-
-def _daily_table(report: Report, last_days: int) -> Table:
-    """The latest days that have articles, one column per top actor."""
-    actors = list(report.series)
-    busy = [n for n in range(len(report.days)) if any(report.series[actor][n] for actor in actors)]
-    rows = [(report.days[n].isoformat(), *(report.series[actor][n] for actor in actors))
-            for n in busy[-last_days:]]
-    return Table(f"Articles per day mentioning the top actors (latest {len(rows)} days with any)",
-                 ("date", *actors), rows)
-
-
-def _text_table(table: Table) -> list[str]:
-    if not table.rows:
-        return [table.title, f"  {table.empty}"]
-    cells = [[_cell(value)[:TEXT_CELL] for value in row] for row in table.rows]
-    widths = [max(len(column), *(len(row[n]) for row in cells)) for n, column in enumerate(table.columns)]
-    numeric = [all(isinstance(row[n], int | float) for row in table.rows) for n in range(len(widths))]
-
-    def line(values) -> str:
-        return "  " + "  ".join(value.rjust(width) if right else value.ljust(width)
-                                for value, width, right in zip(values, widths, numeric, strict=True)).rstrip()
-    return [table.title, line(table.columns), *(line(row) for row in cells)]
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _cell(value) -> str:
-    """A value as table text: dates as YYYY-MM-DD; control characters (a
-    feed's newline or terminal escape) as spaces, so they cannot reach the terminal."""
-    if value is None:
-        return ""
-    return "".join(char if char.isprintable() else " " for char in str(value))

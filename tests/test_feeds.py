@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from transforms.failures import FetchError
-from transforms.feeds import FeedListError, parse_feed, read_feed_list
+from transforms.feedlist import FeedListError, read_feed_list
+from transforms.feeds import parse_feed
 
 from .conftest import ROOT
 from .loopback import rss

@@ -10,7 +10,8 @@ import pytest
 
 from schemas.settings import FetchSettings
 from transforms.failures import FetchError
-from transforms.feeds import parse_feed, read_feed_list
+from transforms.feedlist import read_feed_list
+from transforms.feeds import parse_feed
 from transforms.httpclient import Fetcher
 
 from .conftest import DEMO_PAGES

@@ -177,7 +177,7 @@ def test_demo_run_twice_writes_nothing_twice(tmp_path):
 
 
 def test_build_pipeline_outputs_on_a_test_pipeline(news_site, site, tmp_path):
-    from transforms.feeds import read_feed_list
+    from transforms.feedlist import read_feed_list
 
     settings = Settings(fetch=FetchSettings(allow_private_network=True, read_timeout_s=1,
                                             total_timeout_s=2))

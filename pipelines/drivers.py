@@ -1,0 +1,212 @@
+"""How `run` and `stream` are driven: the pipeline run once (with progress
+and its summary), once per interval in this process, or submitted to a
+streaming runner; the run lock held around each, SIGTERM treated as Ctrl-C,
+an old dataset's memory built first and daily compaction after.
+
+The command line (cli.py) parses options and prints; these functions build
+and run pipelines. Beam is imported inside them, after logging is set up.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .exits import EXIT_INTERRUPTED, fail
+
+
+def pipeline_failure(error: Exception, what: str) -> str:
+    logging.getLogger(__name__).info("pipeline failed", exc_info=True)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+    # Worker processes send their whole traceback as the message: its last line says what broke.
+    cause = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    return f"{what} failed: {type(error).__name__}: {cause[:300]} (run with -v for details)"
+
+
+def interrupted(error: BaseException) -> bool:
+    """Ctrl-C inside a pipeline: Beam re-raises it wrapped (RuntimeError: KeyboardInterrupt ...)."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt) or str(error).startswith("KeyboardInterrupt"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
+               quarantined: set[str] | None = None):
+    """Build and run the batch pipeline once, showing progress; its summary
+    (naming the damaged files quarantined since `quarantined` was listed, by
+    default since its start)."""
+    import apache_beam as beam
+
+    from schemas.layout import new_run_id
+    from transforms.quarantine import quarantined_files
+
+    from .batch import build_pipeline
+    from .options import counts_in_process
+    from .progress import Progress, worker_output_aside
+    from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
+
+    started, run_id = time.monotonic(), new_run_id()
+    quarantined = quarantined_files(out) if quarantined is None else quarantined
+    ensure_memory(out, settings, verbosity)
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, urls, out, run_id, settings)
+    counting = counts_in_process(options)
+    with (worker_output_aside(not counting and verbosity < 2) as stderr,
+          Progress.for_verbosity(len(urls), verbosity, counting, stderr)):
+        result = pipeline.run()
+        result.wait_until_finish()
+    return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
+                      timings_of(result), stage_seconds_of(result),
+                      sorted(quarantined_files(out) - quarantined))
+
+
+def ensure_memory(out: str, settings, verbosity: int) -> None:
+    """A dataset written by an older version gets its memory first (once);
+    call holding the run lock."""
+    from .rebuild import ensure_memory
+
+    built = ensure_memory(out, settings.memory, settings.dedup)
+    if built and built.files_read and verbosity >= 0:
+        print(f"news-ingest: built the dataset memory from {built.line()}; later runs read only it",
+              file=sys.stderr, flush=True)
+
+
+def compact_if_due(out: str, args: argparse.Namespace, settings) -> None:
+    """Once a `--compact-every` (default a day), after a run or poll."""
+    from .compact import compact_if_due
+    from .options import parse_compact_every
+
+    every = parse_compact_every(args.compact_every)
+    if every is None:
+        return
+    try:
+        done = compact_if_due(out, every.total_seconds(), settings.write)
+    except Exception as error:  # noqa: BLE001 - the run's own work is done and kept: say so, go on
+        print(f"news-ingest: warning: compaction failed ({type(error).__name__}: {error}); it is tried "
+              f"again after the next run", file=sys.stderr, flush=True)
+        return
+    if done and (done.partitions or done.skipped) and args.verbosity >= 0:
+        print(f"news-ingest: {done.line()}", file=sys.stderr, flush=True)
+        for reason in done.skipped:
+            print(f"  left as it was: {reason}", file=sys.stderr, flush=True)
+
+
+class Terminated:
+    """SIGTERM (`docker stop`, systemd, Kubernetes, `kill`) ends a run as
+    Ctrl-C does -- finished files kept, half-written ones removed -- and is
+    said in one line; without it the run vanished with status -15."""
+
+    def __init__(self):
+        self.received, self._previous = False, None
+
+    def __enter__(self) -> Terminated:
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
+    """One batch pipeline per interval in this process, under one lock (an
+    in-process runner would hold a streaming pipeline's output to the end)."""
+    from transforms.quarantine import quarantined_files
+
+    from .lock import RunLock, settle
+    from .stream import Stopper, run_locally
+
+    failed, quarantined = [], quarantined_files(out)
+
+    def poll(number: int) -> None:
+        try:  # the first poll also names what taking the lock set aside
+            print(run_batch(options, urls, out, settings, args.verbosity,
+                             quarantined if number == 0 else None).line(), flush=True)
+            compact_if_due(out, args, settings)
+        except Exception as error:
+            if interrupted(error):
+                raise KeyboardInterrupt from error
+            if lock.local:
+                settle(Path(out))  # what the broken poll half wrote
+            failed.append(fail(pipeline_failure(error, "poll")))  # the next poll may work
+
+    print(f"news-ingest: polling {len(urls)} feeds every {args.interval} into {out}; Ctrl-C stops",
+          flush=True)
+    stopper, lock = Stopper(), RunLock(out)
+    try:
+        with lock, stopper:
+            run_locally(poll, interval, args.polls, stopper)
+    except KeyboardInterrupt:
+        return fail("aborted; the interrupted poll's items are polled again on the next start",
+                     stopper.exit_status)
+    if stopper.requested:
+        return stopper.exit_status
+    return 1 if failed else 0
+
+
+def stream_on_runner(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
+    """The streaming pipeline, submitted to a runner that executes streams.
+
+    Attached, this process holds the run lock and Ctrl-C cancels the job;
+    detached (--detach, what a Dataflow flex template launcher needs) it
+    returns once the runner has accepted the job, which then runs until
+    cancelled on the runner.
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from schemas.layout import new_run_id
+
+    from .lock import LockedError, RunLock
+    from .stream import build_stream_pipeline
+
+    options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)
+    build_stream_pipeline(pipeline, urls, out, new_run_id(), settings, interval.total_seconds(),
+                          args.polls)
+    if args.detach:
+        try:
+            with RunLock(out):  # only while the memory is made sure of: the job runs on
+                ensure_memory(out, settings, args.verbosity)
+            result = pipeline.run()
+        except LockedError:
+            raise
+        except Exception as error:
+            return fail(pipeline_failure(error, "stream"))
+        print(f"news-ingest: streaming job {_job_name(result)} submitted; "
+              f"it writes into {out} until cancelled on the runner", flush=True)
+        return 0
+    with RunLock(out):
+        try:
+            ensure_memory(out, settings, args.verbosity)
+            result = pipeline.run()
+        except Exception as error:
+            return fail(pipeline_failure(error, "stream"))
+        print(f"news-ingest: streaming pipeline submitted ({type(result).__name__}); Ctrl-C cancels it",
+              flush=True)
+        try:
+            result.wait_until_finish()
+        except KeyboardInterrupt:
+            result.cancel()
+            return EXIT_INTERRUPTED
+        except Exception as error:
+            return fail(pipeline_failure(error, "stream"))
+    return 0
+
+
+def _job_name(result) -> str:
+    """The runner's id for a submitted job (Dataflow and portable results both
+    keep one; a Dataflow result built for a template launcher has none)."""
+    try:
+        job_id = result.job_id() if hasattr(result, "job_id") else getattr(result, "_job_id", None)
+    except Exception:  # noqa: BLE001 - DataflowPipelineResult without a job raises AttributeError
+        job_id = None
+    return str(job_id or "(id assigned by the launcher)")
