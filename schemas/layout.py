@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindow
 
 # The tables, and those partitioned by actor below the day.
 TABLES = ("articles", "mentions", "duplicates", "rejects")
@@ -171,16 +170,6 @@ def new_run_id() -> str:
     """A fresh run id: its start time, then a random token (two runs started
     in the same second never share file names)."""
     return f"{run_stamp(datetime.now(UTC))}-{secrets.token_hex(3)}"
-
-
-def window_run_id(run_id: str, window) -> str:
-    """The name stem of a window's files: a batch run's id, or for a stream
-    the window's start time with the stream's suffix -- every window writes
-    new files, and file names still start with when their rows were ingested."""
-    if isinstance(window, GlobalWindow):
-        return run_id
-    start = datetime.fromtimestamp(window.start.micros / 1e6, UTC)
-    return f"{run_stamp(start)}-{run_id.split('-', 1)[-1]}"
 
 
 # A state file dated further ahead than this was written while the clock was wrong.

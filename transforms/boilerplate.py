@@ -32,13 +32,14 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import data_text
-from schemas.layout import BOILERPLATE, matching_files, replaced_by, window_run_id, write_parquet
+from schemas.layout import BOILERPLATE, matching_files, replaced_by, write_parquet
 from schemas.records import BoilerplateLine
 from schemas.settings import CleanSettings
 from schemas.tables import BOILERPLATE_MEMORY, record_row
 
 from .clutter import line_hash
 from .quarantine import require_regular_file
+from .windows import window_run_id
 
 _LOG = logging.getLogger(__name__)
 

@@ -45,7 +45,6 @@ from schemas.layout import (
     hidden_path,
     matching_files,
     run_time,
-    window_run_id,
     write_table,
 )
 from schemas.records import Article, Duplicate, Fingerprint
@@ -56,6 +55,7 @@ from .metrics import counter
 from .neardup import Member, figures, member_order, signature_values
 from .quarantine import DamagedFile, require_regular_file
 from .urls import url_id
+from .windows import window_run_id
 
 MANIFEST = "manifest.json"
 # Bumped when the memory's layout changes: a run then rebuilds it from the tables.

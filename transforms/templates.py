@@ -23,7 +23,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.layout import TEMPLATES, matching_files, replaced_by, window_run_id, write_parquet
+from schemas.layout import TEMPLATES, matching_files, replaced_by, write_parquet
 from schemas.records import Article, SourceHistory, rejects_for
 from schemas.settings import CleanSettings
 from schemas.tables import TEMPLATE_HISTORY, record_row
@@ -33,6 +33,7 @@ from .clutter import line_hash
 from .metrics import counter
 from .quarantine import quarantine, require_regular_file
 from .textnorm import content_hash, word_count
+from .windows import window_run_id
 
 
 def article_history(article: Article) -> SourceHistory:

@@ -36,7 +36,6 @@ from schemas.layout import (
     matching_files,
     partition_folder,
     safe_partition_value,
-    window_run_id,
     write_parquet,
 )
 from schemas.records import Article, Duplicate, Reject
@@ -54,6 +53,7 @@ from schemas.tables import (
 from .metrics import counter
 from .neardup import figures, signature_values
 from .quarantine import DamagedFile, quarantine, require_regular_file
+from .windows import window_run_id
 
 
 def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[tuple[str, str, str], dict]]:
