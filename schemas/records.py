@@ -77,6 +77,9 @@ class Article:
     # MinHash of the text as uint32 bytes (near-duplicate detection; stored
     # for later runs).
     signature: bytes = field(default=b"", compare=False)
+    # The figures the text states (neardup.figures), taken with the signature:
+    # dedup compares them, the write stage and the memory store them.
+    numbers: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pipelines.cli import main
 from schemas.layout import run_time
 from schemas.records import Article
 from schemas.settings import DedupSettings, MemorySettings
+from transforms.dedup import signed
 from transforms.memory import (
     article_keys,
     bucket_of,
@@ -37,11 +38,11 @@ STORY = (DEMO_PAGES / PAGES["/p/levant"]).read_bytes()
 
 def stored_article(url: str, text: str = "a story stored long ago, about Syria and its war") -> Article:
     moment = datetime(2025, 1, 1, tzinfo=UTC)
-    return Article(article_id=url_id(url), url=url, canonical_url=url, source="127.0.0.1",
-                   feed_url="https://feeds.example/f.xml", title="Stored", text=text,
-                   published_at=moment, date_source="feed", fetched_at=moment,
-                   content_hash=content_hash(text), word_count=len(text.split()),
-                   signature=Signer(DedupSettings()).sign(text))
+    return signed(Article(article_id=url_id(url), url=url, canonical_url=url, source="127.0.0.1",
+                          feed_url="https://feeds.example/f.xml", title="Stored", text=text,
+                          published_at=moment, date_source="feed", fetched_at=moment,
+                          content_hash=content_hash(text), word_count=len(text.split())),
+                  Signer(DedupSettings()))
 
 
 def args(listing: Path | str, out: Path, *more: str) -> tuple[str, ...]:

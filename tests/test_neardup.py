@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import Article, FeedItem
 from schemas.settings import DedupSettings, MemorySettings
-from transforms.dedup import DeduplicateArticles
+from transforms.dedup import DeduplicateArticles, signed
 from transforms.memory import DatasetMemory
 from transforms.neardup import (
     Member,
@@ -28,7 +28,7 @@ from transforms.neardup import (
 )
 from transforms.textnorm import content_hash
 
-from .conftest import SEED_TEXTS, seed_truth, stored_dataset
+from .conftest import DEMO_FEEDS, SEED_TEXTS, seed_truth, stored_dataset
 
 SETTINGS = DedupSettings()
 START = datetime(2015, 9, 23, 8, tzinfo=UTC)
@@ -206,7 +206,7 @@ def test_near_copies_across_bundles_point_at_the_earliest(signer, tmp_path):
 
 
 def test_a_copy_of_a_stored_article_points_at_it(signer, tmp_path):
-    stored = replace(article("stored-id", WIRE, 0), signature=signer.sign(WIRE))
+    stored = signed(article("stored-id", WIRE, 0), signer)
     memory = stored_dataset(tmp_path, [stored], days_ago=3)
     copy = article("late-copy", edited_copies(WIRE)["dateline"], 600, site=4)
     with pipeline() as p:
@@ -222,7 +222,7 @@ def test_stored_signatures_are_looked_up_within_the_look_back_only(tmp_path, sig
     from transforms.memory import stored_lookalikes
 
     def store(article_id: str, text: str, days_ago: int) -> None:
-        stored_dataset(tmp_path, [replace(article(article_id, text, 0), signature=signer.sign(text))],
+        stored_dataset(tmp_path, [signed(article(article_id, text, 0), signer)],
                        days_ago=days_ago, lookback_days=0)
 
     other = (SEED_TEXTS / "001_967cd6e8aa18a310.txt").read_text()
@@ -235,3 +235,20 @@ def test_stored_signatures_are_looked_up_within_the_look_back_only(tmp_path, sig
             for m in found] == [("recent", True, True, True)]
     everything = stored_lookalikes(str(tmp_path), [signer.sign(WIRE)], None, SETTINGS)
     assert sorted(m.article_id for m in everything) == ["old", "recent"]
+
+
+def test_a_run_stores_the_figures_each_text_states(tmp_path, capsys):
+    """Figures are taken once, with the signature, and what dedup compared is
+    what the articles table and the memory keep for later runs."""
+    import duckdb
+
+    from pipelines.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "--feeds", str(DEMO_FEEDS), "--out", str(out), "-q"]) == 0
+    stored = duckdb.sql(f"select text, numbers from read_parquet('{out}/articles/**/*.parquet')").fetchall()
+    assert stored and any(numbers for _, numbers in stored)
+    assert all(numbers == sorted(figures(text)) for text, numbers in stored)
+    kept = duckdb.sql(f"select count(*) from read_parquet('{out}/_state/memory/texts/**/*.parquet') "
+                      "where len(numbers) > 0").fetchall()[0][0]
+    assert kept == sum(1 for _, numbers in stored if numbers)

@@ -292,7 +292,13 @@ class _SignFn(beam.DoFn):
         self.signer = Signer(self.settings)
 
     def process(self, article: Article):
-        yield replace(article, signature=self.signer.sign(article.text))
+        yield signed(article, self.signer)
+
+
+def signed(article: Article, signer: Signer) -> Article:
+    """The article with what near-duplicate detection compares: its MinHash
+    signature and the figures its text states (stored with it, too)."""
+    return replace(article, signature=signer.sign(article.text), numbers=figures(article.text))
 
 
 def dated(published_at: datetime, date_source: str) -> datetime | None:
@@ -302,7 +308,7 @@ def dated(published_at: datetime, date_source: str) -> datetime | None:
 
 def as_member(article: Article) -> Member:
     first_seen = article.item.first_seen if article.item else (0, 0)
-    return Member(article.article_id, article.signature, figures(article.text), article.word_count,
+    return Member(article.article_id, article.signature, article.numbers, article.word_count,
                   member_order(False, dated(article.published_at, article.date_source),
                                first_seen, article.article_id))
 

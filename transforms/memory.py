@@ -52,7 +52,7 @@ from schemas.settings import DedupSettings, MemorySettings
 from schemas.tables import TIMESTAMP
 
 from .metrics import counter
-from .neardup import Member, figures, member_order, signature_values
+from .neardup import Member, member_order, signature_values
 from .quarantine import DamagedFile, require_regular_file
 from .urls import url_id
 from .windows import window_run_id
@@ -130,7 +130,7 @@ def memory_rows(record, ingested_at: datetime, buckets: int, bands: int
         rows.append((("texts", ingested_at.date().isoformat()), {
             "article_id": record.article_id, "ingested_at": ingested_at,
             "bands": band_hashes(np.asarray([minhash], dtype=np.uint32), bands)[0].tolist(),
-            "minhash": minhash, "numbers": sorted(figures(record.text)), "word_count": record.word_count}))
+            "minhash": minhash, "numbers": sorted(record.numbers), "word_count": record.word_count}))
     return rows
 
 

@@ -51,7 +51,7 @@ from schemas.tables import (
 )
 
 from .metrics import counter
-from .neardup import figures, signature_values
+from .neardup import signature_values
 from .quarantine import DamagedFile, quarantine, require_regular_file
 from .windows import window_run_id
 
@@ -67,7 +67,7 @@ def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[tuple[str,
         rows = [(key("articles", record.published_at, record.primary_actor),
                  record_row(record, ARTICLES, run_id=run_id,
                             minhash=signature_values(record.signature),
-                            numbers=sorted(figures(record.text))))]
+                            numbers=sorted(record.numbers)))]
         rows += [(key("mentions", record.published_at, actor), row)
                  for actor, row in mention_rows(record, run_id)]
         return rows
