@@ -1,14 +1,23 @@
-"""Shared fixtures: the repository's demo pages, seed ground truth, a loopback site."""
+"""Shared fixtures and helpers: the repository's demo pages, seed ground truth,
+a loopback site and the news site on it, `news-ingest run` with its summary,
+the dataset read back. Test modules import helpers from here (fixtures need
+no import), never from one another."""
 from __future__ import annotations
 
+import io
 import json
 import re
+import tempfile
+from contextlib import redirect_stdout
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from .loopback import LoopbackSite
+from .loopback import LoopbackSite, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PAGES = ROOT / "seeds" / "demo" / "pages"
@@ -52,7 +61,6 @@ def stored_dataset(out: Path, records, days_ago: float = 1.0, lookback_days: int
     the DatasetMemory a run over it looks up."""
     from collections import defaultdict
     from dataclasses import replace
-    from datetime import UTC, datetime, timedelta
 
     from pipelines.rebuild import rebuild_memory
     from schemas.settings import DedupSettings, MemorySettings
@@ -112,8 +120,6 @@ def assert_sound(out: Path, repair: bool = False) -> None:
 
 def page_of(path: Path, url: str | None = None, feed_time=None):
     """A fetched Page of a page on disk, as if served at `url`."""
-    from datetime import UTC, datetime
-
     from schemas.records import FeedItem, Page
 
     url = url or path.resolve().as_uri()
@@ -128,3 +134,168 @@ def cleaner():
     from transforms.clean import Cleaner
 
     return Cleaner(CleanSettings())
+
+
+# The demo pages as the news site serves them.
+PAGES = {  # served path -> demo page
+    "/p/grasswire": "grasswire-coalition-ex-partner-weapons.html",
+    "/p/defensepost": "defensepost-shq-relocating-aleppo.html",
+    "/p/levant": "levantmonitor-us-strikes-tanf-militia.html",
+    "/p/sohr": "syriahr-factions-advance-rif-dimashq.html",
+    "/p/arabtimes": "arabtimes-rebels-probe-defection.html",
+    "/p/gulfwire": "gulfwire-rebels-probe-defection.html",
+}
+
+
+@pytest.fixture
+def news_site(site, tmp_path):
+    """Four feeds: a good one with a 404 and a slow article, one repeating a
+    link and carrying a syndicated copy and a linkless entry, a broken one and
+    a missing one. Returns the feed list file."""
+    for path, name in PAGES.items():
+        site.add(path, (DEMO_PAGES / name).read_bytes())
+    site.add("/p/slow", "<html><body><p>late</p></body></html>", delay_s=2.5)
+    site.add("/feeds/main.xml", rss([
+        {"link": "/p/grasswire", "pubDate": "Thu, 03 Aug 2017 09:30:00 +0000"},
+        {"link": "/p/defensepost", "pubDate": "Tue, 18 Sep 2018 14:12:00 +0000"},
+        {"link": "/p/levant"}, {"link": "/p/missing"}, {"link": "/p/slow"}, {"link": "/p/sohr"},
+    ]), content_type="application/rss+xml")
+    site.add("/feeds/second.xml", rss([
+        {"link": "/p/defensepost?utm_source=rss"},
+        {"link": "/p/arabtimes", "pubDate": "Wed, 23 Sep 2015 08:00:00 +0000"},
+        {"link": "/p/gulfwire", "pubDate": "Wed, 23 Sep 2015 11:00:00 +0000"},
+        {"title": "an entry without a link"},
+    ]), content_type="application/rss+xml")
+    site.add("/feeds/broken.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>cut',
+             content_type="application/rss+xml")
+    listing = tmp_path / "feeds.txt"
+    listing.write_text("\n".join(site.url(f"/feeds/{name}.xml")
+                                 for name in ("main", "second", "broken", "gone")))
+    return listing
+
+
+class CliRun(NamedTuple):
+    """What `news-ingest run` ended with: its exit status, what it printed,
+    and its summary as `--summary-json` writes it (None when it wrote none)."""
+    code: int
+    printed: str
+    summary: dict | None
+
+
+def run_cli(*args: str) -> CliRun:
+    """`news-ingest run ARGS` in this process. The summary is also written as
+    JSON (to a file of its own unless ARGS name one with --summary-json) and
+    read back: assert on its figures, not on the printed columns."""
+    from pipelines.cli import main
+
+    named = [arg.split("=", 1)[1] for arg in args if arg.startswith("--summary-json=")]
+    named += [args[at + 1] for at, arg in enumerate(args[:-1]) if arg == "--summary-json"]
+    with tempfile.TemporaryDirectory(prefix="news-ingest-summary-") as folder:
+        summary_file = Path(named[-1]) if named else Path(folder) / "summary.json"
+        extra = () if named else ("--summary-json", str(summary_file))
+        captured = io.StringIO()
+        with redirect_stdout(captured):
+            code = main(["run", *args, *extra])
+        summary = (json.loads(summary_file.read_text())
+                   if code == 0 and summary_file.exists() else None)
+    return CliRun(code, captured.getvalue(), summary)
+
+
+def dataset_files(out: Path, *tables: str) -> set[Path]:
+    """Parquet files of the dataset's tables (not of its _state)."""
+    tables = tables or ("articles", "mentions", "duplicates", "rejects")
+    return {path for table in tables for path in (out / table).rglob("*.parquet")}
+
+
+def query(out: Path, table: str, sql: str = "select count(*) from t") -> list[tuple]:
+    con = duckdb.connect()
+    con.execute(f"create view t as select * from read_parquet('{out}/{table}/**/*.parquet', "
+                "hive_partitioning=true)")
+    return con.execute(sql).fetchall()
+
+
+def memory_keys(out: Path) -> set[tuple[str, str, str]]:
+    return set(duckdb.sql(f"select kind, key, article_id from read_parquet("
+                          f"'{out}/_state/memory/keys/*/*.parquet')").fetchall())
+
+
+def keys_of_tables(out: Path, lookback_days: int = 30) -> set[tuple[str, str, str]]:
+    """The keys the memory must hold: what the tables say -- text hashes of
+    the articles ingested in the look-back window only."""
+    from schemas.layout import run_time
+    from transforms.memory import article_keys, duplicate_keys
+
+    since = datetime.now(UTC) - timedelta(days=lookback_days)
+    keys = {(kind, key, article_id)
+            for url, canonical, article_id, text_hash, run_id in query(
+                out, "articles", "select url, canonical_url, article_id, content_hash, run_id from t")
+            for kind, key in article_keys(url, canonical, article_id, text_hash)
+            if kind != "hash" or run_time(run_id) >= since}
+    if (out / "duplicates").exists():
+        keys |= {(kind, key, kept) for url, article_id, kept in query(
+                     out, "duplicates", "select url, article_id, duplicate_of from t")
+                 for kind, key in duplicate_keys(url, article_id)}
+    return keys
+
+
+def query_examples() -> list[str]:
+    """The Python examples of the README's "Query the data" section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Query the data\n"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+# `news-ingest report`: its tables' headings, the demo dataset it reads.
+HEADINGS = ["Top actors", "Sources", "Languages", "Duplicates by method", "Largest syndication clusters",
+            "Rejects by stage and error type", "Feeds failing or disabled"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    """The bundled demo (`make run`) ingested once."""
+    out = tmp_path_factory.mktemp("demo") / "data"
+    code, printed, _ = run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(out))
+    assert code == 0, printed
+    return out
+
+
+def report_cli(capsys, *args: str) -> tuple[int, str, str]:
+    from pipelines.cli import main
+
+    code = main(["report", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# Articles of the site-template tests (test_templates, test_boilerplate).
+TEMPLATE_NOW = datetime(2026, 1, 10, tzinfo=UTC)
+PLACES = ["Tanf", "Rukban", "Deir ez-Zor", "Palmyra", "Raqqa", "Idlib", "Daraa", "Homs", "Hama",
+          "Aleppo", "Manbij", "Kobani"]
+
+
+def story(number: int) -> str:
+    """A sentence of its own for every story (numbers alone do not make lines differ in kind)."""
+    place, other = PLACES[number % len(PLACES)], PLACES[(number * 5 + 1) % len(PLACES)]
+    return (f"Fighters moved from {place} towards {other} at dawn on day {number}, "
+            f"a spokesperson for the {place} council told reporters.")
+
+
+def article(source: str, number: int, *extra: str, day: int = 1):
+    """An Article of `source` published at TEMPLATE_NOW: two story lines around `extra`."""
+    from schemas.records import Article, FeedItem
+    from transforms.textnorm import content_hash
+
+    text = "\n\n".join([story(number), *extra, story(number + 100)])
+    item = FeedItem(url=f"https://{source}/{number}", feed_url=f"https://{source}/rss")
+    return Article(article_id=f"{source}-{number}", url=item.url, canonical_url=item.url,
+                   source=source, feed_url=item.feed_url, title=f"Story {number}", text=text,
+                   published_at=TEMPLATE_NOW, date_source="feed",
+                   fetched_at=TEMPLATE_NOW + timedelta(minutes=day),
+                   content_hash=content_hash(text), word_count=len(text.split()), item=item)
+
+
+def pipeline():
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    return TestPipeline(runner="FnApiRunner")

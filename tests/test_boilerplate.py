@@ -26,7 +26,7 @@ from transforms.clutter import line_hash
 from transforms.templates import LearnSiteTemplates, strip_templates
 from transforms.write import PublishFiles
 
-from .test_templates import article, pipeline
+from .conftest import article, pipeline
 
 SETTINGS = CleanSettings()
 # A CMS stock line no pattern names, that three sites repeat in every article.

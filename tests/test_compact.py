@@ -15,10 +15,8 @@ import pytest
 from pipelines.cli import main
 from pipelines.compact import compact, compact_if_due
 
-from .conftest import DEMO_PAGES, ROOT
+from .conftest import DEMO_PAGES, PAGES, ROOT, dataset_files, keys_of_tables, memory_keys, query, run_cli
 from .loopback import LoopbackSite, rss
-from .test_memory import keys_of_tables, memory_keys
-from .test_pipeline import PAGES, dataset_files, query, run_cli
 
 TABLES = ("articles", "mentions", "duplicates", "rejects")
 RUNS = 4
@@ -50,8 +48,8 @@ def history(tmp_path_factory):
                 items.append({"link": path, "pubDate": "Thu, 03 Aug 2017 09:30:00 +0000"})
             items.append({"link": f"/missing/{run}"})
             site.add("/feed.xml", rss(list(items)), content_type="application/rss+xml")
-            code, printed = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
-                                    "--allow-private-network", "--host-delay", "0", "--compact-every", "0")
+            code, printed, _ = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
+                                       "--allow-private-network", "--host-delay", "0", "--compact-every", "0")
             assert code == 0, printed
         yield out, site
 
@@ -165,7 +163,7 @@ def test_a_damaged_file_costs_its_partition_compaction_and_never_a_run(many_runs
     assert damaged.exists() and len(list(damaged.parent.glob("*.parquet"))) == RUNS
     assert files_per_partition(out, "articles") == 1, "the other partitions are compacted"
     (out / "_state" / "compaction.json").unlink()  # due again, in the next run
-    code, printed = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
-                            "--allow-private-network", "--host-delay", "0")
+    code, printed, _ = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
+                               "--allow-private-network", "--host-delay", "0")
     assert code == 0, printed
     assert "left as it was" in capsys.readouterr().err

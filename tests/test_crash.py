@@ -29,10 +29,18 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import DEMO_PAGES, ROOT, assert_sound
+from .conftest import (
+    DEMO_PAGES,
+    PAGES,
+    ROOT,
+    assert_sound,
+    dataset_files,
+    keys_of_tables,
+    memory_keys,
+    query,
+    run_cli,
+)
 from .loopback import rss
-from .test_memory import keys_of_tables, memory_keys
-from .test_pipeline import PAGES, dataset_files, query, run_cli
 
 TABLES = ("articles", "mentions", "duplicates")
 FEEDS = 3
@@ -177,11 +185,11 @@ def assert_consistent(out: Path, served: set[str]) -> None:
 
 def assert_recovers(listing: Path, out: Path, served: set[str]) -> None:
     """Run again to completion and check DIR; a third run then writes nothing."""
-    code, printed = run_cli(*run_args(listing, out))
+    code, printed, _ = run_cli(*run_args(listing, out))
     assert code == 0, printed  # the killed run's lock went with it
     assert_consistent(out, served)
     files = dataset_files(out, *TABLES)
-    code, printed = run_cli(*run_args(listing, out))
+    code, printed, _ = run_cli(*run_args(listing, out))
     assert code == 0, printed
     assert dataset_files(out, *TABLES) == files, "the run after recovery wrote again"
     assert_consistent(out, served)

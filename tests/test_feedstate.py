@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,8 +19,8 @@ from transforms.feedstate import (
     save_states,
 )
 
+from .conftest import run_cli
 from .loopback import rss
-from .test_pipeline import run_cli
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 SETTINGS = FeedSettings()
@@ -81,8 +82,9 @@ def test_conditional_get_answered_304_costs_no_parsing(site, tmp_path):
     args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
     assert run_cli(*args)[0] == 0
     assert feed_state(out)[site.url("/rss")]["etag"] == '"v1"'
-    code, printed = run_cli(*args)
-    assert code == 0 and "not modified 1" in printed and "0 of 0 items accounted for" in printed
+    code, printed, summary = run_cli(*args)
+    assert code == 0, printed
+    assert summary["feeds"]["not_modified"] == 1 and summary["items"]["seen"] == 0 and summary["adds_up"]
     assert site.hits["/rss"] == 2 and site.conditional["/rss"] == 1
     assert site.hits["/gone"] == 1, "the entry was not parsed again"
     assert feed_state(out)[site.url("/rss")]["last_status"] == "not-modified"
@@ -101,8 +103,8 @@ def test_a_server_asking_to_wait_is_not_asked_again_before_time(site, tmp_path):
     assert timedelta(minutes=59) < busy - datetime.now(UTC) <= timedelta(hours=1)
     assert state[site.url("/busy")]["failures"] == 1
     assert datetime.fromisoformat(state[site.url("/ttl")]["next_poll_at"]) > datetime.now(UTC)
-    code, printed = run_cli(*args)
-    assert "not due 2" in printed
+    code, printed, summary = run_cli(*args)
+    assert code == 0 and summary["feeds"]["not_due"] == 2, printed
     assert (site.hits["/busy"], site.hits["/ttl"]) == (1, 1)
 
 
@@ -111,9 +113,11 @@ def test_a_feed_that_keeps_failing_is_reported_disabled(site, tmp_path):
     url = site.url("/missing.xml")
     save_states(str(out), [FeedState(url, failures=SETTINGS.disable_after_failures - 1,
                                      next_poll_at=datetime.now(UTC) - timedelta(minutes=1))])
-    code, printed = run_cli("--feeds", url, "--out", str(out), "--allow-private-network")
-    assert code == 0
-    assert f"DISABLED   1 feeds keep failing: {url}" in printed
+    code, printed, summary = run_cli("--feeds", url, "--out", str(out), "--allow-private-network")
+    assert code == 0, printed
+    assert summary["feeds"]["disabled"] == [url]
+    # What the user reads, whatever the column widths:
+    assert re.search(rf"^\s*DISABLED\s+1 feeds keep failing: {re.escape(url)}$", printed, re.M), printed
     assert feed_state(out)[url]["disabled"] is True
 
 
@@ -128,8 +132,8 @@ def test_feed_state_is_saved_only_after_its_items_are_written(site, tmp_path):
     assert run_cli(*args)[0] == 1
     assert not (out / "_state" / "feeds.json").exists(), "no ETag saved for items never written"
     (out / "articles").unlink()
-    code, printed = run_cli(*args)
-    assert code == 0 and "articles written        1" in printed
+    code, printed, summary = run_cli(*args)
+    assert code == 0 and summary["items"]["articles"] == 1, printed
     assert site.conditional["/rss"] == 0, "the feed was fetched whole again"
 
 
@@ -166,8 +170,10 @@ def test_a_damaged_state_file_is_set_aside_and_the_run_goes_on(site, tmp_path, d
     damaged = damage(state_file.read_text())
     assert damaged != state_file.read_text()
     state_file.write_text(damaged)
-    code, printed = run_cli(*args)
-    assert code == 0 and "polled 1 (not modified 0, unchanged 0)" in printed
+    code, printed, summary = run_cli(*args)
+    assert code == 0, printed
+    feeds = summary["feeds"]
+    assert (feeds["polled"], feeds["not_modified"], feeds["unchanged"]) == (1, 0, 0)
     assert site.conditional["/rss"] == 0, "polled afresh"
     (aside,) = (out / "_state").glob("feeds.json.damaged-*")
     assert aside.read_text() == damaged, "the damaged file is kept for a look"
@@ -179,9 +185,9 @@ def test_a_disabled_feed_is_reported_on_every_run_not_only_when_retried(site, tm
     url = site.url("/missing.xml")
     save_states(str(out), [FeedState(url, failures=SETTINGS.disable_after_failures, disabled=True,
                                      next_poll_at=datetime.now(UTC) + timedelta(hours=20))])
-    code, printed = run_cli("--feeds", url, "--out", str(out), "--allow-private-network")
-    assert code == 0 and "not due 1" in printed
-    assert f"DISABLED   1 feeds keep failing: {url}" in printed
+    code, printed, summary = run_cli("--feeds", url, "--out", str(out), "--allow-private-network")
+    assert code == 0 and summary["feeds"]["not_due"] == 1, printed
+    assert summary["feeds"]["disabled"] == [url]
     assert site.hits[url] == 0
 
 
@@ -196,12 +202,13 @@ def test_an_article_that_failed_for_a_while_is_retried_though_its_feed_is_unchan
     site.add("/fine", STORY)
     out = tmp_path / "out"
     args = ("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
-    code, printed = run_cli(*args)
-    assert code == 0 and "articles written        1" in printed and "rejected                2" in printed
+    code, printed, summary = run_cli(*args)
+    assert code == 0 and (summary["items"]["articles"], summary["items"]["rejected"]) == (1, 2), printed
     site.add("/busy", STORY.replace("Idlib", "Deir ez-Zor"))
-    code, printed = run_cli(*args)
-    assert code == 0 and "articles written        1" in printed
+    code, printed, summary = run_cli(*args)
+    assert code == 0 and summary["items"]["articles"] == 1, printed
     assert (site.hits["/busy"], site.hits["/gone"], site.hits["/fine"]) == (2, 2, 1), \
         "the 503 is retried (the 404 with it, as before feed state); the stored article is not"
-    code, printed = run_cli(*args)
-    assert "not modified 1" in printed, "nothing left to retry: validators are used again"
+    code, printed, summary = run_cli(*args)
+    assert code == 0, printed
+    assert summary["feeds"]["not_modified"] == 1, "nothing left to retry: validators are used again"

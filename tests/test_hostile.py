@@ -3,15 +3,13 @@ finishes, every item is accounted for, each failure is recorded as what it
 is, and nothing the server sends reaches past the dataset."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
 
 from . import hostile
-from .conftest import assert_sound
+from .conftest import assert_sound, query, run_cli
 from .loopback import LoopbackSite
-from .test_pipeline import query, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +17,10 @@ def hostile_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     with LoopbackSite() as site:
         feed_list, expected = hostile.build(site, folder)
-        out, summary = folder / "out", folder / "summary.json"
-        code, printed = run_cli("--feeds", str(feed_list), "--out", str(out), "--summary-json", str(summary),
-                                *hostile.RUN_OPTIONS)
+        out = folder / "out"
+        code, printed, summary = run_cli("--feeds", str(feed_list), "--out", str(out), *hostile.RUN_OPTIONS)
         yield {"code": code, "printed": printed, "out": out, "site": site, "expected": expected,
-               "summary": json.loads(summary.read_text())}
+               "summary": summary}
 
 
 def test_the_run_finishes_and_accounts_for_every_item(hostile_run):

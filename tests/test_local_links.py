@@ -14,9 +14,8 @@ from transforms.feedlist import read_feed_list
 from transforms.feeds import parse_feed
 from transforms.httpclient import Fetcher
 
-from .conftest import DEMO_PAGES
+from .conftest import DEMO_PAGES, run_cli
 from .loopback import rss
-from .test_pipeline import run_cli
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DEMO = {  # four different articles, so none is a duplicate of another
@@ -53,7 +52,7 @@ def test_absolute_and_relative_file_links_of_a_local_feed_are_all_ingested(tmp_p
                          {"link": pages["levant.html"].as_uri()},
                          {"link": "../pages/sohr.html"}]))
     out = tmp_path / "out"
-    code, printed = run_cli("--feeds", str(feed), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(feed), "--out", str(out))
     assert code == 0, printed
     assert table_rows(out, "rejects", "url", "error_type") == []
     assert sorted(url for (url,) in table_rows(out, "articles", "url")) == sorted(
@@ -68,8 +67,8 @@ def test_file_links_in_a_feed_from_a_server_are_item_rejects(site, tmp_path):
                                {"link": "/p/sohr"}]),
              content_type="application/rss+xml")
     out = tmp_path / "out"
-    code, printed = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
-                            "--allow-private-network")
+    code, printed, _ = run_cli("--feeds", site.url("/feed.xml"), "--out", str(out),
+                               "--allow-private-network")
     assert code == 0, printed
     assert table_rows(out, "articles", "url") == [(site.url("/p/sohr"),)]
     assert set(table_rows(out, "rejects", "stage", "url", "error_type")) == {

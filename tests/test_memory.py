@@ -9,18 +9,14 @@ from contextlib import redirect_stderr
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 
 from pipelines.cli import main
-from schemas.layout import run_time
 from schemas.records import Article
 from schemas.settings import DedupSettings, MemorySettings
 from transforms.dedup import signed
 from transforms.memory import (
-    article_keys,
     bucket_of,
-    duplicate_keys,
     expired_texts,
     memory_path,
     stored_keys,
@@ -29,9 +25,8 @@ from transforms.neardup import Signer
 from transforms.textnorm import content_hash
 from transforms.urls import url_id
 
-from .conftest import DEMO_PAGES, stored_dataset
+from .conftest import DEMO_PAGES, PAGES, keys_of_tables, memory_keys, query, run_cli, stored_dataset
 from .loopback import rss
-from .test_pipeline import PAGES, query, run_cli
 
 STORY = (DEMO_PAGES / PAGES["/p/levant"]).read_bytes()
 
@@ -52,31 +47,9 @@ def args(listing: Path | str, out: Path, *more: str) -> tuple[str, ...]:
 
 def run_items(*arguments: str) -> dict:
     """`news-ingest run`; its summary's item counts (the run must succeed)."""
-    summary = Path(arguments[arguments.index("--out") + 1]).with_suffix(".summary.json")
-    code, printed = run_cli(*arguments, "--summary-json", str(summary))
+    code, printed, summary = run_cli(*arguments)
     assert code == 0, printed
-    return json.loads(summary.read_text())["items"]
-
-
-def memory_keys(out: Path) -> set[tuple[str, str, str]]:
-    return set(duckdb.sql(f"select kind, key, article_id from read_parquet("
-                          f"'{out}/_state/memory/keys/*/*.parquet')").fetchall())
-
-
-def keys_of_tables(out: Path, lookback_days: int = 30) -> set[tuple[str, str, str]]:
-    """The keys the memory must hold: what the tables say -- text hashes of
-    the articles ingested in the look-back window only."""
-    since = datetime.now(UTC) - timedelta(days=lookback_days)
-    keys = {(kind, key, article_id)
-            for url, canonical, article_id, text_hash, run_id in query(
-                out, "articles", "select url, canonical_url, article_id, content_hash, run_id from t")
-            for kind, key in article_keys(url, canonical, article_id, text_hash)
-            if kind != "hash" or run_time(run_id) >= since}
-    if (out / "duplicates").exists():
-        keys |= {(kind, key, kept) for url, article_id, kept in query(
-                     out, "duplicates", "select url, article_id, duplicate_of from t")
-                 for kind, key in duplicate_keys(url, article_id)}
-    return keys
+    return summary["items"]
 
 
 def test_a_url_stored_a_year_ago_is_never_fetched_again(site, tmp_path):
@@ -161,7 +134,7 @@ def test_damage_inside_a_memory_file_stops_the_run_with_the_way_out(site, tmp_pa
     (out / "_state" / "feeds.json").unlink()
     errors = io.StringIO()
     with redirect_stderr(errors):
-        code, _ = run_cli(*args(site.url("/feed.xml"), out))
+        code, _, _ = run_cli(*args(site.url("/feed.xml"), out))
     assert code == 1
     assert str(bucket) in errors.getvalue() and "memory --rebuild" in errors.getvalue()
     assert main(["memory", "--rebuild", "--out", str(out)]) == 0

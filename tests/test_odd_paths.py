@@ -9,21 +9,20 @@ import pytest
 
 from pipelines.cli import main
 
-from .conftest import DEMO_FEEDS, article_urls, write_feed
-from .test_pipeline import run_cli
+from .conftest import DEMO_FEEDS, article_urls, run_cli, write_feed
 
 
 def test_an_out_path_with_wildcards_is_its_own_dataset(tmp_path):
     # `--out "/x/al*"` once read /x/alpha's fingerprints: nothing ingested, feed state saved.
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(tmp_path / "alpha"))
+    code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(tmp_path / "alpha"))
     assert code == 0, printed
     ingested = article_urls(tmp_path / "alpha")
     files = sorted((tmp_path / "alpha").rglob("*"))
     assert ingested
     for name in ("al*", "[a]l?ha"):
-        code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(tmp_path / name))
+        code, printed, summary = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(tmp_path / name))
         assert code == 0, printed
-        assert "already ingested        0" in printed, printed
+        assert summary["items"]["already_ingested"] == 0, printed
         assert article_urls(tmp_path / name) == ingested, printed
     assert sorted((tmp_path / "alpha").rglob("*")) == files  # nothing of it read, deleted or added
 
@@ -32,7 +31,7 @@ def test_an_empty_out_is_a_usage_error_and_writes_nothing(tmp_path, monkeypatch)
     # An unset $OUT in a crontab once wrote the dataset into the working folder.
     monkeypatch.chdir(tmp_path)
     for out in ("", "  "):
-        code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", out)
+        code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", out)
         assert code == 2, printed
         assert list(tmp_path.iterdir()) == []
 
@@ -63,12 +62,12 @@ def test_a_failed_write_probe_is_not_left_behind(tmp_path):
 def test_a_failed_run_leaves_the_learned_templates_as_they_were(tmp_path, capsys):
     # A failed run once wrote its template history anyway, and removed the older one.
     out = tmp_path / "data"
-    code, printed = run_cli("--feeds", str(write_feed(tmp_path, range(1, 3))), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(write_feed(tmp_path, range(1, 3))), "--out", str(out))
     assert code == 0, printed
     state = sorted((out / "_state").rglob("*.parquet"))
     assert [path.parent.name for path in state].count("templates") == 1
     (out / "articles").rename(tmp_path / "articles-elsewhere")
     (out / "articles").write_text("a file where the table's folder was: every write fails")
-    code, printed = run_cli("--feeds", str(write_feed(tmp_path, range(1, 5))), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(write_feed(tmp_path, range(1, 5))), "--out", str(out))
     assert code == 1 and "run failed" in capsys.readouterr().err, printed
     assert sorted((out / "_state").rglob("*.parquet")) == state

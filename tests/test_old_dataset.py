@@ -14,9 +14,7 @@ import pytest
 
 from pipelines.cli import main
 
-from .conftest import DEMO_FEEDS, ROOT, article_urls, write_feed
-from .test_pipeline import run_cli
-from .test_readme import query_examples
+from .conftest import DEMO_FEEDS, ROOT, article_urls, query_examples, run_cli, write_feed
 
 OLD = ROOT / "tests" / "data" / "old-dataset"
 
@@ -30,14 +28,15 @@ def old_dataset(tmp_path):
 
 def test_a_run_reads_it_and_ingests_nothing_twice(old_dataset, tmp_path):
     before = article_urls(old_dataset)
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(old_dataset))
+    code, printed, summary = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(old_dataset))
     assert code == 0, printed
     # Its pages were file: URLs of another checkout, so they are met again by their text.
-    assert "articles written        0" in printed and "duplicates              7" in printed, printed
+    assert (summary["items"]["articles"], summary["items"]["duplicates"]) == (0, 7), printed
     assert article_urls(old_dataset) == before
     # A new story, in today's schema, beside the old files; read as the README says.
-    code, printed = run_cli("--feeds", str(write_feed(tmp_path, range(1, 2))), "--out", str(old_dataset))
-    assert code == 0 and "articles written        1" in printed, printed
+    code, printed, summary = run_cli("--feeds", str(write_feed(tmp_path, range(1, 2))),
+                                     "--out", str(old_dataset))
+    assert code == 0 and summary["items"]["articles"] == 1, printed
     folder = f"{old_dataset}/articles/**/*.parquet"
     assert duckdb.sql(f"select count(*), count(numbers) from read_parquet('{folder}', "
                       "hive_partitioning=true, union_by_name=true)").fetchall() == [(6, 1)]

@@ -14,8 +14,8 @@ from transforms.httpclient import Fetcher
 from transforms.robots import RobotsRules
 from transforms.scheduler import HostTurns
 
+from .conftest import query, run_cli
 from .loopback import LoopbackSite, rss
-from .test_pipeline import query, run_cli
 
 STORY = ("<html><body><article><h1>{0}</h1><p>" + "{0}: shelling was reported near Idlib today. " * 15
          + "</p></article></body></html>")
@@ -53,9 +53,10 @@ def test_one_slow_host_does_not_hold_the_others_up(tmp_path):
                 site.add(f"/p/{n}", f"<html><body><p>{'word ' * 60}{n}</p></body></html>")
         feed = first.add("/feed.xml", rss([{"link": link} for link in links]),
                          content_type="application/rss+xml")
-        code, printed = run_cli("--feeds", feed, "--out", str(tmp_path / "out"), "--allow-private-network",
-                                "--concurrency", "2", "--per-host", "1", "--host-delay", "0.5")
-    assert code == 0 and "8 of 8 items accounted for" in printed
+        code, printed, summary = run_cli("--feeds", feed, "--out", str(tmp_path / "out"),
+                                         "--allow-private-network", "--concurrency", "2", "--per-host", "1",
+                                         "--host-delay", "0.5")
+    assert code == 0 and summary["items"]["seen"] == 8 and summary["adds_up"], printed
     pages = sorted(when for path, when in first.started if path.startswith("/p/"))
     second_pages = sorted(when for path, when in second.started if path.startswith("/p/"))
     assert second_pages[0] < pages[1]  # not behind the first site's queue (3 x 0.5 s)
@@ -68,10 +69,10 @@ def test_a_slow_page_does_not_hold_up_the_downloads_after_it(site, tmp_path):
     quick = [f"/p/{number}" for number in range(15)]
     for path in quick:
         site.add(path, STORY.format(path))
-    code, printed = run_cli("--feeds", feed_of(site, "/p/slow", *quick), "--out", str(tmp_path / "out"),
-                            "--allow-private-network", "--concurrency", "2", "--per-host", "4",
-                            "--host-delay", "0")
-    assert code == 0 and "16 of 16 items accounted for" in printed, printed
+    code, printed, summary = run_cli("--feeds", feed_of(site, "/p/slow", *quick),
+                                     "--out", str(tmp_path / "out"), "--allow-private-network",
+                                     "--concurrency", "2", "--per-host", "4", "--host-delay", "0")
+    assert code == 0 and summary["items"]["seen"] == 16 and summary["adds_up"], printed
     started = dict(site.started)
     assert max(started[path] for path in quick) < started["/p/slow"] + 2.0
 
@@ -93,9 +94,9 @@ def test_robots_txt_is_read_once_per_host_and_obeyed_for_articles(site, tmp_path
     for path in ("/private/a", "/news/b", "/news/c"):
         site.add(path, STORY.format(path))
     out = tmp_path / "out"
-    code, printed = run_cli("--feeds", feed_of(site, "/private/a", "/news/b", "/news/c"), "--out", str(out),
-                            "--allow-private-network")
-    assert code == 0 and "articles written        2" in printed
+    code, printed, summary = run_cli("--feeds", feed_of(site, "/private/a", "/news/b", "/news/c"),
+                                     "--out", str(out), "--allow-private-network")
+    assert code == 0 and summary["items"]["articles"] == 2, printed
     assert rejects(out) == [(site.url("/private/a"), "robots", None)]
     assert site.hits["/private/a"] == 0 and site.hits["/robots.txt"] == 1
     assert site.hits["/rss"] == 1, "feeds are subscriptions, not crawled pages"
@@ -106,14 +107,16 @@ def test_an_unreachable_robots_txt_holds_the_sites_pages_for_the_next_poll(site,
     for path in ("/news/b", "/news/c"):
         site.add(path, STORY.format(path))
     out = tmp_path / "out"
-    code, printed = run_cli("--feeds", feed_of(site, "/news/b", "/news/c"), "--out", str(out),
-                            "--allow-private-network")
-    assert code == 0 and "articles written        0" in printed
+    code, printed, summary = run_cli("--feeds", feed_of(site, "/news/b", "/news/c"), "--out", str(out),
+                                     "--allow-private-network")
+    assert code == 0 and summary["items"]["articles"] == 0, printed
     assert [error for _, error, _ in rejects(out)] == ["robots-unreachable"] * 2
     assert site.hits["/robots.txt"] == 1 and site.hits["/news/b"] == 0
     site.add("/robots.txt", "", status=404)  # back, and without rules
-    code, printed = run_cli("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network")
-    assert "articles written        2" in printed, "a temporary failure: retried though the feed is unchanged"
+    code, printed, summary = run_cli("--feeds", site.url("/rss"), "--out", str(out),
+                                     "--allow-private-network")
+    assert code == 0, printed
+    assert summary["items"]["articles"] == 2, "a temporary failure: retried though the feed is unchanged"
 
 
 def test_a_busy_server_is_asked_again_within_the_run_then_the_page_lands(site, tmp_path):
@@ -122,10 +125,10 @@ def test_a_busy_server_is_asked_again_within_the_run_then_the_page_lands(site, t
     site.add("/p/later", "later", status=503, headers={"Retry-After": "3600"})
     site.add("/p/reset", "", reset=True)
     out = tmp_path / "out"
-    code, printed = run_cli("--feeds", feed_of(site, "/p/busy", "/p/down", "/p/later", "/p/reset"),
-                            "--out", str(out), "--allow-private-network", "--retries", "2",
-                            "--pause-host-after", "0")
-    assert code == 0 and "articles written        1" in printed
+    code, printed, summary = run_cli("--feeds", feed_of(site, "/p/busy", "/p/down", "/p/later", "/p/reset"),
+                                     "--out", str(out), "--allow-private-network", "--retries", "2",
+                                     "--pause-host-after", "0")
+    assert code == 0 and summary["items"]["articles"] == 1, printed
     assert site.hits["/p/busy"] == 3, "429, 429, then the page"
     assert (site.hits["/p/down"], site.hits["/p/reset"]) == (3, 3), "two retries, then landed as rejects"
     assert site.hits["/p/later"] == 1, "an hour's Retry-After is left to the next poll"
@@ -139,9 +142,9 @@ def test_a_host_that_keeps_failing_is_left_alone_for_the_rest_of_the_run(site, t
     for path in paths:
         site.add(path, "busy", status=503, headers={"Retry-After": "1"})
     out = tmp_path / "out"
-    code, printed = run_cli("--feeds", feed_of(site, *paths), "--out", str(out), "--allow-private-network",
-                            "--per-host", "2", "--pause-host-after", "3")
-    assert code == 0 and "12 of 12 items accounted for" in printed
+    code, printed, summary = run_cli("--feeds", feed_of(site, *paths), "--out", str(out),
+                                     "--allow-private-network", "--per-host", "2", "--pause-host-after", "3")
+    assert code == 0 and summary["items"]["seen"] == 12 and summary["adds_up"], printed
     asked = sum(site.hits[path] for path in paths)
     assert asked <= 3 + 2, f"{asked} requests: no more once 3 in a row failed (2 were in flight)"
     errors = {error for _, error, _ in rejects(out)}
@@ -210,8 +213,8 @@ def test_a_feed_url_that_cannot_be_parsed_is_that_feeds_reject_not_the_runs(site
                      f'<outline xmlUrl="{feed_of(site, "/news/b")}"/></body></opml>')
     site.add("/news/b", STORY.format("b"))
     out = tmp_path / "out"
-    code, printed = run_cli("--feeds", str(feeds), "--out", str(out), "--allow-private-network")
-    assert code == 0 and "articles written        1" in printed
+    code, printed, summary = run_cli("--feeds", str(feeds), "--out", str(out), "--allow-private-network")
+    assert code == 0 and summary["items"]["articles"] == 1, printed
     assert query(out, "rejects", "select url, stage from t") == [("http://[::1/feed.xml", "feed")]
 
 

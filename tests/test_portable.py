@@ -20,20 +20,20 @@ from pipelines.options import PreflightError, feed_urls
 from pipelines.stream import build_stream_pipeline
 from schemas.settings import Settings
 
+from .conftest import dataset_files, query, run_cli
 from .objectstore import ObjectStore
-from .test_pipeline import dataset_files, news_site, query, run_cli  # noqa: F401 (news_site is a fixture)
 
 PORTABLE = ("--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK")
 
 
-def test_a_run_through_the_portable_job_api_lands_the_same_dataset(news_site, site, tmp_path):  # noqa: F811
+def test_a_run_through_the_portable_job_api_lands_the_same_dataset(news_site, site, tmp_path):
     args = ("--feeds", str(news_site), "--allow-private-network", "--read-timeout", "1")
     local, portable = tmp_path / "local", tmp_path / "portable"
-    code, printed = run_cli(*args, "--out", str(local))
-    assert code == 0 and "10 of 10 items accounted for" in printed
-    code, printed = run_cli(*args, "--out", str(portable), *PORTABLE)
+    code, printed, summary = run_cli(*args, "--out", str(local))
+    assert code == 0 and summary["items"]["seen"] == 10 and summary["adds_up"], printed
+    code, printed, summary = run_cli(*args, "--out", str(portable), *PORTABLE)
     assert code == 0, printed
-    assert "10 of 10 items accounted for" in printed, "counters come back through the job API"
+    assert summary["items"]["seen"] == 10 and summary["adds_up"], "counters come back through the job API"
     for table, columns in (("articles", "url, actor, date, title, text"),
                            ("duplicates", "url, method"),
                            ("rejects", "stage, url, error_type, http_status")):
@@ -66,31 +66,34 @@ def test_batch_and_stream_graphs_translate_to_the_runner_api(tmp_path):
                for t in stream.components.transforms.values())
 
 
-def test_a_run_writes_to_an_object_store_through_beam_filesystems(news_site, site, tmp_path,  # noqa: F811
+def test_a_run_writes_to_an_object_store_through_beam_filesystems(news_site, site, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setattr(ObjectStore, "root", str(tmp_path / "bucket"))
     args = ("--feeds", str(news_site), "--out", "objstore://bucket/news", "--allow-private-network",
             "--read-timeout", "1", *PORTABLE)
-    code, printed = run_cli(*args)
-    assert code == 0 and "articles written        5" in printed, printed
+    code, printed, summary = run_cli(*args)
+    assert code == 0 and summary["items"]["articles"] == 5, printed
     stored = tmp_path / "bucket" / "bucket" / "news"
     assert query(stored, "articles")[0][0] == 5
     assert (stored / "_state" / "feeds.json").exists()
     files = dataset_files(stored)  # the tables' files (the memory's are replaced as it grows)
-    code, printed = run_cli(*args)
-    assert code == 0 and "not modified 0, unchanged 1" in printed, "feed state read back from the store"
+    code, printed, summary = run_cli(*args)
+    assert code == 0, printed
+    assert (summary["feeds"]["not_modified"], summary["feeds"]["unchanged"]) == (0, 1), \
+        "feed state read back from the store"
     site.add("/p/again", site.routes["/p/levant"].body)
     second = site.routes["/feeds/second.xml"].body.replace(
         b"</channel>", b"<item><link>/p/again</link></item></channel>")
     site.add("/feeds/second.xml", second, content_type="application/rss+xml")
-    code, printed = run_cli(*args)
-    assert "already ingested        7" in printed and "duplicates              1" in printed, \
+    code, printed, summary = run_cli(*args)
+    assert code == 0, printed
+    assert (summary["items"]["already_ingested"], summary["items"]["duplicates"]) == (7, 1), \
         "earlier fingerprints are read from the store"
     assert files < dataset_files(stored), "no file rewritten"
     assert list((stored / "_state" / "memory" / "keys").rglob("*.parquet")), "the memory is in the store"
 
 
-def test_stream_through_the_portable_job_api_polls_on_each_interval(news_site, site, tmp_path, capsys):  # noqa: F811
+def test_stream_through_the_portable_job_api_polls_on_each_interval(news_site, site, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["stream", "--feeds", str(news_site), "--out", str(out), "--allow-private-network",
                  "--read-timeout", "1", "--interval", "1s", "--polls", "2", *PORTABLE])
@@ -140,7 +143,7 @@ def job_service(tmp_path):
         server.wait()
 
 
-def test_a_detached_stream_returns_while_its_job_runs_on(news_site, tmp_path, job_service, capsys):  # noqa: F811
+def test_a_detached_stream_returns_while_its_job_runs_on(news_site, tmp_path, job_service, capsys):
     endpoint, jobs = job_service
     code = main(["stream", "--feeds", str(news_site), "--out", str(tmp_path / "out"), "--interval", "1m",
                  "--allow-private-network", "--detach", "--runner", "PortableRunner",
@@ -154,7 +157,7 @@ def test_a_detached_stream_returns_while_its_job_runs_on(news_site, tmp_path, jo
     jobs.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id))
 
 
-def test_detach_needs_a_runner_outside_this_process(news_site, tmp_path, capsys):  # noqa: F811
+def test_detach_needs_a_runner_outside_this_process(news_site, tmp_path, capsys):
     code = main(["stream", "--feeds", str(news_site), "--out", str(tmp_path), "--detach"])
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and "--detach needs a runner outside this process" in error

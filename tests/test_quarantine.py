@@ -3,7 +3,6 @@
 goes on (the real CLI on the bundled offline demo, files damaged on disk)."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,14 +16,13 @@ import pytest
 from pipelines.rebuild import salvaged_rows, stored_columns
 from transforms.quarantine import DamagedFile
 
-from .conftest import DEMO_FEEDS, article_urls, assert_sound
-from .test_pipeline import run_cli
+from .conftest import DEMO_FEEDS, article_urls, assert_sound, run_cli
 
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("quarantine") / "data"
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
     assert code == 0, printed
     return out
 
@@ -45,7 +43,7 @@ def quarantined(out: Path) -> list[Path]:
 
 def run_again(out: Path, capsys, sound: bool = True) -> str:
     """The run's warnings (it must succeed, and leave the dataset sound)."""
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
     warned = capsys.readouterr().err
     assert code == 0, printed + warned
     if sound:
@@ -91,21 +89,21 @@ def test_a_damaged_commit_list_is_quarantined(dataset, capsys, content):
     assert [path.name.startswith("20260101T000000Z-aaaaaa.json") for path in quarantined(dataset)] == [True]
 
 
-def test_the_summary_names_what_was_quarantined_even_when_quiet(dataset, capsys, tmp_path):
+def test_the_summary_names_what_was_quarantined_even_when_quiet(dataset, capsys):
     # The warnings are hidden under -q: the one summary line must still say it.
     history = next((dataset / "_state" / "templates").glob("history-*.parquet"))
     history.write_bytes(b"")
     (dataset / "_state" / "commits").mkdir(exist_ok=True)
     (dataset / "_state" / "commits" / "20260101T000000Z-aaaaaa.json").write_bytes(b"{")  # read at the start
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset), "-q",
-                            "--summary-json", str(tmp_path / "summary.json"))
+    code, printed, summary = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset), "-q")
     assert code == 0 and capsys.readouterr().err == ""
     assert printed.count("\n") == 1 and "; QUARANTINED 2 damaged files: see _state/quarantine/" in printed
-    names = json.loads((tmp_path / "summary.json").read_text())["quarantined"]
+    names = summary["quarantined"]
     assert sorted(name.rsplit(".", 1)[0] for name in names) == [
         "_state/commits/20260101T000000Z-aaaaaa.json", f"_state/templates/{history.name}"]
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
-    assert code == 0 and "QUARANTINED" not in printed, "only what this run set aside"
+    code, printed, summary = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
+    assert code == 0, printed
+    assert summary["quarantined"] == [], "only what this run set aside"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -220,8 +218,8 @@ def lose_an_article(dataset: Path) -> Path:
 
 def test_the_summary_counts_damaged_files_not_the_copies_kept_of_pruned_ones(dataset, tmp_path):
     lose_an_article(dataset)
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset), "-q")
-    assert code == 0 and "QUARANTINED 1 damaged file:" in printed, printed
+    code, printed, summary = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset), "-q")
+    assert code == 0 and len(summary["quarantined"]) == 1, printed
     assert len(quarantined(dataset)) > 1, "the mentions files pruned were copied too"
 
 

@@ -3,20 +3,11 @@ plus a run with a failing feed (so every table has files)."""
 from __future__ import annotations
 
 import os
-import re
 import runpy
 
 import pytest
 
-from .conftest import ROOT
-from .test_pipeline import run_cli
-
-
-def query_examples() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Query the data\n"):]
-    section = section[:section.index("\n## ", 1)]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+from .conftest import ROOT, query_examples, run_cli
 
 
 @pytest.fixture

@@ -12,29 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from lxml import html as lxml_html
 
-from pipelines.cli import main
 from pipelines.report import build_report
 
-from .conftest import ROOT
-from .test_pipeline import news_site, query, run_cli  # noqa: F401 - news_site is a fixture
-
-HEADINGS = ["Top actors", "Sources", "Languages", "Duplicates by method", "Largest syndication clusters",
-            "Rejects by stage and error type", "Feeds failing or disabled"]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """The bundled demo (`make run`) ingested once."""
-    out = tmp_path_factory.mktemp("demo") / "data"
-    code, printed = run_cli("--feeds", str(ROOT / "seeds" / "demo.opml"), "--out", str(out))
-    assert code == 0, printed
-    return out
-
-
-def report_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["report", *args])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from .conftest import HEADINGS, query, report_cli, run_cli
 
 
 def chart_data(page: str) -> dict:
@@ -107,7 +87,7 @@ def test_the_page_is_self_contained_and_charts_the_series(demo, capsys):
     assert "Liwa Shuhada al-Qaryatayn" in tree.text_content()
 
 
-def test_report_lists_rejects_and_failing_feeds(news_site, capsys, tmp_path):  # noqa: F811
+def test_report_lists_rejects_and_failing_feeds(news_site, capsys, tmp_path):
     out = tmp_path / "out"
     assert run_cli("--feeds", str(news_site), "--out", str(out), "--allow-private-network",
                    "--read-timeout", "1")[0] == 0

@@ -15,7 +15,7 @@ from lxml import html as lxml_html
 
 from pipelines.report import build_report
 
-from .test_report import HEADINGS, demo, report_cli  # noqa: F401 - demo is a fixture
+from .conftest import HEADINGS, report_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.browser,
@@ -33,7 +33,7 @@ def chromium(tmp_path, *args: str) -> str:
     return done.stdout
 
 
-def test_chromium_draws_the_chart_offline(demo, capsys, tmp_path):  # noqa: F811
+def test_chromium_draws_the_chart_offline(demo, capsys, tmp_path):
     page = tmp_path / "report.html"
     assert report_cli(capsys, "--out", str(demo), "--html", str(page))[0] == 0
     dom = lxml_html.fromstring(chromium(tmp_path, "--dump-dom", page.as_uri()))

@@ -2,15 +2,14 @@
 URL: each story is still an article, in this run and in later ones."""
 from __future__ import annotations
 
-from .conftest import article_urls, write_feed
-from .test_pipeline import run_cli
+from .conftest import article_urls, run_cli, write_feed
 
 
 def test_stories_sharing_a_section_canonical_are_all_articles(tmp_path):
     out = tmp_path / "data"
-    code, printed = run_cli("--feeds", str(write_feed(tmp_path, range(1, 4))), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(write_feed(tmp_path, range(1, 4))), "--out", str(out))
     assert code == 0, printed
     assert len(article_urls(out)) == 3, printed
-    code, printed = run_cli("--feeds", str(write_feed(tmp_path, range(1, 6))), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(write_feed(tmp_path, range(1, 6))), "--out", str(out))
     assert code == 0, printed
     assert [url.rsplit("/", 1)[-1] for url in article_urls(out)] == [f"story-{n}.html" for n in range(1, 6)]

@@ -23,9 +23,8 @@ from pipelines.stream import Stopper, build_stream_pipeline, stream_ingest
 from schemas.records import FeedItem
 from schemas.settings import FetchSettings, Settings
 
-from .conftest import DEMO_PAGES, ROOT, assert_sound
+from .conftest import DEMO_PAGES, PAGES, ROOT, assert_sound
 from .loopback import rss
-from .test_pipeline import PAGES
 
 INTERVAL = 10  # seconds of event time per window
 

@@ -5,10 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas.records import Article, FeedItem, SourceHistory
+from schemas.records import Article, SourceHistory
 from schemas.settings import CleanSettings
 from transforms.templates import (
     LearnSiteTemplates,
@@ -23,31 +22,14 @@ from transforms.templates import (
 from transforms.textnorm import content_hash
 from transforms.write import PublishFiles
 
+from .conftest import PLACES, article, pipeline, story
+from .conftest import TEMPLATE_NOW as NOW
+
 SETTINGS = CleanSettings()
-NOW = datetime(2026, 1, 10, tzinfo=UTC)
 # No clutter pattern names this line: only repetition can tell it is a promo.
 PROMO = "The Levant Letter lands every Friday with the week's best frontline reporting."
 BACKGROUND = "The Syrian war has killed more than half a million people since 2011."
 
-
-PLACES = ["Tanf", "Rukban", "Deir ez-Zor", "Palmyra", "Raqqa", "Idlib", "Daraa", "Homs", "Hama",
-          "Aleppo", "Manbij", "Kobani"]
-
-
-def story(number: int) -> str:
-    """A sentence of its own for every story (numbers alone do not make lines differ in kind)."""
-    place, other = PLACES[number % len(PLACES)], PLACES[(number * 5 + 1) % len(PLACES)]
-    return (f"Fighters moved from {place} towards {other} at dawn on day {number}, "
-            f"a spokesperson for the {place} council told reporters.")
-
-
-def article(source: str, number: int, *extra: str, day: int = 1) -> Article:
-    text = "\n\n".join([story(number), *extra, story(number + 100)])
-    item = FeedItem(url=f"https://{source}/{number}", feed_url=f"https://{source}/rss")
-    return Article(article_id=f"{source}-{number}", url=item.url, canonical_url=item.url,
-                   source=source, feed_url=item.feed_url, title=f"Story {number}", text=text,
-                   published_at=NOW, date_source="feed", fetched_at=NOW + timedelta(minutes=day),
-                   content_hash=content_hash(text), word_count=len(text.split()), item=item)
 
 
 def test_a_line_on_every_article_of_a_source_is_template():
@@ -95,10 +77,6 @@ def test_one_story_under_several_urls_counts_once():
     window = recent_window([article_history(a) for a in copies + others], 50)
     assert len(window) == 4
     assert learn_templates(window, SETTINGS) == frozenset(), "the story's own lines are not template"
-
-
-def pipeline():
-    return TestPipeline(runner="FnApiRunner")
 
 
 def test_a_repeated_promo_is_learned_within_one_run():

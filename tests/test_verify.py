@@ -19,8 +19,7 @@ from pipelines.lock import RunLock
 from pipelines.verify import KINDS
 from schemas.tables import DUPLICATES
 
-from .conftest import ROOT
-from .test_pipeline import run_cli
+from .conftest import ROOT, run_cli
 
 DEMO_FEEDS = ROOT / "seeds" / "demo.opml"
 OLD = ROOT / "tests" / "data" / "old-dataset"
@@ -36,7 +35,7 @@ STRAY_RUN = "part-20990101T000000Z-abcdef-00000.parquet"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "data"
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
+    code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
     assert code == 0, printed
     return out
 
@@ -205,7 +204,7 @@ def test_repair_mends_what_a_run_would_and_a_run_then_works(dataset):
     assert printed.splitlines()[-1].startswith("verify: dataset is sound"), printed
     assert list((dataset / "_state" / "quarantine").rglob("*.parquet.*")), "unreadable files moved aside"
     assert verify(dataset)[0] == 0
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
+    code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
     assert code == 0, printed
     assert verify(dataset)[0] == 0
 
@@ -223,7 +222,7 @@ def test_repair_leaves_what_is_for_a_person_to_judge(dataset):
     assert list((dataset / "_state" / "quarantine").rglob(f"{STRAY_RUN}.*")), "set aside, not deleted"
     code, again = verify(dataset)
     assert code == 1 and kinds_in(again) == left, again
-    code, printed = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
+    code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset))
     assert code == 0, printed
 
 
