@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= data
 
-.PHONY: setup run report test test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history clean
+.PHONY: setup run report test test-fast test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 $(STAMP): pyproject.toml
@@ -27,6 +27,11 @@ report: $(STAMP)
 # One worker per core (pytest-xdist); PYTEST_ARGS=-n0 runs it in one process.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
+
+# Everything but the end-to-end tests (whole runs through the command line)
+# and the browser test: the loop to run while changing code, about a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not e2e and not browser" $(PYTEST_ARGS)
 
 # The report page rendered in headless Chromium, from Debian's packages.
 test-browser: $(STAMP) chromium

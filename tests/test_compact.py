@@ -18,6 +18,8 @@ from pipelines.compact import compact, compact_if_due
 from .conftest import DEMO_PAGES, PAGES, ROOT, dataset_files, keys_of_tables, memory_keys, query, run_cli
 from .loopback import LoopbackSite, rss
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 TABLES = ("articles", "mentions", "duplicates", "rejects")
 RUNS = 4
 

@@ -42,6 +42,8 @@ from .conftest import (
 )
 from .loopback import rss
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 TABLES = ("articles", "mentions", "duplicates")
 FEEDS = 3
 GENERATED = 18  # generated stories

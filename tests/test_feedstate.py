@@ -76,6 +76,7 @@ def feed_state(out) -> dict:
     return json.loads((out / "_state" / "feeds.json").read_text())["feeds"]
 
 
+@pytest.mark.e2e
 def test_conditional_get_answered_304_costs_no_parsing(site, tmp_path):
     site.add("/rss", rss([{"link": "/gone"}]), etag='"v1"', content_type="application/rss+xml")
     out = tmp_path / "out"
@@ -90,6 +91,7 @@ def test_conditional_get_answered_304_costs_no_parsing(site, tmp_path):
     assert feed_state(out)[site.url("/rss")]["last_status"] == "not-modified"
 
 
+@pytest.mark.e2e
 def test_a_server_asking_to_wait_is_not_asked_again_before_time(site, tmp_path):
     site.add("/busy", "slow down", status=429, headers={"Retry-After": "3600"})
     site.add("/ttl", rss([], title="hourly").replace("<description>", "<ttl>60</ttl><description>"),
@@ -108,6 +110,7 @@ def test_a_server_asking_to_wait_is_not_asked_again_before_time(site, tmp_path):
     assert (site.hits["/busy"], site.hits["/ttl"]) == (1, 1)
 
 
+@pytest.mark.e2e
 def test_a_feed_that_keeps_failing_is_reported_disabled(site, tmp_path):
     out = tmp_path / "out"
     url = site.url("/missing.xml")
@@ -121,6 +124,7 @@ def test_a_feed_that_keeps_failing_is_reported_disabled(site, tmp_path):
     assert feed_state(out)[url]["disabled"] is True
 
 
+@pytest.mark.e2e
 def test_feed_state_is_saved_only_after_its_items_are_written(site, tmp_path):
     site.add("/rss", rss([{"link": "/story"}]), etag='"v1"', content_type="application/rss+xml")
     site.add("/story", "<html><body><article><p>" + "Shelling was reported near Idlib today. " * 20
@@ -156,6 +160,7 @@ def test_a_feeds_ttl_still_holds_after_a_304():
     assert changed.next_poll_at is None, "a new body without <ttl> lifts it"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("damage", [
     lambda text: text[:40],  # a torn write
     lambda text: text.replace('"failures": 0', '"failures": "3"'),  # a mistaken hand edit
@@ -180,6 +185,7 @@ def test_a_damaged_state_file_is_set_aside_and_the_run_goes_on(site, tmp_path, d
     assert feed_state(out)[site.url("/rss")]["etag"] == '"v1"', "a good state written again"
 
 
+@pytest.mark.e2e
 def test_a_disabled_feed_is_reported_on_every_run_not_only_when_retried(site, tmp_path):
     out = tmp_path / "out"
     url = site.url("/missing.xml")
@@ -195,6 +201,7 @@ STORY = ("<html><body><article><p>" + "Shelling was reported near Idlib today. "
          + "</p></article></body></html>")
 
 
+@pytest.mark.e2e
 def test_an_article_that_failed_for_a_while_is_retried_though_its_feed_is_unchanged(site, tmp_path):
     site.add("/rss", rss([{"link": "/busy"}, {"link": "/gone"}, {"link": "/fine"}]), etag='"v1"',
              content_type="application/rss+xml")

@@ -11,6 +11,8 @@ from . import hostile
 from .conftest import assert_sound, query, run_cli
 from .loopback import LoopbackSite
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):

@@ -43,6 +43,7 @@ def table_rows(out: Path, table: str, *columns: str) -> list[tuple]:
     return rows
 
 
+@pytest.mark.e2e
 def test_absolute_and_relative_file_links_of_a_local_feed_are_all_ingested(tmp_path):
     pages = demo_pages(tmp_path / "pages")
     feed = tmp_path / "feeds" / "local.xml"
@@ -59,6 +60,7 @@ def test_absolute_and_relative_file_links_of_a_local_feed_are_all_ingested(tmp_p
         path.as_uri() for path in pages.values())
 
 
+@pytest.mark.e2e
 def test_file_links_in_a_feed_from_a_server_are_item_rejects(site, tmp_path):
     pages = demo_pages(tmp_path / "pages")
     site.add("/p/sohr", pages["sohr.html"].read_bytes())

@@ -16,6 +16,8 @@ from pipelines.lock import LockedError, RunLock
 
 from .conftest import assert_sound
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 
 def test_a_second_lock_on_the_same_folder_is_refused(tmp_path):
     with RunLock(str(tmp_path)), pytest.raises(LockedError, match="another run is using"), \

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines.cli import main
 from schemas.records import Article
@@ -27,6 +28,8 @@ from transforms.urls import url_id
 
 from .conftest import DEMO_PAGES, PAGES, keys_of_tables, memory_keys, query, run_cli, stored_dataset
 from .loopback import rss
+
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
 
 STORY = (DEMO_PAGES / PAGES["/p/levant"]).read_bytes()
 

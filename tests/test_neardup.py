@@ -237,6 +237,7 @@ def test_stored_signatures_are_looked_up_within_the_look_back_only(tmp_path, sig
     assert sorted(m.article_id for m in everything) == ["old", "recent"]
 
 
+@pytest.mark.e2e
 def test_a_run_stores_the_figures_each_text_states(tmp_path, capsys):
     """Figures are taken once, with the signature, and what dedup compared is
     what the articles table and the memory keep for later runs."""

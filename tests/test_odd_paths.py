@@ -11,6 +11,8 @@ from pipelines.cli import main
 
 from .conftest import DEMO_FEEDS, article_urls, run_cli, write_feed
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 
 def test_an_out_path_with_wildcards_is_its_own_dataset(tmp_path):
     # `--out "/x/al*"` once read /x/alpha's fingerprints: nothing ingested, feed state saved.

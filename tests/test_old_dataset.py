@@ -16,6 +16,8 @@ from pipelines.cli import main
 
 from .conftest import DEMO_FEEDS, ROOT, article_urls, query_examples, run_cli, write_feed
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 OLD = ROOT / "tests" / "data" / "old-dataset"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -12,6 +13,8 @@ from schemas.settings import FetchSettings, Settings
 
 from .conftest import DEMO_PAGES, PAGES, ROOT, dataset_files, query, run_cli
 from .loopback import LoopbackSite, rss
+
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
 
 
 def test_run_lands_articles_duplicates_and_rejects(news_site, site, tmp_path):

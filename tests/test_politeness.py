@@ -41,6 +41,7 @@ def rejects(out) -> list[tuple]:
                                  "order by url")
 
 
+@pytest.mark.e2e
 def test_one_slow_host_does_not_hold_the_others_up(tmp_path):
     """A feed listing four pages of one site, then four of another (one
     batch of downloads): with two threads and one request at a time per
@@ -62,6 +63,7 @@ def test_one_slow_host_does_not_hold_the_others_up(tmp_path):
     assert second_pages[0] < pages[1]  # not behind the first site's queue (3 x 0.5 s)
 
 
+@pytest.mark.e2e
 def test_a_slow_page_does_not_hold_up_the_downloads_after_it(site, tmp_path):
     """Downloads stream: with two threads, the pages listed after a page that
     takes 2 s are all fetched (and cleaned) meanwhile, not after it."""
@@ -88,6 +90,7 @@ def test_hosts_are_taken_in_turn_and_never_beyond_their_limit():
     assert turns.take() == ("a", 3) and len(turns) == 0 and turns.take() is None
 
 
+@pytest.mark.e2e
 def test_robots_txt_is_read_once_per_host_and_obeyed_for_articles(site, tmp_path):
     site.add("/robots.txt", "User-agent: *\nDisallow: /\n\nUser-agent: news-ingest\nDisallow: /private/\n",
              content_type="text/plain")
@@ -102,6 +105,7 @@ def test_robots_txt_is_read_once_per_host_and_obeyed_for_articles(site, tmp_path
     assert site.hits["/rss"] == 1, "feeds are subscriptions, not crawled pages"
 
 
+@pytest.mark.e2e
 def test_an_unreachable_robots_txt_holds_the_sites_pages_for_the_next_poll(site, tmp_path):
     site.add("/robots.txt", "down", status=500)
     for path in ("/news/b", "/news/c"):
@@ -119,6 +123,7 @@ def test_an_unreachable_robots_txt_holds_the_sites_pages_for_the_next_poll(site,
     assert summary["items"]["articles"] == 2, "a temporary failure: retried though the feed is unchanged"
 
 
+@pytest.mark.e2e
 def test_a_busy_server_is_asked_again_within_the_run_then_the_page_lands(site, tmp_path):
     site.add("/p/busy", STORY.format("busy"), flaky=2, flaky_status=429, flaky_headers={"Retry-After": "1"})
     site.add("/p/down", "down", status=503)
@@ -137,6 +142,7 @@ def test_a_busy_server_is_asked_again_within_the_run_then_the_page_lands(site, t
                             (site.url("/p/reset"), "connection", None)]
 
 
+@pytest.mark.e2e
 def test_a_host_that_keeps_failing_is_left_alone_for_the_rest_of_the_run(site, tmp_path):
     paths = [f"/p/{number}" for number in range(12)]
     for path in paths:
@@ -207,6 +213,7 @@ def test_robots_rules_are_kept_for_a_bounded_number_of_hosts():
     assert [url.split("//")[1].split(".")[0] for url in fetched] == ["a", "b", "c", "b"]
 
 
+@pytest.mark.e2e
 def test_a_feed_url_that_cannot_be_parsed_is_that_feeds_reject_not_the_runs(site, tmp_path):
     feeds = tmp_path / "feeds.opml"
     feeds.write_text('<opml version="2.0"><body><outline xmlUrl="http://[::1/feed.xml"/>'

@@ -23,6 +23,8 @@ from schemas.settings import Settings
 from .conftest import dataset_files, query, run_cli
 from .objectstore import ObjectStore
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 PORTABLE = ("--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK")
 
 

@@ -22,6 +22,8 @@ from pipelines.cli import main
 from .conftest import DEMO_PAGES, SEED_PAGES
 from .loopback import rss
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 COMMAND = Path(sys.executable).parent / "news-ingest"
 PROGRESS = re.compile(r"\d+:\d\d  feeds (\d+)/(\d+)  items seen (\d+), fetched (\d+) \([\d.]+/s\), "
                       r"extracted (\d+), written (\d+)")

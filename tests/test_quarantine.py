@@ -18,6 +18,8 @@ from transforms.quarantine import DamagedFile
 
 from .conftest import DEMO_FEEDS, article_urls, assert_sound, run_cli
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> Path:

@@ -9,6 +9,8 @@ import pytest
 
 from .conftest import ROOT, query_examples, run_cli
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 
 @pytest.fixture
 def dataset_in_cwd(tmp_path, site, monkeypatch):

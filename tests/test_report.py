@@ -16,6 +16,8 @@ from pipelines.report import build_report
 
 from .conftest import HEADINGS, query, report_cli, run_cli
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 
 def chart_data(page: str) -> dict:
     """The figure JSON a rendered page draws its chart from."""

@@ -2,7 +2,11 @@
 URL: each story is still an article, in this run and in later ones."""
 from __future__ import annotations
 
+import pytest
+
 from .conftest import article_urls, run_cli, write_feed
+
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
 
 
 def test_stories_sharing_a_section_canonical_are_all_articles(tmp_path):

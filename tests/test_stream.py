@@ -26,6 +26,8 @@ from schemas.settings import FetchSettings, Settings
 from .conftest import DEMO_PAGES, PAGES, ROOT, assert_sound
 from .loopback import rss
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 INTERVAL = 10  # seconds of event time per window
 
 

@@ -21,6 +21,8 @@ from schemas.tables import DUPLICATES
 
 from .conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
 DEMO_FEEDS = ROOT / "seeds" / "demo.opml"
 OLD = ROOT / "tests" / "data" / "old-dataset"
 # The partition of each demo article (one file each); copies point at the first two.
