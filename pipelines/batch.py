@@ -1,6 +1,6 @@
 """The batch pipeline: poll every feed once, ingest what is new, write.
 
-    output folder -> ListFeeds -> PollFeeds -> ingest (pipelines/ingest.py)
+    start -> ListFeeds -> PollFeeds -> ingest (pipelines/ingest.py)
                                             -> WriteFeedStates, once ingest has written
 
 Earlier runs' fingerprints are looked up in the dataset memory, so running
@@ -20,8 +20,8 @@ from .ingest import ingest
 def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
                    run_id: str, settings: Settings) -> dict:
     """Add the ingestion graph to `pipeline`; return its PCollections by name."""
-    start = pipeline | "Start" >> beam.Create([out_dir])
-    feeds = start | "FeedList" >> ListFeeds(feed_urls)
+    start = pipeline | "Start" >> beam.Create([run_id])
+    feeds = start | "FeedList" >> ListFeeds(feed_urls, out_dir)
     polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
     outputs = ingest(start, polled.items, polled.rejects, out_dir, run_id, settings)
     _ = polled.states | "RememberFeeds" >> WriteFeedStates(

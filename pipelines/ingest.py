@@ -6,9 +6,10 @@
 Dedup looks up what earlier runs stored in the dataset memory
 (transforms/memory.py), only for this run's own keys, and the write stage
 adds this run's to it in the same commit as the tables, with the template
-history and boilerplate memory the clean stage learned. `trigger` carries
-the output folder once per batch run, or once per window when streaming:
-the template history is read on each, so a window sees what earlier ones wrote.
+history and boilerplate memory the clean stage learned. `trigger` fires once
+per batch run, or once per window when streaming: the template history and
+boilerplate memory are read on each, so a window sees what earlier ones wrote.
+Every reader and writer of the dataset is given `out_dir` when it is built.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from transforms.write import WriteDataset
 def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Settings) -> dict:
     """Add the graph from `items` (FeedItem) to the dataset; return its PCollections."""
     memory = DatasetMemory(out_dir, settings.memory, settings.dedup)
-    history = trigger | "ReadTemplateHistory" >> ReadTemplateHistory()
-    boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory()
+    history = trigger | "ReadTemplateHistory" >> ReadTemplateHistory(out_dir)
+    boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory(out_dir)
     new_items = items | "DropSeenUrls" >> DropSeenUrls(memory)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
     cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)

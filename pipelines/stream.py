@@ -47,9 +47,7 @@ def stream_ingest(items, feed_rejects, feed_states, out_dir: str, run_id: str, s
                 processing_time_duration=Duration(seconds=settings.stream.seen_ttl_hours * 3600))
             | "Items" >> beam.Values())
     windowed = once | "ItemWindows" >> beam.WindowInto(windows)
-    trigger = (windowed
-               | "WindowsWithItems" >> beam.combiners.Count.Globally().without_defaults()
-               | "OutputFolder" >> beam.Map(lambda _: out_dir))
+    trigger = windowed | "WindowsWithItems" >> beam.combiners.Count.Globally().without_defaults()
     rejects = feed_rejects | "RejectWindows" >> beam.WindowInto(windows)
     outputs = ingest(trigger, windowed, rejects, out_dir, run_id, settings)
     _ = (feed_states
@@ -74,8 +72,7 @@ def build_stream_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir
             start_timestamp=start, stop_timestamp=stop, fire_interval=interval_s)
     feeds = (ticks
              | "PollWindows" >> beam.WindowInto(window.FixedWindows(interval_s))
-             | "FolderPerTick" >> beam.Map(lambda _: out_dir)
-             | "FeedList" >> ListFeeds(feed_urls))
+             | "FeedList" >> ListFeeds(feed_urls, out_dir))
     polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
     return stream_ingest(polled.items, polled.rejects, polled.states, out_dir, run_id, settings,
                          interval_s)

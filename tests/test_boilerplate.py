@@ -43,13 +43,13 @@ def test_a_line_that_is_the_template_of_several_sources_goes_from_a_new_sources_
     with pipeline() as p:
         learned = (p | beam.Create(sites_with_stock(3))
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS,
-                                        p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()))
-        _ = ({"stored": p | "Out2" >> beam.Create([out]) | "Read2" >> ReadBoilerplateMemory(),
+                                        p | "Out" >> beam.Create([None]) | ReadBoilerplateMemory(out)))
+        _ = ({"stored": p | "Out2" >> beam.Create([None]) | "Read2" >> ReadBoilerplateMemory(out),
               "seen": learned["sightings"]} | WriteBoilerplateMemory(out, "run1", SETTINGS)
              | PublishFiles(out, "run1"))
     newcomer = article("new.example", 1, STOCK)
     with pipeline() as p:
-        stored = p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()
+        stored = p | "Out" >> beam.Create([None]) | ReadBoilerplateMemory(out)
         learned = (p | beam.Create([newcomer])
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: (STOCK in a.text, a.clutter_removed)),
@@ -71,7 +71,7 @@ def test_a_line_of_two_sources_or_of_syndicated_copies_is_not_boilerplate(tmp_pa
              | WriteBoilerplateMemory(out, "run1", SETTINGS)
              | PublishFiles(out, "run1"))
     with pipeline() as p:
-        stored = p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()
+        stored = p | "Out" >> beam.Create([None]) | ReadBoilerplateMemory(out)
         learned = (p | beam.Create([article("new.example", 1, STOCK)])
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([True]))
@@ -109,7 +109,7 @@ def test_a_damaged_memory_costs_only_itself(tmp_path, caplog, damage):
     folder.mkdir(parents=True)
     (folder / "lines-run0.parquet").write_bytes(damage)
     with caplog.at_level(logging.WARNING), pipeline() as p:
-        stored = p | "Out" >> beam.Create([str(tmp_path)]) | ReadBoilerplateMemory()
+        stored = p | "Out" >> beam.Create([None]) | ReadBoilerplateMemory(str(tmp_path))
         learned = (p | beam.Create(sites_with_stock(1))
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 3))
@@ -135,7 +135,7 @@ def test_a_memory_written_with_naive_times_is_read_as_utc(tmp_path):
                       "last_seen": pa.array([datetime(2026, 1, 1)], pa.timestamp("us"))})
     pq.write_table(naive, folder / "lines-run0.parquet")
     with pipeline() as p:
-        stored = p | "Out" >> beam.Create([str(tmp_path)]) | ReadBoilerplateMemory()
+        stored = p | "Out" >> beam.Create([None]) | ReadBoilerplateMemory(str(tmp_path))
         learned = (p | beam.Create([article("new.example", 1, STOCK), *sites_with_stock(1)])
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 4))
@@ -156,7 +156,7 @@ def test_an_unreadable_file_named_to_sort_last_is_passed_over_and_removed(tmp_pa
     folder = tmp_path / "_state" / "boilerplate"
     (folder / "lines-zz-backup.parquet").write_bytes(b"junk")
     with caplog.at_level(logging.WARNING), pipeline() as p:
-        stored = p | "Out" >> beam.Create([out]) | ReadBoilerplateMemory()
+        stored = p | "Out" >> beam.Create([None]) | ReadBoilerplateMemory(out)
         learned = (p | beam.Create([article("new.example", 1, STOCK), *sites_with_stock(1)])
                    | LearnSiteTemplates(p | "NoHistory" >> beam.Create([]), SETTINGS, stored))
         assert_that(learned["articles"] | beam.Map(lambda a: STOCK in a.text), equal_to([False] * 4))

@@ -100,7 +100,7 @@ def test_templates_learned_in_earlier_runs_apply_to_a_lone_new_article(tmp_path)
         _ = first["history"] | WriteTemplateHistory(out, "run1") | PublishFiles(out, "run1")
     with pipeline() as p:
         second = (p | beam.Create([article("a.example", 7, PROMO, day=9)])
-                  | LearnSiteTemplates(p | "Out" >> beam.Create([out]) | ReadTemplateHistory(), SETTINGS))
+                  | LearnSiteTemplates(p | "Out" >> beam.Create([None]) | ReadTemplateHistory(out), SETTINGS))
         assert_that(second["articles"] | beam.Map(lambda a: (PROMO in a.text, a.clutter_removed)),
                     equal_to([(False, ("site-template",))]))
         _ = second["history"] | WriteTemplateHistory(out, "run2") | PublishFiles(out, "run2")

@@ -101,11 +101,14 @@ def _read_memory(path: str) -> list[BoilerplateLine]:
 
 
 class _ReadMemoryFn(beam.DoFn):
-    """The newest readable memory file; an unreadable one is named in a
-    warning and passed over (the next write removes it)."""
+    """On each trigger, the newest readable memory file; an unreadable one is
+    named in a warning and passed over (the next write removes it)."""
 
-    def process(self, out_dir: str):
-        for path in reversed(_memory_files(out_dir)):
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, _tick):
+        for path in reversed(_memory_files(self.out_dir)):
             try:
                 memory = _read_memory(path)
             except Exception as error:  # learned evidence only: clean without this file
@@ -123,10 +126,15 @@ def _is_whole(row: dict) -> bool:
 
 
 class ReadBoilerplateMemory(beam.PTransform):
-    """output folder -> the BoilerplateLine rows earlier runs remembered."""
+    """trigger (once per run or window) -> the BoilerplateLine rows earlier
+    runs remembered in `out_dir`."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
 
     def expand(self, trigger):
-        return trigger | "Read" >> beam.ParDo(_ReadMemoryFn())
+        return trigger | "Read" >> beam.ParDo(_ReadMemoryFn(self.out_dir))
 
 
 class KnownBoilerplate(beam.PTransform):

@@ -158,24 +158,25 @@ class _ListFeedsFn(beam.DoFn):
     """On each trigger (once per run, or per tick when streaming): every feed
     of the list with its remembered state."""
 
-    def __init__(self, feed_urls: list[str]):
-        self.feed_urls = feed_urls
+    def __init__(self, feed_urls: list[str], out_dir: str):
+        self.feed_urls, self.out_dir = feed_urls, out_dir
 
-    def process(self, out_dir: str):
-        states = load_states(out_dir)
+    def process(self, _tick):
+        states = load_states(self.out_dir)
         for index, url in enumerate(self.feed_urls):
             yield index, url, states.get(url, FeedState(url))
 
 
 class ListFeeds(beam.PTransform):
-    """trigger (the output folder) -> (feed index, feed URL, FeedState)."""
+    """trigger (once per run, or per tick) -> (feed index, feed URL, FeedState
+    remembered in `out_dir`)."""
 
-    def __init__(self, feed_urls: list[str]):
+    def __init__(self, feed_urls: list[str], out_dir: str):
         super().__init__()
-        self.feed_urls = feed_urls
+        self.feed_urls, self.out_dir = feed_urls, out_dir
 
     def expand(self, trigger):
-        return trigger | "WithState" >> beam.ParDo(_ListFeedsFn(self.feed_urls))
+        return trigger | "WithState" >> beam.ParDo(_ListFeedsFn(self.feed_urls, self.out_dir))
 
 
 class _Skipped(NamedTuple):

@@ -187,10 +187,15 @@ def newest_history_file(out_dir: str) -> str | None:
 
 
 class _ReadHistoryFn(beam.DoFn):
-    """The newest readable history file's rows; a damaged one is quarantined
-    (the sources' templates are then learned again from new articles)."""
+    """On each trigger, the newest readable history file's rows; a damaged
+    one is quarantined (the sources' templates are then learned again from
+    new articles)."""
 
-    def process(self, out_dir: str):
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, _tick):
+        out_dir = self.out_dir
         for path in reversed(_history_files(out_dir)):
             try:
                 rows = _read_history(path)
@@ -213,10 +218,15 @@ def _read_history(path: str) -> list[SourceHistory]:
 
 
 class ReadTemplateHistory(beam.PTransform):
-    """output folder -> the recent articles per source that earlier runs remembered."""
+    """trigger (once per run or window) -> the recent articles per source
+    that earlier runs remembered in `out_dir`."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
 
     def expand(self, trigger):
-        return trigger | "Read" >> beam.ParDo(_ReadHistoryFn())
+        return trigger | "Read" >> beam.ParDo(_ReadHistoryFn(self.out_dir))
 
 
 class _WriteHistoryFn(beam.DoFn):
