@@ -31,7 +31,7 @@ test: $(STAMP)
 # Everything but the end-to-end tests (whole runs through the command line)
 # and the browser test: the loop to run while changing code, about a minute.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist worksteal -m "not e2e and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS) -m "not e2e and not browser"
 
 # The report page rendered in headless Chromium, from Debian's packages.
 test-browser: $(STAMP) chromium

@@ -109,9 +109,9 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except (KeyboardInterrupt, Exception) as error:
         if interrupted(error):
             return fail(f"{'stopped by SIGTERM' if terminated.received else 'interrupted'}; files it "
-                         "finished are kept, its other items are polled again next time",
-                         128 + signal.SIGTERM if terminated.received else EXIT_INTERRUPTED)
-        return fail(pipeline_failure(error, "run"))  # the pipeline itself broke: one line
+                        "finished are kept, its other items are polled again next time",
+                        128 + signal.SIGTERM if terminated.received else EXIT_INTERRUPTED)
+        return fail(pipeline_failure(error, "run", out))  # the pipeline itself broke: one line
     print(summary.line() if args.verbosity < 0 else summary.format())
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
@@ -208,7 +208,7 @@ def _maintenance(args: argparse.Namespace, work) -> int:
         return fail(str(error), EXIT_LOCKED)
     except KeyboardInterrupt:
         return fail("interrupted; the dataset is as it was, or as far as it got (every step is atomic)",
-                     EXIT_INTERRUPTED)
+                    EXIT_INTERRUPTED)
     except Exception as error:  # a file that cannot be read or written: one line
         return fail(f"{args.command} failed: {type(error).__name__}: {error}")
 
@@ -285,7 +285,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return fail(str(error), EXIT_LOCKED)
     except KeyboardInterrupt:
         return fail("interrupted; verify itself changes nothing, and each step of --repair is atomic",
-                     EXIT_INTERRUPTED)
+                    EXIT_INTERRUPTED)
     except Exception as error:  # a file that cannot be listed or written: one line
         return fail(f"verify failed: {type(error).__name__}: {error}")
 

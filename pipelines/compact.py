@@ -24,7 +24,6 @@ import ctypes
 import errno
 import json
 import os
-import secrets
 import shutil
 import time
 from collections import defaultdict
@@ -36,13 +35,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.layout import STATE, TABLES, dataset_files, hidden_path, run_stamp, write_table
+from schemas.layout import (
+    COMPACT_STAGING,
+    COMPACTION,
+    TABLES,
+    dataset_files,
+    hidden_path,
+    new_run_id,
+    write_table,
+)
 from schemas.settings import WriteSettings
 from transforms.quarantine import require_regular_file
 from transforms.write import publish_files
-
-STAGING = (STATE, "compact")
-COMPACTION = (STATE, "compaction.json")
 
 
 @dataclass
@@ -107,7 +111,7 @@ def compact(out_dir: str, before: date | None = None, settings: WriteSettings | 
     (DIR/_state/compaction.json); hold the run lock."""
     settings, now = settings or WriteSettings(), now or datetime.now(UTC)
     started, summary = time.monotonic(), CompactSummary()
-    stem = f"{run_stamp(now)}-{secrets.token_hex(3)}"
+    stem = new_run_id(now)
     for table in TABLES:
         before_files = after_files = 0
         partitions = sorted(partitions_to_compact(out_dir, table, before).items())
@@ -151,7 +155,7 @@ def _replace_partition(out_dir: str, folder: str, paths: list[str], chunks: list
                        settings: WriteSettings) -> bool:
     """Put `chunks` in place of the files `paths`; True when readers saw one atomic swap."""
     if _is_local(out_dir):
-        staging = os.path.join(out_dir, *STAGING, stem)
+        staging = os.path.join(out_dir, *COMPACT_STAGING, stem)
         for name, chunk in zip(_names(chunks, stem), chunks, strict=True):
             write_table(staging, name, chunk, row_group_rows=settings.row_group_rows)
         _check_rows(staging, _names(chunks, stem), chunks)
@@ -214,8 +218,7 @@ def _exchange(first: str, second: str) -> bool:
 
 def remove_staging(out_dir: str) -> None:
     """What a crashed compaction left aside (never anything readers need)."""
-    shutil.rmtree(os.path.join(out_dir, *STAGING), ignore_errors=True)
-
+    shutil.rmtree(os.path.join(out_dir, *COMPACT_STAGING), ignore_errors=True)
 
 
 def compact_if_due(out_dir: str, every_s: float, settings: WriteSettings | None = None,

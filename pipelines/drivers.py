@@ -18,12 +18,18 @@ from pathlib import Path
 from .exits import EXIT_INTERRUPTED, fail
 
 
-def pipeline_failure(error: Exception, what: str) -> str:
+def pipeline_failure(error: Exception, what: str, out: str) -> str:
+    """One line for a pipeline that broke, with the way out when there is one."""
+    from transforms.memory import MemoryDamaged
+
     logging.getLogger(__name__).info("pipeline failed", exc_info=True)
     lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
     # Worker processes send their whole traceback as the message: its last line says what broke.
     cause = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    return f"{what} failed: {type(error).__name__}: {cause[:300]} (run with -v for details)"
+    # Beam re-raises a worker's exception wrapped: its class is known by name only.
+    remedy = (f"; rebuild it with `news-ingest memory --rebuild --out {out}`"
+              if MemoryDamaged.__name__ in str(error) else " (run with -v for details)")
+    return f"{what} failed: {type(error).__name__}: {cause[:300]}{remedy}"
 
 
 def interrupted(error: BaseException) -> bool:
@@ -36,7 +42,7 @@ def interrupted(error: BaseException) -> bool:
 
 
 def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
-               quarantined: set[str] | None = None):
+              quarantined: set[str] | None = None):
     """Build and run the batch pipeline once, showing progress; its summary
     (naming the damaged files quarantined since `quarantined` was listed, by
     default since its start)."""
@@ -129,14 +135,14 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
     def poll(number: int) -> None:
         try:  # the first poll also names what taking the lock set aside
             print(run_batch(options, urls, out, settings, args.verbosity,
-                             quarantined if number == 0 else None).line(), flush=True)
+                            quarantined if number == 0 else None).line(), flush=True)
             compact_if_due(out, args, settings)
         except Exception as error:
             if interrupted(error):
                 raise KeyboardInterrupt from error
             if lock.local:
                 settle(Path(out))  # what the broken poll half wrote
-            failed.append(fail(pipeline_failure(error, "poll")))  # the next poll may work
+            failed.append(fail(pipeline_failure(error, "poll", out)))  # the next poll may work
 
     print(f"news-ingest: polling {len(urls)} feeds every {args.interval} into {out}; Ctrl-C stops",
           flush=True)
@@ -146,7 +152,7 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
             run_locally(poll, interval, args.polls, stopper)
     except KeyboardInterrupt:
         return fail("aborted; the interrupted poll's items are polled again on the next start",
-                     stopper.exit_status)
+                    stopper.exit_status)
     if stopper.requested:
         return stopper.exit_status
     return 1 if failed else 0
@@ -180,7 +186,7 @@ def stream_on_runner(options, urls, out, settings, interval, args: argparse.Name
         except LockedError:
             raise
         except Exception as error:
-            return fail(pipeline_failure(error, "stream"))
+            return fail(pipeline_failure(error, "stream", out))
         print(f"news-ingest: streaming job {_job_name(result)} submitted; "
               f"it writes into {out} until cancelled on the runner", flush=True)
         return 0
@@ -189,7 +195,7 @@ def stream_on_runner(options, urls, out, settings, interval, args: argparse.Name
             ensure_memory(out, settings, args.verbosity)
             result = pipeline.run()
         except Exception as error:
-            return fail(pipeline_failure(error, "stream"))
+            return fail(pipeline_failure(error, "stream", out))
         print(f"news-ingest: streaming pipeline submitted ({type(result).__name__}); Ctrl-C cancels it",
               flush=True)
         try:
@@ -198,7 +204,7 @@ def stream_on_runner(options, urls, out, settings, interval, args: argparse.Name
             result.cancel()
             return EXIT_INTERRUPTED
         except Exception as error:
-            return fail(pipeline_failure(error, "stream"))
+            return fail(pipeline_failure(error, "stream", out))
     return 0
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import load_data
-from schemas.layout import STATE, TABLES
+from schemas.layout import ACTOR_TABLES, STATE, TABLES
 from schemas.tables import SCHEMAS
 from transforms.feedstate import DamagedState, read_states
 
@@ -200,9 +200,8 @@ COLUMNS = {"articles": ("article_id", "source", "language", "title"),
            "mentions": ("article_id", "is_primary", "in_title"),
            "duplicates": ("duplicate_of", "source", "method"),
            "rejects": ("stage", "error_type", "url", "rejected_at")}
-# The folders the writer makes (transforms/write.py) and what their values may be.
-PARTITIONS = {"articles": ("date", "actor"), "mentions": ("date", "actor"),
-              "duplicates": ("date",), "rejects": ("date",)}
+# The folders the writer makes (schemas/layout.py) and what their values may be.
+PARTITIONS = {table: ("date", "actor") if table in ACTOR_TABLES else ("date",) for table in TABLES}
 _PARTITION_TYPES = {"date": pa.date32(), "actor": pa.string()}
 _ACTOR_VALUE = re.compile(r"[a-z0-9._-]+")
 _FILE_NAME = re.compile(r"[A-Za-z0-9._-]+\.parquet")  # nothing DuckDB would take for a pattern

@@ -173,7 +173,8 @@ class RunSummary:
                 f"{items['already_ingested']}  ({self.seconds:.1f} s)"
                 + ("" if self.adds_up() else "  (MISMATCH: please report this)")
                 + (f"; QUARANTINED {_files(len(self.quarantined))}: see _state/quarantine/"
-                   if self.quarantined else ""))
+                   if self.quarantined else "")
+                + "".join(f"; hint: {hint}" for hint in data["hints"]))
 
     def format(self) -> str:
         data = self.as_dict()

@@ -48,6 +48,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.layout import (
     BOILERPLATE,
     COMMITS,
+    COMPACT_STAGING,
     FEED_STATE,
     STATE,
     TEMPLATES,
@@ -62,7 +63,6 @@ from transforms.memory import KEYS, MANIFEST, TEXTS, memory_path, read_manifest
 from transforms.quarantine import DamagedFile, quarantine, require_regular_file
 from transforms.write import read_commit
 
-from .compact import STAGING
 from .lock import RunLock
 from .rebuild import rebuild_memory
 from .report import PARTITIONS
@@ -316,7 +316,7 @@ def _check_state(out_dir: str, found: Check, pending: set[str]) -> None:
             except DamagedFile as error:
                 found.found("state", f"{_relative(out_dir, path)} ({error})")
                 found.quarantined.append(Aside(path, error.__cause__ or error, cost))
-    staging = "/".join(STAGING) + "/"
+    staging = "/".join(COMPACT_STAGING) + "/"
     for path in matching_files(out_dir, STATE, "**"):
         relative = _relative(out_dir, path)
         if relative.startswith(staging):

@@ -3,7 +3,8 @@
     DIR/articles/date=YYYY-MM-DD/actor=<id>/part-<run>-<n>.parquet
     DIR/mentions/date=YYYY-MM-DD/actor=<id>/...
     DIR/duplicates/date=YYYY-MM-DD/...    DIR/rejects/date=YYYY-MM-DD/...
-    DIR/_state/   feeds.json, commits/, memory/, templates/, boilerplate/, quarantine/
+    DIR/_state/   feeds.json, run.lock, commits/, memory/, templates/, boilerplate/,
+                  quarantine/, compact/ (staging), compaction.json
 
 Table and partition names, the `_state/` paths, run ids (made and parsed),
 and the few file operations everything that writes or lists the dataset
@@ -39,6 +40,8 @@ TEMPLATES = (STATE, "templates")
 BOILERPLATE = (STATE, "boilerplate")
 QUARANTINE = (STATE, "quarantine")
 LOCK = (STATE, "run.lock")
+COMPACT_STAGING = (STATE, "compact")
+COMPACTION = (STATE, "compaction.json")
 
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
@@ -166,10 +169,13 @@ def run_time(run_id: str) -> datetime:
     return datetime.strptime(run_id[:16], _RUN_TIME).replace(tzinfo=UTC)
 
 
-def new_run_id() -> str:
-    """A fresh run id: its start time, then a random token (two runs started
-    in the same second never share file names)."""
-    return f"{run_stamp(datetime.now(UTC))}-{secrets.token_hex(3)}"
+def new_run_id(moment: datetime | None = None) -> str:
+    """A fresh run id (or name stem of any file a run makes): its start time,
+    then a random token, so two started in the same second never share a name."""
+    return f"{run_stamp(moment or datetime.now(UTC))}-{secrets.token_hex(3)}"
+
+# What ends such a name (a quarantined file's suffix, for one).
+STAMPED = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
 
 # A state file dated further ahead than this was written while the clock was wrong.

@@ -63,11 +63,12 @@ def stored_dataset(out: Path, records, days_ago: float = 1.0, lookback_days: int
     from dataclasses import replace
 
     from pipelines.rebuild import rebuild_memory
+    from schemas.layout import new_run_id
     from schemas.settings import DedupSettings, MemorySettings
     from transforms.memory import DatasetMemory
     from transforms.write import partition_rows, write_partition
 
-    run_id = (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y%m%dT%H%M%SZ") + "-abc123"
+    run_id = new_run_id(datetime.now(UTC) - timedelta(days=days_ago))
     partitions = defaultdict(list)
     for record in records:
         for partition, row in partition_rows(record, run_id, 64):

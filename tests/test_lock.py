@@ -16,8 +16,6 @@ from pipelines.lock import LockedError, RunLock
 
 from .conftest import assert_sound
 
-pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
-
 
 def test_a_second_lock_on_the_same_folder_is_refused(tmp_path):
     with RunLock(str(tmp_path)), pytest.raises(LockedError, match="another run is using"), \
@@ -27,6 +25,7 @@ def test_a_second_lock_on_the_same_folder_is_refused(tmp_path):
         pass
 
 
+@pytest.mark.e2e
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
@@ -57,6 +56,7 @@ def test_only_a_start_after_a_crash_searches_the_dataset_for_leftovers(tmp_path,
     assert searched == [tmp_path]
 
 
+@pytest.mark.e2e
 def test_an_overlapping_run_exits_with_a_clear_message(tmp_path, capsys):
     feed = tmp_path / "feed.xml"
     feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>')
@@ -68,6 +68,7 @@ def test_an_overlapping_run_exits_with_a_clear_message(tmp_path, capsys):
     assert main(["run", "--feeds", str(feed), "--out", str(tmp_path / "out")]) == 0
 
 
+@pytest.mark.e2e
 def test_a_lock_whose_holder_is_killed_is_free_at_once(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom pipelines.lock import RunLock\n"
@@ -126,6 +127,7 @@ def test_a_start_after_a_crash_leaves_a_report_being_written_alone(tmp_path):
     assert not (tmp_path / "articles" / "date=2026-01-02").exists()
 
 
+@pytest.mark.e2e
 def test_sigterm_ends_a_run_with_a_message_and_no_leftovers(site, tmp_path):
     # `docker stop` and systemd send SIGTERM; the run once vanished with status -15 and no word.
     from .loopback import rss

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from schemas.records import Article
+from schemas.layout import TABLES
+from schemas.records import Article, Duplicate
 from schemas.settings import DedupSettings, MemorySettings
 from transforms.dedup import signed
 from transforms.memory import (
@@ -28,8 +29,6 @@ from transforms.urls import url_id
 
 from .conftest import DEMO_PAGES, PAGES, keys_of_tables, memory_keys, query, run_cli, stored_dataset
 from .loopback import rss
-
-pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
 
 STORY = (DEMO_PAGES / PAGES["/p/levant"]).read_bytes()
 
@@ -55,6 +54,7 @@ def run_items(*arguments: str) -> dict:
     return summary["items"]
 
 
+@pytest.mark.e2e
 def test_a_url_stored_a_year_ago_is_never_fetched_again(site, tmp_path):
     out = tmp_path / "out"
     stored_dataset(out, [stored_article(site.url("/old/story"))], days_ago=400)
@@ -69,12 +69,20 @@ def test_a_url_stored_a_year_ago_is_never_fetched_again(site, tmp_path):
     assert memory_keys(out) == keys_of_tables(out)
 
 
+@pytest.mark.e2e
 def test_a_run_never_opens_the_stored_tables(site, tmp_path):
     """Dedup answers from the memory: with every stored table file unreadable,
     a run still finds the copy of a stored story and ingests the new one."""
     out = tmp_path / "out"
-    stored_dataset(out, [stored_article(site.url("/old/story"))], days_ago=2)
-    for path in (out / "articles").rglob("*.parquet"):
+    stored = stored_article(site.url("/old/story"))
+    copy = Duplicate(article_id=url_id(site.url("/copy")), url=site.url("/copy"), source="127.0.0.1",
+                     feed_url=stored.feed_url, published_at=stored.published_at,
+                     duplicate_of=stored.article_id, method="exact", similarity=1.0,
+                     detected_at=stored.published_at)
+    stored_dataset(out, [stored, copy], days_ago=2)
+    tables = [path for table in TABLES for path in (out / table).rglob("*.parquet")]
+    assert {path.relative_to(out).parts[0] for path in tables} >= {"articles", "duplicates"}
+    for path in tables:
         path.write_bytes(b"not parquet any more")
     site.add("/old/story?utm_source=feed", STORY)
     site.add("/new/story", STORY)
@@ -82,8 +90,12 @@ def test_a_run_never_opens_the_stored_tables(site, tmp_path):
              content_type="application/rss+xml")
     items = run_items(*args(site.url("/feed.xml"), out, "--compact-every", "0"))
     assert (items["already_ingested"], items["articles"]) == (1, 1)
+    site.add("/feed.xml", rss([{"link": "/copy?utm_source=feed"}]), content_type="application/rss+xml")
+    assert run_items(*args(site.url("/feed.xml"), out, "--compact-every", "0"))["already_ingested"] == 1, \
+        "a stored duplicate's URL is known from the memory alone"
 
 
+@pytest.mark.e2e
 def test_a_dataset_without_memory_gets_one_built_once_and_loses_nothing(site, tmp_path):
     """An older version's dataset: the first run builds the memory from the
     tables, says so, and fetches nothing it already holds."""
@@ -108,6 +120,7 @@ def test_a_dataset_without_memory_gets_one_built_once_and_loses_nothing(site, tm
     assert memory_keys(out) == keys_of_tables(out)
 
 
+@pytest.mark.e2e
 def test_a_truncated_memory_file_is_set_aside_and_the_memory_rebuilt(site, tmp_path):
     out = tmp_path / "out"
     site.add("/p/levant", STORY)
@@ -123,6 +136,7 @@ def test_a_truncated_memory_file_is_set_aside_and_the_memory_rebuilt(site, tmp_p
     assert str(bucket) in errors.getvalue() and "rebuilt from the tables" in errors.getvalue()
 
 
+@pytest.mark.e2e
 def test_damage_inside_a_memory_file_stops_the_run_with_the_way_out(site, tmp_path):
     out = tmp_path / "out"
     site.add("/p/levant", STORY)
@@ -166,6 +180,7 @@ def test_signatures_past_the_look_back_window_are_deleted_by_whole_days(tmp_path
     assert expired_texts(str(tmp_path), 0, now) == [], "0 days: signatures are kept for good"
 
 
+@pytest.mark.e2e
 def test_memory_command_reports_and_rebuilds(tmp_path, capsys):
     out = tmp_path / "out"
     stored_dataset(out, [stored_article("https://news.example/a")], days_ago=1)

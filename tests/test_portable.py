@@ -23,11 +23,10 @@ from schemas.settings import Settings
 from .conftest import dataset_files, query, run_cli
 from .objectstore import ObjectStore
 
-pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
-
 PORTABLE = ("--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK")
 
 
+@pytest.mark.e2e
 def test_a_run_through_the_portable_job_api_lands_the_same_dataset(news_site, site, tmp_path):
     args = ("--feeds", str(news_site), "--allow-private-network", "--read-timeout", "1")
     local, portable = tmp_path / "local", tmp_path / "portable"
@@ -49,6 +48,7 @@ def _proto(build, **options):
     return pipeline.to_runner_api()
 
 
+@pytest.mark.e2e
 def test_batch_and_stream_graphs_translate_to_the_runner_api(tmp_path):
     feeds, out, settings = ["https://a.example/rss"], str(tmp_path), Settings()
     batch = _proto(lambda p: build_pipeline(p, feeds, out, "r1", settings))
@@ -68,6 +68,7 @@ def test_batch_and_stream_graphs_translate_to_the_runner_api(tmp_path):
                for t in stream.components.transforms.values())
 
 
+@pytest.mark.e2e
 def test_a_run_writes_to_an_object_store_through_beam_filesystems(news_site, site, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setattr(ObjectStore, "root", str(tmp_path / "bucket"))
@@ -95,6 +96,7 @@ def test_a_run_writes_to_an_object_store_through_beam_filesystems(news_site, sit
     assert list((stored / "_state" / "memory" / "keys").rglob("*.parquet")), "the memory is in the store"
 
 
+@pytest.mark.e2e
 def test_stream_through_the_portable_job_api_polls_on_each_interval(news_site, site, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["stream", "--feeds", str(news_site), "--out", str(out), "--allow-private-network",
@@ -145,6 +147,7 @@ def job_service(tmp_path):
         server.wait()
 
 
+@pytest.mark.e2e
 def test_a_detached_stream_returns_while_its_job_runs_on(news_site, tmp_path, job_service, capsys):
     endpoint, jobs = job_service
     code = main(["stream", "--feeds", str(news_site), "--out", str(tmp_path / "out"), "--interval", "1m",
@@ -159,6 +162,7 @@ def test_a_detached_stream_returns_while_its_job_runs_on(news_site, tmp_path, jo
     jobs.Cancel(beam_job_api_pb2.CancelJobRequest(job_id=job_id))
 
 
+@pytest.mark.e2e
 def test_detach_needs_a_runner_outside_this_process(news_site, tmp_path, capsys):
     code = main(["stream", "--feeds", str(news_site), "--out", str(tmp_path), "--detach"])
     error = capsys.readouterr().err

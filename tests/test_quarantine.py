@@ -18,8 +18,6 @@ from transforms.quarantine import DamagedFile
 
 from .conftest import DEMO_FEEDS, article_urls, assert_sound, run_cli
 
-pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
-
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> Path:
@@ -53,6 +51,7 @@ def run_again(out: Path, capsys, sound: bool = True) -> str:
     return warned
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("damage", [b"", b"PAR1 truncated"])
 def test_a_damaged_articles_file_is_quarantined_when_the_memory_is_rebuilt(dataset, capsys, damage):
     every = article_urls(dataset)
@@ -72,6 +71,7 @@ def test_a_damaged_articles_file_is_quarantined_when_the_memory_is_rebuilt(datas
     run_again(dataset, capsys)  # and later runs are not stopped either
 
 
+@pytest.mark.e2e
 def test_a_damaged_template_history_is_quarantined(dataset, capsys):
     history = next((dataset / "_state" / "templates").glob("history-*.parquet"))
     history.write_bytes(history.read_bytes()[:40])
@@ -81,6 +81,7 @@ def test_a_damaged_template_history_is_quarantined(dataset, capsys):
     run_again(dataset, capsys)  # and later runs are not stopped either
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2]", b'{"files": [], "replaced": "ab"}',
                                      b'{"files": [], "replaced": ["/etc/hostname"]}'])
 def test_a_damaged_commit_list_is_quarantined(dataset, capsys, content):
@@ -91,6 +92,7 @@ def test_a_damaged_commit_list_is_quarantined(dataset, capsys, content):
     assert [path.name.startswith("20260101T000000Z-aaaaaa.json") for path in quarantined(dataset)] == [True]
 
 
+@pytest.mark.e2e
 def test_the_summary_names_what_was_quarantined_even_when_quiet(dataset, capsys):
     # The warnings are hidden under -q: the one summary line must still say it.
     history = next((dataset / "_state" / "templates").glob("history-*.parquet"))
@@ -115,6 +117,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("fifo", [("commits", "20260101T000000Z-bbbbbb.json"), ("feeds.json",)])
 def test_a_state_file_that_is_a_fifo_hangs_neither_run_nor_report(dataset, fifo):
     path = dataset.joinpath("_state", *fifo)
@@ -149,6 +152,7 @@ def test_the_readable_row_groups_of_a_damaged_file_are_salvaged(tmp_path):
     assert salvaged_rows(str(path)).column("url").to_pylist() == urls[100:]
 
 
+@pytest.mark.e2e
 def test_a_salvaged_articles_file_keeps_its_rows_in_the_dataset(dataset, capsys):
     every = article_urls(dataset)
     files = sorted((dataset / "articles").rglob("*.parquet"))
@@ -166,6 +170,7 @@ def test_a_salvaged_articles_file_keeps_its_rows_in_the_dataset(dataset, capsys)
     assert len(quarantined(dataset)) == 1 and not target.exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["keys", "texts"])
 def test_a_damaged_memory_file_is_quarantined_and_the_memory_rebuilt(dataset, capsys, kind):
     every = article_urls(dataset)
@@ -178,6 +183,7 @@ def test_a_damaged_memory_file_is_quarantined_and_the_memory_rebuilt(dataset, ca
     run_again(dataset, capsys)  # the rebuilt memory serves the next run
 
 
+@pytest.mark.e2e
 def test_a_damaged_table_file_under_an_intact_memory_stops_neither_report_nor_compact(dataset, capsys):
     # The memory serves runs, so no rebuild meets the file: `report` once failed on it forever.
     damaged = sorted((dataset / "articles").rglob("*.parquet"))[0]
@@ -218,6 +224,7 @@ def lose_an_article(dataset: Path) -> Path:
     return damaged
 
 
+@pytest.mark.e2e
 def test_the_summary_counts_damaged_files_not_the_copies_kept_of_pruned_ones(dataset, tmp_path):
     lose_an_article(dataset)
     code, printed, summary = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(dataset), "-q")
@@ -225,6 +232,7 @@ def test_the_summary_counts_damaged_files_not_the_copies_kept_of_pruned_ones(dat
     assert len(quarantined(dataset)) > 1, "the mentions files pruned were copied too"
 
 
+@pytest.mark.e2e
 def test_mentions_are_kept_when_their_copy_cannot_be_made(dataset, capsys):
     lose_an_article(dataset)
     before = mention_rows(dataset)
@@ -235,6 +243,7 @@ def test_mentions_are_kept_when_their_copy_cannot_be_made(dataset, capsys):
     assert mention_rows(dataset) > before, "none taken out without a copy"
 
 
+@pytest.mark.e2e
 def test_odd_files_beside_a_lost_article_cost_nothing_else(dataset, capsys):
     lose_an_article(dataset)
     day = sorted((dataset / "mentions").glob("date=*"))[0]

@@ -31,7 +31,6 @@ PROMO = "The Levant Letter lands every Friday with the week's best frontline rep
 BACKGROUND = "The Syrian war has killed more than half a million people since 2011."
 
 
-
 def test_a_line_on_every_article_of_a_source_is_template():
     window = [article_history(article("a.example", n, PROMO)) for n in range(4)]
     assert learn_templates(window, SETTINGS) == {line_hash(PROMO)}

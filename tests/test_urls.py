@@ -46,6 +46,13 @@ def test_a_canonical_on_another_host_of_the_site_is_honoured_but_not_on_another_
     assert (cleaner.canonical_url("https://function.mil.ru/news_page/a.htm?id=1",
                                   "https://mil.ru/news_page/a.htm?id=1")
             == "https://mil.ru/news_page/a.htm?id=1")
+    assert (cleaner.canonical_url("https://mobile.example.co.uk/world/a-story",
+                                  "https://news.example.co.uk/world/a-story")
+            == "https://news.example.co.uk/world/a-story"), "sibling hosts of one registered domain"
+    # Hosts under a private-section suffix are separate sites, as the list declares.
+    assert (cleaner.canonical_url("https://m.mil.ru/news_page/a.htm?id=1",
+                                  "https://eng.mil.ru/news_page/a.htm?id=1")
+            == "https://m.mil.ru/news_page/a.htm?id=1")
     assert (cleaner.canonical_url("https://a.blogspot.com/2020/01/post.html",
                                   "https://b.blogspot.com/2020/01/post.html")
             == "https://a.blogspot.com/2020/01/post.html")

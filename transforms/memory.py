@@ -81,13 +81,12 @@ TEXTS = pa.schema([
 
 
 class MemoryDamaged(Exception):
-    """A memory file cannot be read; the message says how to rebuild it."""
+    """A memory file cannot be read: the run stops (deduplicating without it
+    would store copies); the memory can be rebuilt from the tables."""
 
     def __init__(self, path: str, error: Exception):
-        out_dir = path.split("/_state/memory/")[0]
-        super().__init__(f"dataset memory file {path} cannot be read: rebuild the memory from the tables "
-                         f"with `news-ingest memory --rebuild --out {out_dir}` ({type(error).__name__}: "
-                         f"{error})")
+        super().__init__(f"dataset memory file {path} cannot be read ({type(error).__name__}: {error}); "
+                         "the memory can be rebuilt from the tables")
 
 
 def memory_path(out_dir: str, *parts: str) -> str:

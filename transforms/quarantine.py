@@ -14,16 +14,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import stat
-from datetime import UTC, datetime
 
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.layout import QUARANTINE, matching_files, run_stamp
+from schemas.layout import QUARANTINE, STAMPED, matching_files, new_run_id
 
 # How the quarantine names a damaged file, and a readable one copied before it lost rows.
-_DAMAGED_STAMP = re.compile(r"\.\d{8}T\d{6}Z-[0-9a-f]{6}$")
+_DAMAGED = re.compile(r"\." + STAMPED.pattern)
 KEPT_COPY = ".before-rows-were-taken-out"
 
 _LOG = logging.getLogger(__name__)
@@ -59,7 +57,7 @@ def keep_copy(out_dir: str, path: str) -> str:
 
 def _set_aside(out_dir: str, path: str, move: bool, note: str = "") -> str:
     relative = os.path.relpath(path, out_dir) if "://" not in out_dir else path[len(out_dir):].lstrip("/")
-    stamp = f"{run_stamp(datetime.now(UTC))}-{secrets.token_hex(3)}"  # two in a second never collide
+    stamp = new_run_id()  # two in a second never collide
     target = FileSystems.join(out_dir, *QUARANTINE, f"{relative}.{stamp}{note}")
     _make_parent(target)
     (FileSystems.rename if move else FileSystems.copy)([path], [target])
@@ -72,7 +70,7 @@ def quarantined_files(out_dir: str) -> set[str]:
     run lists them before and after: what is new, it set aside."""
     folder = FileSystems.join(out_dir, *QUARANTINE)
     return {path[len(folder):].lstrip("/") for path in matching_files(folder, "**")
-            if _DAMAGED_STAMP.search(path)}
+            if _DAMAGED.search(path)}
 
 
 def is_regular_file(path: str) -> bool:

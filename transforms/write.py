@@ -79,8 +79,6 @@ def partition_rows(record, run_id: str, max_chars: int) -> list[tuple[tuple[str,
     raise TypeError(f"cannot write {type(record).__name__}")
 
 
-
-
 def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[dict], run_id: str,
                     max_rows_per_file: int, publish: bool = True) -> list[str]:
     """Write rows of one partition as Parquet; return the final paths
@@ -90,8 +88,6 @@ def write_partition(out_dir: str, partition: tuple[str, str, str], rows: list[di
     return [write_parquet(directory, f"part-{run_id}-{number:05d}.parquet",
                           rows[start:start + max_rows_per_file], schema, publish)
             for number, start in enumerate(range(0, len(rows), max_rows_per_file))]
-
-
 
 
 def publish_files(out_dir: str, commit_id: str, finals: list[str], replaced: list[str] = ()) -> list[str]:
@@ -165,8 +161,6 @@ def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter
     elif table == "rejects":
         counts.update(f"written/rejects/{row['stage']}" for row in rows)
     return counts
-
-
 
 
 def _window_rows(record, run_id: str, max_chars: int, window=beam.DoFn.WindowParam):
