@@ -312,11 +312,28 @@ def _verbosity(args: argparse.Namespace) -> int:
     return -1 if quiet else verbose
 
 
+def _version() -> str:
+    """What a bug report needs: ours and the two libraries that shape the output."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from schemas.settings import VERSION
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"news-ingest {VERSION} (Apache Beam {of('apache-beam')}, trafilatura {of('trafilatura')})"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="news-ingest",
         description="Ingest news feeds: fetch, clean, deduplicate, tag actors, write Parquet.")
     _add_verbosity(parser, top=True)
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="print the versions of news-ingest, Apache Beam and trafilatura, and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(

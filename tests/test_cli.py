@@ -106,3 +106,14 @@ def test_stream_refuses_unknown_options_like_run(capsys, tmp_path):
     assert main(["stream", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
                  "--intervall", "5m"]) == 2
     assert "unknown option --intervall (see news-ingest stream --help)" in one_line_error(capsys)
+
+
+def test_version_names_ours_and_the_libraries_that_shape_the_output(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == (f"news-ingest {version('news-ingest')} (Apache Beam {version('apache-beam')}, "
+                       f"trafilatura {version('trafilatura')})")
