@@ -32,7 +32,7 @@ from .drivers import (
     stream_locally,
     stream_on_runner,
 )
-from .exits import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE, fail
+from .exits import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE, fail, stdout_gone
 
 
 class _DropNoise(logging.Filter):
@@ -171,8 +171,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     html_path = args.html or str(Path(report.out_dir) / "report.html")
     outputs = [(path, render) for path, render in ((html_path, html_text), (args.json, json_text)) if path]
     to_stdout = any(path == "-" for path, _ in outputs)
+    reader_gone = False
     if args.verbosity >= 0 and not to_stdout:
-        print(plain_text(report), flush=True)
+        try:
+            print(plain_text(report), flush=True)
+        except BrokenPipeError:  # `report | head`: the page is still written
+            reader_gone = True
     try:
         for path, _ in outputs:
             if path != "-":
@@ -184,8 +188,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                 write_text(path, render(report))
     except ReportError as error:
         return fail(f"{error}{'' if args.html else ' (--html FILE writes the page elsewhere)'}")
+    except BrokenPipeError:
+        raise  # the reader of standard output left: main() stops quietly
     except OSError as error:
         return fail(f"cannot write the report: {error}")
+    if reader_gone:
+        return stdout_gone()
     if html_path != "-" and not to_stdout:
         print(f"\nchart and tables: {html_path}" if args.verbosity >= 0 else html_path)
     return 0
@@ -448,7 +456,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _command(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # a reader that left shows here, not in Python's own flush at exit
+        return code
+    except BrokenPipeError:  # what was done is kept: only its printing was cut short
+        return stdout_gone()
+
+
+def _command(argv: list[str]) -> int:
     logging.getLogger().addFilter(_DropNoise())  # before anything imports Beam
     try:
         parser = _parser()
@@ -474,9 +490,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_memory(args)
         if args.command == "verify":
             return cmd_verify(args)
+        return cmd_extract(args)
     except KeyboardInterrupt:  # before a command's own handling began: nothing was written
         return fail("interrupted", EXIT_INTERRUPTED)
-    return cmd_extract(args)
 
 
 if __name__ == "__main__":

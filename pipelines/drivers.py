@@ -137,6 +137,8 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
             print(run_batch(options, urls, out, settings, args.verbosity,
                             quarantined if number == 0 else None).line(), flush=True)
             compact_if_due(out, args, settings)
+        except BrokenPipeError:
+            raise  # the reader of our lines left (`| head`): the poll's data is written; stop
         except Exception as error:
             if interrupted(error):
                 raise KeyboardInterrupt from error
