@@ -66,19 +66,16 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from .options import (
-        UsageError,
+        check_beam_options,
         feed_urls,
         output_dir,
         parse_compact_every,
         settings_from,
-        unknown_options,
     )
 
     parse_compact_every(args.compact_every)
     options = PipelineOptions(beam_args)
-    unknown = unknown_options(options)
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]} (see news-ingest {args.command} --help)")
+    check_beam_options(options, args.command)
     return options, feed_urls(args.feeds), settings_from(args), output_dir(args.out)
 
 

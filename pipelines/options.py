@@ -4,7 +4,9 @@ fails fast, in one line).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
+import io
 import os
 import re
 import secrets
@@ -64,8 +66,9 @@ class IngestOptions(PipelineOptions):
             help="seconds one response may take in all, redirects included "
                  f"(default: {_DEFAULT_FETCH.total_timeout_s:g})")
         parser.add_argument(
-            "--max-page-bytes", type=int, default=_DEFAULT_FETCH.max_page_bytes, metavar="B",
-            help=f"largest page accepted (default: {_DEFAULT_FETCH.max_page_bytes})")
+            "--max-page-bytes", type=byte_size, default=_DEFAULT_FETCH.max_page_bytes, metavar="SIZE",
+            help="largest page accepted, in bytes or with a unit: 500k, 5MB, 5MiB "
+                 f"(default: {_DEFAULT_FETCH.max_page_bytes})")
         parser.add_argument(
             "--per-host", type=int, default=_DEFAULT_FETCH.per_host_concurrency, metavar="N",
             help=f"parallel requests to one host (default: {_DEFAULT_FETCH.per_host_concurrency})")
@@ -100,10 +103,10 @@ def settings_from(options: IngestOptions) -> Settings:
     for name in ("concurrency", "connect_timeout", "read_timeout", "total_timeout", "max_page_bytes",
                  "per_host"):
         if getattr(options, name) <= 0:
-            raise PreflightError(f"--{name.replace('_', '-')} must be positive")
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
     for name in ("host_delay", "retries", "pause_host_after"):
         if getattr(options, name) < 0:
-            raise PreflightError(f"--{name.replace('_', '-')} must be 0 or more")
+            raise UsageError(f"--{name.replace('_', '-')} must be 0 or more")
     fetch = replace(
         _DEFAULT_FETCH,
         concurrency=options.concurrency,
@@ -118,15 +121,41 @@ def settings_from(options: IngestOptions) -> Settings:
         allow_private_network=options.allow_private_network,
         user_agent=f"news-ingest/{VERSION} (+{options.contact})")
     if options.dedup_days < 0:
-        raise PreflightError("--dedup-days must be 0 or more")
+        raise UsageError("--dedup-days must be 0 or more")
     return Settings(fetch=fetch, dedup=replace(DedupSettings(), lookback_days=options.dedup_days))
 
 
-def unknown_options(options: PipelineOptions) -> list[str]:
-    """Flags that neither this program nor Beam knows."""
-    known = options.get_all_options()
+def check_beam_options(options: PipelineOptions, command: str) -> None:
+    """UsageError, in one line, for a flag neither this program nor Beam
+    knows, or a Beam option Beam refuses (Beam's own parser would print its
+    whole usage, some 140 lines, and exit)."""
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            known = options.get_all_options()
+    except SystemExit:
+        lines = [line for line in said.getvalue().splitlines() if line.strip()]
+        reason = lines[-1].split("error: ", 1)[-1] if lines else "an Apache Beam option is not valid"
+        raise UsageError(f"{reason} (an Apache Beam option)") from None
     everything = options.get_all_options(retain_unknown_options=True)
-    return sorted(f"--{name}" for name in everything.keys() - known.keys())
+    unknown = sorted(f"--{name}" for name in everything.keys() - known.keys())
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]} (see news-ingest {command} --help)")
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)(i?)b?", re.IGNORECASE)
+
+
+def byte_size(text: str) -> int:
+    """A size given as bytes or with a unit: 5000000, 500k, 5MB, 5MiB, 1.5G
+    (k, M, G: powers of 1000; with i, of 1024). For argparse: a bad value
+    is its usage error."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 5000000, 500k, 5MB, 5MiB)")
+    number, unit, binary = match.groups()
+    power = " KMG".index(unit.upper() or " ")
+    return int(float(number) * (1024 if binary else 1000) ** power)
 
 
 def use_local_runner(options: PipelineOptions) -> None:
@@ -228,7 +257,7 @@ def counts_in_process(options: PipelineOptions) -> bool:
 def feed_urls(specs: list[str] | None) -> list[str]:
     """All feed URLs of the given feed lists, in order, each once."""
     if not specs:
-        raise PreflightError("--feeds is required (an OPML file, a text list or a feed URL)")
+        raise UsageError("--feeds is required (an OPML file, a text list or a feed URL)")
     urls: list[str] = []
     for spec in specs:
         try:

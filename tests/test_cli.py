@@ -28,7 +28,7 @@ def test_missing_feed_list_is_a_one_line_error(capsys, tmp_path):
 
 
 def test_feeds_option_is_required(capsys, tmp_path):
-    assert main(["run", "--out", str(tmp_path)]) == 1
+    assert main(["run", "--out", str(tmp_path)]) == 2, "a usage error, as the README says"
     assert "--feeds is required" in one_line_error(capsys)
 
 
@@ -45,10 +45,37 @@ def test_unknown_option_is_refused(capsys, tmp_path):
     assert "unknown option --frobnicate" in one_line_error(capsys)
 
 
-def test_bad_numbers_are_refused(capsys, tmp_path):
-    assert main(["run", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
-                 "--concurrency", "0"]) == 1
-    assert "--concurrency must be positive" in one_line_error(capsys)
+@pytest.mark.parametrize("option, value, said", [
+    ("--concurrency", "0", "--concurrency must be positive"),
+    ("--retries", "-1", "--retries must be 0 or more"),
+    ("--dedup-days", "-3", "--dedup-days must be 0 or more"),
+])
+def test_bad_numbers_are_usage_errors(capsys, tmp_path, option, value, said):
+    assert main(["run", "--feeds", "https://a.example/rss", "--out", str(tmp_path), option, value]) == 2
+    assert said in one_line_error(capsys)
+
+
+def test_a_bad_beam_option_is_one_line_not_beams_whole_usage(capsys, tmp_path):
+    for command in ("run", "stream"):
+        assert main([command, "--feeds", "https://a.example/rss", "--out", str(tmp_path),
+                     "--direct_num_workers=abc"]) == 2
+        assert "--direct_num_workers: invalid int value: 'abc'" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("given, size", [("5000000", 5_000_000), ("500k", 500_000), ("5MB", 5_000_000),
+                                         ("5MiB", 5 * 1024 ** 2), ("1.5G", 1_500_000_000), ("2 KiB", 2048)])
+def test_page_size_limits_take_units(given, size):
+    from pipelines.options import byte_size
+
+    assert byte_size(given) == size
+
+
+def test_a_page_size_that_is_no_size_is_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
+              "--max-page-bytes", "5 lots"])
+    assert exited.value.code == 2
+    assert "not a size: '5 lots'" in capsys.readouterr().err
 
 
 def test_extract_prints_the_contract_fields(capsys):

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from pipelines.cli import _parser
-from pipelines.options import parse_interval, unknown_options
+from pipelines.options import check_beam_options, parse_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -37,7 +37,7 @@ UNITS = sorted((DEPLOY / "systemd").glob("*.*"))
 def accepted(argv: list[str]):
     """The parsed command, after proving neither news-ingest nor Beam finds an unknown option."""
     args, rest = _parser().parse_known_args(argv)
-    assert not unknown_options(PipelineOptions(rest)), f"unknown options in {argv}"
+    check_beam_options(PipelineOptions(rest), args.command)  # raises UsageError, naming the option
     return args
 
 
