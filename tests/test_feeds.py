@@ -114,6 +114,23 @@ def test_documents_that_are_not_feeds_raise_parse_errors(body):
     assert raised.value.error_type == "parse"
 
 
+@pytest.mark.parametrize("page, said", [
+    (b"\xef\xbb\xbf<!DOCTYPE html>\n<!-- a theme -->\n<html lang='ar'><head>"
+     b"<link rel='alternate' type='application/rss+xml' title='News' href='/feed/'>"
+     b"<link rel='alternate stylesheet' type='text/css' href='/dark.css'>"
+     b"<link rel='alternate' type='application/atom+xml; charset=utf-8' href='https://cdn.example/atom.xml'>"
+     b"</head><body><p>Front page</p></body></html>",
+     "an HTML page, not a feed; it links to 2 feeds: https://site.example/feed/, "
+     "https://cdn.example/atom.xml (give one of them)"),
+    (b"<html><head><title>Home</title></head><body><p>No feed here.</p></body></html>",
+     "an HTML page, not a feed: give the site's RSS or Atom feed URL"),
+])
+def test_a_web_page_given_as_a_feed_is_named_so_with_the_feeds_it_links_to(page, said):
+    with pytest.raises(FetchError) as raised:
+        parse_feed(page, "https://site.example/news/", 0, NOW)
+    assert (raised.value.error_type, str(raised.value)) == ("parse", said)
+
+
 def test_feed_body_that_looks_like_a_path_is_not_opened(tmp_path):
     secret = tmp_path / "secret.xml"
     secret.write_text(rss([{"link": "https://leak.example/"}]))

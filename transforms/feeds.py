@@ -16,6 +16,8 @@ from xml.sax import SAXParseException
 
 import apache_beam as beam
 import feedparser
+import lxml.html
+from lxml import etree
 
 from schemas.records import FeedItem, FeedState, Reject
 from schemas.settings import FeedSettings, FetchSettings
@@ -98,6 +100,29 @@ def _file_link(url: str) -> str:
     return path.as_uri() if path.is_absolute() else url
 
 
+# A web page: optional BOM, XML declaration, comments and doctype, then <html>.
+_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*"
+                         rb"(?:<!doctype\s+html[^>]*>\s*)?(?:<!--.*?-->\s*)*<html[\s>]", re.I | re.S)
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
+
+
+def _not_a_feed(body: bytes, page_url: str) -> str:
+    """Why a web page given as a feed is none, naming the feeds it links to
+    (`<link rel="alternate" type="application/rss+xml" href=…>`), if any."""
+    try:
+        tree = lxml.html.fromstring(body)
+    except (etree.ParserError, ValueError):
+        tree = None
+    links = [] if tree is None else [
+        urljoin(page_url, link.get("href").strip()) for link in tree.iter("link")
+        if "alternate" in (link.get("rel") or "").lower().split()
+        and (link.get("type") or "").lower().split(";")[0].strip() in _FEED_TYPES and link.get("href")]
+    if links:
+        return (f"an HTML page, not a feed; it links to {len(links)} feed{'s' if len(links) > 1 else ''}: "
+                f"{', '.join(dict.fromkeys(links))[:400]} (give one of them)")
+    return "an HTML page, not a feed: give the site's RSS or Atom feed URL"
+
+
 def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
                max_entries: int = FeedSettings.max_entries) -> ParsedFeed:
     """Items of one feed document and rejects for entries that cannot be followed.
@@ -113,6 +138,8 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
     # A stream, never bytes: feedparser opens bytes that look like a path as a file.
     parsed = feedparser.parse(io.BytesIO(repair_character_references(body)), sanitize_html=False,
                               resolve_relative_uris=False)
+    if not parsed.entries and _HTML_START.match(body[:2048]):
+        raise FetchError("parse", _not_a_feed(body, feed_url))
     if parsed.bozo and not parsed.entries:
         reason = str(parsed.get("bozo_exception") or "not a feed")
         raise FetchError("parse", f"not a readable RSS/Atom feed: {reason[:200]}")
