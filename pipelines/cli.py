@@ -32,7 +32,7 @@ from .drivers import (
     stream_locally,
     stream_on_runner,
 )
-from .exits import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_USAGE, fail, stdout_gone
+from .exits import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_NO_FEED, EXIT_USAGE, fail, stdout_gone
 
 
 class _DropNoise(logging.Filter):
@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(summary.as_dict(), handle, indent=2)
-    return 0
+    return EXIT_NO_FEED if summary.no_feed_polled() else 0
 
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -347,8 +347,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Any Apache Beam pipeline option (--runner, --direct_num_workers, "
                     "--direct_running_mode, --project, ...) is passed to Beam.",
         epilog="Exit status: 0 when the run completed (failed feeds and articles are in "
-               "DIR/rejects), 1 when it could not run, 2 for bad options, 75 when another run "
-               "holds DIR.")
+               "DIR/rejects), 1 when it could not run, 2 for bad options, 3 when no feed could be "
+               "polled (every feed due failed), 75 when another run holds DIR.")
     from schemas.settings import DedupSettings
 
     from .options import IngestOptions

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .exits import EXIT_INTERRUPTED, fail
@@ -66,9 +67,26 @@ def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
           Progress.for_verbosity(len(urls), verbosity, counting, stderr)):
         result = pipeline.run()
         result.wait_until_finish()
+    feed_errors, next_due = feed_outcomes(out, urls)
     return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
                       timings_of(result), stage_seconds_of(result),
-                      sorted(quarantined_files(out) - quarantined))
+                      sorted(quarantined_files(out) - quarantined), feed_errors, next_due)
+
+
+def feed_outcomes(out: str, urls: list[str]) -> tuple[dict[str, str], datetime | None]:
+    """From the feed state the run saved: each failing feed's last error in
+    words, and when the first feed of the list is next due (None if unknown)."""
+    from transforms.feedstate import DamagedState, read_states
+
+    try:
+        states = read_states(out)
+    except (DamagedState, OSError):
+        return {}, None
+    listed = [states[url] for url in urls if url in states]
+    now = datetime.now(UTC)
+    due = [state.next_poll_at for state in listed if state.next_poll_at and state.next_poll_at > now]
+    return ({state.url: state.last_error for state in listed if state.last_error},
+            min(due) if due else None)
 
 
 def ensure_memory(out: str, settings, verbosity: int) -> None:

@@ -6,6 +6,9 @@ import os
 import sys
 
 EXIT_USAGE = 2
+# `run` could poll no feed: every feed that was due failed (no network, a
+# wrong list): distinct from success, which cron and CI should not take it for.
+EXIT_NO_FEED = 3
 # Another run holds the output folder: try again later (sysexits EX_TEMPFAIL).
 EXIT_LOCKED = 75
 # The reader of our standard output left (`| head`): 128 + SIGPIPE, as a

@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import (
 )
 
 from schemas.layout import STATE, TABLES, delete_files, matching_files
-from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FetchSettings, Settings
+from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FeedSettings, FetchSettings, Settings
 from transforms.feedlist import read_feed_list
 
 _DEFAULT_FETCH = FetchSettings()
@@ -85,6 +85,9 @@ class IngestOptions(PipelineOptions):
                  f"(at most {_DEFAULT_FETCH.max_retry_wait_s:g} s) or 1 s, 2 s, ... "
                  f"(default: {_DEFAULT_FETCH.retries})")
         parser.add_argument(
+            "--force", action="store_true", default=False,
+            help="poll every feed now, whatever its interval or back-off (feeds wait after failures)")
+        parser.add_argument(
             "--dedup-days", type=int, default=DedupSettings().lookback_days, metavar="N",
             help="how many days of stored articles later copies are compared with "
                  f"(default: {DedupSettings().lookback_days}; 0: all); URLs are remembered for good")
@@ -122,7 +125,8 @@ def settings_from(options: IngestOptions) -> Settings:
         user_agent=f"news-ingest/{VERSION} (+{options.contact})")
     if options.dedup_days < 0:
         raise UsageError("--dedup-days must be 0 or more")
-    return Settings(fetch=fetch, dedup=replace(DedupSettings(), lookback_days=options.dedup_days))
+    return Settings(fetch=fetch, dedup=replace(DedupSettings(), lookback_days=options.dedup_days),
+                    feeds=replace(FeedSettings(), force=options.force))
 
 
 def check_beam_options(options: PipelineOptions, command: str) -> None:

@@ -8,6 +8,7 @@ already ingested by an earlier run; `adds_up` checks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NamedTuple
 
 from apache_beam.metrics.metric import MetricsFilter
@@ -74,6 +75,11 @@ SLOW_FEED_SECONDS = 1.0
 FAILURE_HINTS = {
     "blocked-address": "non-public addresses are refused; --allow-private-network allows them "
                        "(intranet feeds, tests)",
+    "dns": "a host name did not resolve: check the name, DNS and the network",
+    "connection": "a server refused or dropped the connection: check the network",
+    "http-404": "a feed is not where its URL says (404): find its current URL",
+    "http-410": "a feed is gone for good (410): take it out of the list",
+    "http-403": "a server refuses us (403): it may block crawlers",
 }
 
 
@@ -88,6 +94,10 @@ class RunSummary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # Damaged dataset files this run moved to DIR/_state/quarantine/ (paths in that folder).
     quarantined: list[str] = field(default_factory=list)
+    # From the feed state after the run: why each failing feed failed, in
+    # words, and when the first feed that was not due is due.
+    feed_errors: dict[str, str] = field(default_factory=dict)
+    next_due: datetime | None = None
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -110,8 +120,12 @@ class RunSummary:
     def failing_feeds(self) -> list[dict]:
         """Feeds whose request failed in this run, with what failed (`http-404`, `parse`, ...)."""
         failed = (name.partition("/") for name in _with_prefix(self.counters, "feeds/failed/"))
-        return sorted(({"feed": feed, "error": label} for label, _, feed in failed),
-                      key=lambda row: row["feed"])
+        return sorted(({"feed": feed, "error": label, "message": self.feed_errors.get(feed, "")}
+                       for label, _, feed in failed), key=lambda row: row["feed"])
+
+    def no_feed_polled(self) -> bool:
+        """Every feed that was due failed: nothing new could even be looked for."""
+        return 0 < self.count("feeds/rejected") == self.count("feeds/polled")
 
     def hints(self) -> list[str]:
         """What to do about this run's failures, for those that have a remedy."""
@@ -140,6 +154,7 @@ class RunSummary:
                       "not_modified": self.count("feeds/not_modified"),
                       "unchanged": self.count("feeds/unchanged"),
                       "not_due": self.count("feeds/not_due"),
+                      "next_due": self.next_due.isoformat() if self.next_due else None,
                       "rejected": self.count("feeds/rejected"),
                       "disabled": sorted(_with_prefix(self.counters, "feeds/disabled/"))},
             "items": {"seen": self.count("items/seen"),
@@ -150,6 +165,7 @@ class RunSummary:
                       "rejected": self.item_rejects,
                       "already_ingested": self.count("items/already_ingested")},
             "adds_up": self.adds_up(),
+            "no_feed_polled": self.no_feed_polled(),
             "duplicates_by_method": _with_prefix(self.counters, "written/duplicates/"),
             "rejects_by_stage": _with_prefix(self.counters, "written/rejects/"),
             "articles_by_actor": _with_prefix(self.counters, "written/articles/actor/"),
@@ -174,6 +190,7 @@ class RunSummary:
                 + ("" if self.adds_up() else "  (MISMATCH: please report this)")
                 + (f"; QUARANTINED {_files(len(self.quarantined))}: see _state/quarantine/"
                    if self.quarantined else "")
+                + ("; NO FEED could be polled" if self.no_feed_polled() else "")
                 + "".join(f"; hint: {hint}" for hint in data["hints"]))
 
     def format(self) -> str:
@@ -183,7 +200,7 @@ class RunSummary:
             f"run {self.run_id} -> {self.out_dir}  ({self.seconds:.1f} s)",
             f"  feeds      listed {feeds['listed']}, polled {feeds['polled']} (not modified "
             f"{feeds['not_modified']}, unchanged {feeds['unchanged']}), failed {feeds['rejected']}, "
-            f"not due {feeds['not_due']}",
+            f"not due {feeds['not_due']}{self._next_due()}",
             *([f"  DISABLED   {len(feeds['disabled'])} feeds keep failing: " + ", ".join(feeds["disabled"])]
               if feeds["disabled"] else []),
             f"  items      seen {items['seen']}, fetched {items['fetched']}, "
@@ -198,13 +215,29 @@ class RunSummary:
             f"  languages  {_pairs(data['articles_by_language']) or '-'}",
             *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
                                   if row["seconds"] >= SLOW_FEED_SECONDS]),
-            *_listing("failing", [f"{row['feed']}  {row['error']}" for row in data["failing_feeds"]]),
+            *_listing("failing", [f"{row['feed']}  {row['error']}" + (f": {_cut(row['message'])}"
+                                                                      if row["message"] else "")
+                                  for row in data["failing_feeds"]]),
+            *(["  NO FEED could be polled: every feed due failed (see above); nothing new was looked for"]
+              if self.no_feed_polled() else []),
             *_listing("hint", data["hints"]),
             *([f"  QUARANTINED {_files(len(self.quarantined))}, moved to {self.out_dir}/_state/"
                f"quarantine/ (the warnings say what each cost): " + ", ".join(self.quarantined[:3])]
               if self.quarantined else []),
         ]
         return "\n".join(line.rstrip() for line in lines)
+
+
+    def _next_due(self) -> str:
+        if not self.count("feeds/not_due") or self.next_due is None:
+            return ""
+        return f" (next due {self.next_due:%Y-%m-%d %H:%M} UTC; --force polls them now)"
+
+
+def _cut(text: str, limit: int = 160) -> str:
+    """One line of at most `limit` characters, control characters as spaces."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _pairs(counts: dict[str, int], skip: str | None = None) -> str:

@@ -79,6 +79,9 @@ class FeedSettings:
     # Real feeds list tens to a few thousand entries; parsing costs memory per
     # entry (about 5 KB), so a feed listing more is refused before parsing.
     max_entries: int = 5000
+    # Poll every feed now, whatever its interval or back-off says (--force:
+    # after fixing the network, or to see a failing feed's reason at once).
+    force: bool = False
 
 
 @dataclass(frozen=True)

@@ -197,8 +197,7 @@ def run_cli(*args: str) -> CliRun:
         captured = io.StringIO()
         with redirect_stdout(captured):
             code = main(["run", *args, *extra])
-        summary = (json.loads(summary_file.read_text())
-                   if code == 0 and summary_file.exists() else None)
+        summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
     return CliRun(code, captured.getvalue(), summary)
 
 

@@ -117,7 +117,7 @@ def test_a_feed_that_keeps_failing_is_reported_disabled(site, tmp_path):
     save_states(str(out), [FeedState(url, failures=SETTINGS.disable_after_failures - 1,
                                      next_poll_at=datetime.now(UTC) - timedelta(minutes=1))])
     code, printed, summary = run_cli("--feeds", url, "--out", str(out), "--allow-private-network")
-    assert code == 0, printed
+    assert code == 3, printed  # its only feed failed
     assert summary["feeds"]["disabled"] == [url]
     # What the user reads, whatever the column widths:
     assert re.search(rf"^\s*DISABLED\s+1 feeds keep failing: {re.escape(url)}$", printed, re.M), printed
@@ -219,3 +219,18 @@ def test_an_article_that_failed_for_a_while_is_retried_though_its_feed_is_unchan
     code, printed, summary = run_cli(*args)
     assert code == 0, printed
     assert summary["feeds"]["not_modified"] == 1, "nothing left to retry: validators are used again"
+
+
+@pytest.mark.e2e
+def test_a_run_that_could_poll_no_feed_exits_3_says_why_and_force_polls_again(site, tmp_path):
+    args = ("--feeds", site.url("/gone.xml"), "--out", str(tmp_path / "out"), "--allow-private-network")
+    code, printed, summary = run_cli(*args)
+    assert code == 3, "not success: cron and CI must see it"
+    assert summary["no_feed_polled"] and "NO FEED could be polled" in printed
+    assert summary["failing_feeds"][0]["message"].startswith("HTTP 404")
+    assert "find its current URL" in printed
+    code, printed, summary = run_cli(*args)
+    assert (code, summary["feeds"]["not_due"], site.hits["/gone.xml"]) == (0, 1, 1), "waiting: no failure"
+    assert summary["feeds"]["next_due"] and "--force polls them now" in printed
+    code, _, summary = run_cli(*args, "--force")
+    assert (code, summary["feeds"]["rejected"], site.hits["/gone.xml"]) == (3, 1, 2)

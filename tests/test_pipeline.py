@@ -56,11 +56,14 @@ def test_run_lands_articles_duplicates_and_rejects(news_site, site, tmp_path):
     assert slowest["slowest_page_seconds"] >= 1  # the page that timed out
     main_feed, seconds = re.escape(site.url("/feeds/main.xml")), re.escape(f"{slowest['seconds']:.1f}")
     assert re.search(rf"^\s*slowest\s+{seconds} s\s+{main_feed}\s", printed, re.M), printed
-    assert summary["failing_feeds"] == [{"feed": site.url("/feeds/broken.xml"), "error": "parse"},
-                                        {"feed": site.url("/feeds/gone.xml"), "error": "http-404"}]
+    assert [(row["feed"], row["error"]) for row in summary["failing_feeds"]] == [
+        (site.url("/feeds/broken.xml"), "parse"), (site.url("/feeds/gone.xml"), "http-404")]
+    assert summary["failing_feeds"][0]["message"].startswith("not a readable RSS/Atom feed")
+    assert summary["failing_feeds"][1]["message"] == "HTTP 404 Not Found"
     broken, gone = re.escape(site.url("/feeds/broken.xml")), re.escape(site.url("/feeds/gone.xml"))
-    assert re.search(rf"^\s*failing\s+{broken}\s+parse$", printed, re.M), printed
-    assert re.search(rf"^\s+{gone}\s+http-404$", printed, re.M), printed
+    assert re.search(rf"^\s*failing\s+{broken}\s+parse: not a readable RSS/Atom feed", printed, re.M), printed
+    assert re.search(rf"^\s+{gone}\s+http-404: HTTP 404 Not Found$", printed, re.M), printed
+    assert code == 0 and not summary["no_feed_polled"], "two of four feeds were polled"
 
     # Partitions: publication day and primary actor; mentions hold every actor.
     grasswire = query(out, "articles", "select date::varchar, actor, date_source, language "
@@ -105,7 +108,7 @@ def test_second_run_fetches_and_writes_nothing_new(news_site, site, tmp_path):
 
 def test_private_network_is_refused_by_default(news_site, site, tmp_path):
     code, printed, summary = run_cli("--feeds", str(news_site), "--out", str(tmp_path / "out"))
-    assert code == 0, printed
+    assert code == 3, printed  # no feed could be polled
     assert summary["feeds"]["rejected"] == 4
     assert sum(site.hits.values()) == 0
     errors = query(tmp_path / "out", "rejects", "select distinct error_type from t")

@@ -19,6 +19,36 @@ def test_refused_private_addresses_of_pages_or_feeds_say_how_to_allow_them():
 
 
 def test_failures_without_a_remedy_give_no_hint():
-    said = summary(**{"fetch/rejected/http-status": 3, "feeds/failed/dns/https://a.example/feed": 1})
+    said = summary(**{"fetch/rejected/http-status": 3, "feeds/failed/http-500/https://a.example/feed": 1,
+                      "feeds/failed/parse/https://b.example/feed": 1})
     assert said.hints() == [] and said.as_dict()["hints"] == []
     assert "hint" not in said.format() and "hint" not in said.line()
+
+
+def test_a_failing_feed_is_listed_with_its_reason_in_words_and_what_to_do():
+    feed = "https://feeds.example.org/rss"
+    said = summary(**{"feeds/polled": 1, "feeds/rejected": 1, f"feeds/failed/dns/{feed}": 1})
+    said.feed_errors = {feed: "cannot resolve feeds.example.org: Name or\nservice not known"}
+    assert said.failing_feeds() == [{"feed": feed, "error": "dns", "message": said.feed_errors[feed]}]
+    text = said.format()
+    assert f"{feed}  dns: cannot resolve feeds.example.org: Name or service not known" in text
+    assert "check the name, DNS and the network" in text
+
+
+def test_a_run_that_could_poll_no_feed_says_so_and_one_that_polled_any_does_not():
+    none = summary(**{"feeds/polled": 2, "feeds/rejected": 2})
+    assert none.no_feed_polled() and none.as_dict()["no_feed_polled"]
+    assert "NO FEED could be polled" in none.format() and "NO FEED could be polled" in none.line()
+    some = summary(**{"feeds/polled": 2, "feeds/rejected": 1})
+    idle = summary(**{"feeds/not_due": 2})  # nothing was due: not a failure
+    for said in (some, idle):
+        assert not said.no_feed_polled() and "NO FEED" not in said.format() + said.line()
+
+
+def test_feeds_not_due_say_when_they_are_due_and_how_to_poll_now():
+    from datetime import UTC, datetime
+
+    said = summary(**{"feeds/not_due": 8})
+    said.next_due = datetime(2026, 12, 4, 14, 30, tzinfo=UTC)
+    assert "not due 8 (next due 2026-12-04 14:30 UTC; --force polls them now)" in said.format()
+    assert said.as_dict()["feeds"]["next_due"] == "2026-12-04T14:30:00+00:00"

@@ -222,7 +222,7 @@ class _PollFeedFn(ConcurrentFetchFn):
 
     def fetch_one(self, element: tuple[int, str, FeedState]):
         index, feed_url, state = element
-        if not is_due(state, datetime.now(UTC)):
+        if not self.feed_settings.force and not is_due(state, datetime.now(UTC)):
             return _Skipped("not-due")
         response = self.fetcher.get(feed_url, max_bytes=self.settings.max_feed_bytes, allow_file=True,
                                     etag=state.etag, last_modified=state.last_modified)
