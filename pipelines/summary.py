@@ -70,6 +70,9 @@ def _with_prefix(counters: dict[str, int], prefix: str) -> dict[str, int]:
 # The text summary lists slow feeds from here on (all are in --summary-json).
 SLOW_FEED_SECONDS = 1.0
 
+# Actors named in the text summary (all are in --summary-json).
+TEXT_ACTORS = 10
+
 # What the user can do about a failure, by error type: the stages that
 # record failures do not know the command line, this summary does.
 FAILURE_HINTS = {
@@ -169,6 +172,7 @@ class RunSummary:
             "duplicates_by_method": _with_prefix(self.counters, "written/duplicates/"),
             "rejects_by_stage": _with_prefix(self.counters, "written/rejects/"),
             "articles_by_actor": _with_prefix(self.counters, "written/articles/actor/"),
+            "articles_naming_actor": _by_count(_with_prefix(self.counters, "written/mentions/actor/")),
             "articles_by_language": _with_prefix(self.counters, "classify/language/"),
             "slowest_feeds": self.slowest_feeds(),
             "failing_feeds": self.failing_feeds(),
@@ -211,7 +215,11 @@ class RunSummary:
             f"    already ingested   {items['already_ingested']:>6}",
             f"    = {self.accounted} of {items['seen']} items accounted for"
             + ("" if self.adds_up() else "  (MISMATCH: please report this)"),
-            f"  per actor  {_pairs(data['articles_by_actor']) or '-'}",
+            f"  actors     {_pairs(dict(list(data['articles_naming_actor'].items())[:TEXT_ACTORS])) or '-'}"
+            + _more(len(data["articles_naming_actor"]) - TEXT_ACTORS)
+            + ("  (articles naming each)" if data["articles_naming_actor"] else ""),
+            f"  primary    {_pairs(data['articles_by_actor']) or '-'}"
+            + ("  (articles by their main actor)" if data["articles_by_actor"] else ""),
             f"  languages  {_pairs(data['articles_by_language']) or '-'}",
             *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
                                   if row["seconds"] >= SLOW_FEED_SECONDS]),
@@ -238,6 +246,15 @@ def _cut(text: str, limit: int = 160) -> str:
     """One line of at most `limit` characters, control characters as spaces."""
     text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _more(count: int) -> str:
+    return f", and {count} more" if count > 0 else ""
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    """Most first, then by name."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _pairs(counts: dict[str, int], skip: str | None = None) -> str:

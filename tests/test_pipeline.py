@@ -71,6 +71,9 @@ def test_run_lands_articles_duplicates_and_rejects(news_site, site, tmp_path):
     assert grasswire == [("2017-08-03", "coalition", "feed", "en")]
     per_actor = dict(query(out, "articles", "select actor, count(*) from t group by actor"))
     assert per_actor == summary["articles_by_actor"]
+    naming = dict(query(out, "mentions", "select actor, count(distinct article_id) from t group by actor"))
+    assert naming == summary["articles_naming_actor"] and len(naming) > len(per_actor)
+    assert list(summary["articles_naming_actor"].values()) == sorted(naming.values(), reverse=True)
     about_shq = query(out, "mentions", "select count(distinct article_id) from t where actor = 'shq'")
     assert about_shq[0][0] >= 3
     assert not list(out.rglob(".*inprogress"))

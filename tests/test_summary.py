@@ -52,3 +52,13 @@ def test_feeds_not_due_say_when_they_are_due_and_how_to_poll_now():
     said.next_due = datetime(2026, 12, 4, 14, 30, tzinfo=UTC)
     assert "not due 8 (next due 2026-12-04 14:30 UTC; --force polls them now)" in said.format()
     assert said.as_dict()["feeds"]["next_due"] == "2026-12-04T14:30:00+00:00"
+
+
+def test_actors_are_counted_by_articles_naming_them_and_by_primary_actor_apart():
+    counters = {f"written/mentions/actor/actor-{n:02d}": 20 - n for n in range(12)}
+    counters.update({"written/mentions/actor/isis": 30, "written/articles/actor/coalition": 2})
+    said = summary(**counters)
+    assert list(said.as_dict()["articles_naming_actor"])[:2] == ["isis", "actor-00"]
+    text = said.format()
+    assert "actors     isis 30, actor-00 20," in text and ", and 3 more  (articles naming each)" in text
+    assert "primary    coalition 2  (articles by their main actor)" in text

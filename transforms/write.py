@@ -151,11 +151,12 @@ def read_commit(out_dir: str, listing: str) -> dict:
 
 def written_counts(partition: tuple[str, str, str], rows: list[dict]) -> Counter:
     """Counter names and increments for one written partition: rows per table,
-    articles per actor, duplicates per method, rejects per stage."""
+    articles per primary actor and per actor named, duplicates per method,
+    rejects per stage."""
     table, _, actor = partition
     counts = Counter({f"written/{table}": len(rows)})
-    if table == "articles":
-        counts[f"written/articles/actor/{actor}"] += len(rows)
+    if table in ("articles", "mentions"):  # a mentions row is one article naming the actor
+        counts[f"written/{table}/actor/{actor}"] += len(rows)
     elif table == "duplicates":
         counts.update(f"written/duplicates/{row['method']}" for row in rows)
     elif table == "rejects":
