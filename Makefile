@@ -4,16 +4,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-installed-stamp
 OUT    ?= data
 
 .PHONY: setup run report test test-fast test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
+# `make run` installs what running needs; the test targets add the test extras.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 setup: $(STAMP)
 
@@ -25,16 +31,16 @@ report: $(STAMP)
 
 # PYTEST_ARGS: extra pytest arguments (.ci/run leaves the browser test to test-browser).
 # One worker per core (pytest-xdist); PYTEST_ARGS=-n0 runs it in one process.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
 # Everything but the end-to-end tests (whole runs through the command line)
 # and the browser test: the loop to run while changing code, about a minute.
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS) -m "not e2e and not browser"
 
 # The report page rendered in headless Chromium, from Debian's packages.
-test-browser: $(STAMP) chromium
+test-browser: $(TEST_STAMP) chromium
 	$(BIN)/python -m pytest -m browser
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -42,7 +48,7 @@ chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
 CORPUS ?= ../shared/corpus/trafilatura-eval.tar.gz
@@ -53,30 +59,30 @@ BENCH_WORKERS ?= 2
 $(CORPUS_DIR)/evaldata.json:
 	mkdir -p $(CORPUS_DIR) && tar xzf $(CORPUS) -C $(CORPUS_DIR)
 
-bench: $(STAMP) $(CORPUS_DIR)/evaldata.json
+bench: $(TEST_STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_run.py --pages $(CORPUS_DIR)/eval $(foreach n,$(BENCH_PAGES),-n $(n)) \
 		--workers $(BENCH_WORKERS)
 
-bench-clean: $(STAMP) $(CORPUS_DIR)/evaldata.json
+bench-clean: $(TEST_STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_clean.py --corpus $(CORPUS_DIR)
 
-bench-classify: $(STAMP)
+bench-classify: $(TEST_STAMP)
 	$(BIN)/python bench/bench_classify.py
 
-bench-dedup: $(STAMP) $(CORPUS_DIR)/evaldata.json
+bench-dedup: $(TEST_STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_dedup.py --corpus $(CORPUS_DIR)
 
-bench-stream: $(STAMP) $(CORPUS_DIR)/evaldata.json
+bench-stream: $(TEST_STAMP) $(CORPUS_DIR)/evaldata.json
 	$(BIN)/python bench/bench_stream.py --pages $(CORPUS_DIR)/eval
 
-bench-hostile: $(STAMP)
+bench-hostile: $(TEST_STAMP)
 	$(BIN)/python bench/bench_hostile.py
 
-bench-report: $(STAMP)
+bench-report: $(TEST_STAMP)
 	$(BIN)/python bench/bench_report.py
 
 # A run's cost against the dataset's history: HISTORY_ARGS="--runs 2880" for one size (see the script).
-bench-history: $(STAMP)
+bench-history: $(TEST_STAMP)
 	$(BIN)/python bench/bench_history.py $(HISTORY_ARGS)
 
 clean:
