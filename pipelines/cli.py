@@ -113,7 +113,9 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(summary.as_dict(), handle, indent=2)
-    return EXIT_NO_FEED if summary.no_feed_polled() else 0
+    if summary.no_feed_polled():
+        return fail("no feed could be polled: every feed failed (the summary says why)", EXIT_NO_FEED)
+    return 0
 
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -124,6 +126,9 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
         interval = parse_interval(args.interval)
         if args.polls < 0:
             raise UsageError("--polls must be 0 (until stopped) or more")
+        if args.force:
+            raise UsageError("--force is for `run`: a stream polls each feed at its own pace "
+                             "(run `news-ingest run --force` once to poll every feed now)")
         options, urls, settings, out = _preflight(args, beam_args)
         if args.detach and runs_in_process(options):
             raise UsageError("--detach needs a runner outside this process (DataflowRunner, "
@@ -348,7 +353,8 @@ def _parser() -> argparse.ArgumentParser:
                     "--direct_running_mode, --project, ...) is passed to Beam.",
         epilog="Exit status: 0 when the run completed (failed feeds and articles are in "
                "DIR/rejects), 1 when it could not run, 2 for bad options, 3 when no feed could be "
-               "polled (every feed due failed), 75 when another run holds DIR.")
+               "polled (every feed failed), 75 when another run holds DIR, 141 when the reader of "
+               "its output left.")
     from schemas.settings import DedupSettings
 
     from .options import IngestOptions

@@ -57,7 +57,7 @@ def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
     from .progress import Progress, worker_output_aside
     from .summary import RunSummary, counters_of, stage_seconds_of, timings_of
 
-    started, run_id = time.monotonic(), new_run_id()
+    started, run_id, polled_since = time.monotonic(), new_run_id(), datetime.now(UTC)
     quarantined = quarantined_files(out) if quarantined is None else quarantined
     ensure_memory(out, settings, verbosity)
     pipeline = beam.Pipeline(options=options)
@@ -67,15 +67,16 @@ def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
           Progress.for_verbosity(len(urls), verbosity, counting, stderr)):
         result = pipeline.run()
         result.wait_until_finish()
-    feed_errors, next_due = feed_outcomes(out, urls)
+    feed_errors, next_due = feed_outcomes(out, urls, polled_since)
     return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
                       timings_of(result), stage_seconds_of(result),
                       sorted(quarantined_files(out) - quarantined), feed_errors, next_due)
 
 
-def feed_outcomes(out: str, urls: list[str]) -> tuple[dict[str, str], datetime | None]:
+def feed_outcomes(out: str, urls: list[str], polled_since: datetime
+                  ) -> tuple[dict[str, str], datetime | None]:
     """From the feed state the run saved: each failing feed's last error in
-    words, and when the first feed of the list is next due (None if unknown)."""
+    words, and when the first of the feeds it did not poll (not due) is due."""
     from transforms.feedstate import DamagedState, read_states
 
     try:
@@ -84,7 +85,8 @@ def feed_outcomes(out: str, urls: list[str]) -> tuple[dict[str, str], datetime |
         return {}, None
     listed = [states[url] for url in urls if url in states]
     now = datetime.now(UTC)
-    due = [state.next_poll_at for state in listed if state.next_poll_at and state.next_poll_at > now]
+    resting = [state for state in listed if not state.last_polled_at or state.last_polled_at < polled_since]
+    due = [state.next_poll_at for state in resting if state.next_poll_at and state.next_poll_at > now]
     return ({state.url: state.last_error for state in listed if state.last_error},
             min(due) if due else None)
 

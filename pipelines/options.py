@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import replace
 from datetime import date, timedelta
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
@@ -147,7 +148,7 @@ def check_beam_options(options: PipelineOptions, command: str) -> None:
         raise UsageError(f"unknown option {unknown[0]} (see news-ingest {command} --help)")
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)(i?)b?", re.IGNORECASE)
+_SIZE = re.compile(r"(\d{1,15}(?:\.\d{1,9})?)\s*(?:([kmg])(i?))?b?", re.IGNORECASE)
 
 
 def byte_size(text: str) -> int:
@@ -155,11 +156,14 @@ def byte_size(text: str) -> int:
     (k, M, G: powers of 1000; with i, of 1024). For argparse: a bad value
     is its usage error."""
     match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 5000000, 500k, 5MB, 5MiB)")
-    number, unit, binary = match.groups()
-    power = " KMG".index(unit.upper() or " ")
-    return int(float(number) * (1024 if binary else 1000) ** power)
+    size = None
+    if match:
+        number, unit, binary = match.groups()
+        size = Decimal(number) * (1024 if binary else 1000) ** " KMG".index((unit or " ").upper())
+    if size is None or size != size.to_integral_value():
+        raise argparse.ArgumentTypeError(f"not a size in whole bytes: {text[:40]!r} "
+                                         "(e.g. 5000000, 500k, 5MB, 5MiB)")
+    return int(size)
 
 
 def use_local_runner(options: PipelineOptions) -> None:

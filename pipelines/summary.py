@@ -8,7 +8,7 @@ already ingested by an earlier run; `adds_up` checks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from apache_beam.metrics.metric import MetricsFilter
@@ -98,7 +98,7 @@ class RunSummary:
     # Damaged dataset files this run moved to DIR/_state/quarantine/ (paths in that folder).
     quarantined: list[str] = field(default_factory=list)
     # From the feed state after the run: why each failing feed failed, in
-    # words, and when the first feed that was not due is due.
+    # words, and when the first of the feeds this run found not due is due.
     feed_errors: dict[str, str] = field(default_factory=dict)
     next_due: datetime | None = None
 
@@ -127,13 +127,15 @@ class RunSummary:
                        for label, _, feed in failed), key=lambda row: row["feed"])
 
     def no_feed_polled(self) -> bool:
-        """Every feed that was due failed: nothing new could even be looked for."""
-        return 0 < self.count("feeds/rejected") == self.count("feeds/polled")
+        """Every feed failed (none was merely resting): nothing new could even be looked for."""
+        failed, resting = self.count("feeds/rejected"), self.count("feeds/not_due")
+        return 0 < failed == self.count("feeds/polled") and not resting
 
     def hints(self) -> list[str]:
         """What to do about this run's failures, for those that have a remedy."""
         failed_feeds = {row["error"] for row in self.failing_feeds()}
-        failed_pages = set(_with_prefix(self.counters, "fetch/rejected/"))
+        # Of pages, only what holds for every page: one dead article link says nothing of the network.
+        failed_pages = set(_with_prefix(self.counters, "fetch/rejected/")) & {"blocked-address"}
         return [hint for error, hint in FAILURE_HINTS.items() if error in failed_feeds | failed_pages]
 
     @property
@@ -226,7 +228,7 @@ class RunSummary:
             *_listing("failing", [f"{row['feed']}  {row['error']}" + (f": {_cut(row['message'])}"
                                                                       if row["message"] else "")
                                   for row in data["failing_feeds"]]),
-            *(["  NO FEED could be polled: every feed due failed (see above); nothing new was looked for"]
+            *(["  NO FEED could be polled: every feed failed (see above); nothing new was looked for"]
               if self.no_feed_polled() else []),
             *_listing("hint", data["hints"]),
             *([f"  QUARANTINED {_files(len(self.quarantined))}, moved to {self.out_dir}/_state/"
@@ -239,7 +241,8 @@ class RunSummary:
     def _next_due(self) -> str:
         if not self.count("feeds/not_due") or self.next_due is None:
             return ""
-        return f" (next due {self.next_due:%Y-%m-%d %H:%M} UTC; --force polls them now)"
+        due = (self.next_due + timedelta(seconds=59)).replace(second=0, microsecond=0)  # never early
+        return f" (next due {due:%Y-%m-%d %H:%M} UTC; --force polls them now)"
 
 
 def _cut(text: str, limit: int = 160) -> str:

@@ -70,12 +70,27 @@ def test_page_size_limits_take_units(given, size):
     assert byte_size(given) == size
 
 
+@pytest.mark.parametrize("given", ["5i", "5iB", "1.5", "0.5", "MiB", "1" + "0" * 400, "9" * 20 + "G"])
+def test_sizes_that_are_not_whole_bytes_are_refused(given):
+    import argparse
+
+    from pipelines.options import byte_size
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        byte_size(given)
+
+
+def test_force_is_for_run_not_for_a_stream(capsys, tmp_path):
+    assert main(["stream", "--feeds", "https://a.example/rss", "--out", str(tmp_path), "--force"]) == 2
+    assert "--force is for `run`" in one_line_error(capsys)
+
+
 def test_a_page_size_that_is_no_size_is_a_usage_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as exited:
         main(["run", "--feeds", "https://a.example/rss", "--out", str(tmp_path),
               "--max-page-bytes", "5 lots"])
     assert exited.value.code == 2
-    assert "not a size: '5 lots'" in capsys.readouterr().err
+    assert "not a size in whole bytes: '5 lots'" in capsys.readouterr().err
 
 
 def test_extract_prints_the_contract_fields(capsys):

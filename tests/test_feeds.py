@@ -124,6 +124,12 @@ def test_documents_that_are_not_feeds_raise_parse_errors(body):
      "https://cdn.example/atom.xml (give one of them)"),
     (b"<html><head><title>Home</title></head><body><p>No feed here.</p></body></html>",
      "an HTML page, not a feed: give the site's RSS or Atom feed URL"),
+    (b"<!DOCTYPE html>\n<meta charset=utf-8><title>HTML5, no html tag</title>"
+     b"<link rel=alternate type=application/rss+xml href='http://[oops/'>"
+     b"<link rel=alternate type=application/rss+xml href=/rss>"
+     b"<link rel=alternate type=application/rss+xml href=/rss>"
+     b"<p>Front page",
+     "an HTML page, not a feed; it links to 1 feed: https://site.example/rss (give one of them)"),
 ])
 def test_a_web_page_given_as_a_feed_is_named_so_with_the_feeds_it_links_to(page, said):
     with pytest.raises(FetchError) as raised:

@@ -222,10 +222,12 @@ def test_an_article_that_failed_for_a_while_is_retried_though_its_feed_is_unchan
 
 
 @pytest.mark.e2e
-def test_a_run_that_could_poll_no_feed_exits_3_says_why_and_force_polls_again(site, tmp_path):
+def test_a_run_that_could_poll_no_feed_exits_3_says_why_and_force_polls_again(site, tmp_path, capsys):
     args = ("--feeds", site.url("/gone.xml"), "--out", str(tmp_path / "out"), "--allow-private-network")
     code, printed, summary = run_cli(*args)
     assert code == 3, "not success: cron and CI must see it"
+    assert capsys.readouterr().err.strip() == ("news-ingest: error: no feed could be polled: every feed "
+                                               "failed (the summary says why)")
     assert summary["no_feed_polled"] and "NO FEED could be polled" in printed
     assert summary["failing_feeds"][0]["message"].startswith("HTTP 404")
     assert "find its current URL" in printed

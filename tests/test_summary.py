@@ -18,6 +18,11 @@ def test_refused_private_addresses_of_pages_or_feeds_say_how_to_allow_them():
         assert "--allow-private-network" in said.line(), "-q and every stream poll"
 
 
+def test_one_dead_article_link_gives_no_network_hint():
+    said = summary(**{"fetch/rejected/dns": 1, "fetch/rejected/connection": 1, "feeds/polled": 3})
+    assert said.hints() == []
+
+
 def test_failures_without_a_remedy_give_no_hint():
     said = summary(**{"fetch/rejected/http-status": 3, "feeds/failed/http-500/https://a.example/feed": 1,
                       "feeds/failed/parse/https://b.example/feed": 1})
@@ -41,7 +46,8 @@ def test_a_run_that_could_poll_no_feed_says_so_and_one_that_polled_any_does_not(
     assert "NO FEED could be polled" in none.format() and "NO FEED could be polled" in none.line()
     some = summary(**{"feeds/polled": 2, "feeds/rejected": 1})
     idle = summary(**{"feeds/not_due": 2})  # nothing was due: not a failure
-    for said in (some, idle):
+    resting = summary(**{"feeds/polled": 1, "feeds/rejected": 1, "feeds/not_due": 3})  # one new feed broken
+    for said in (some, idle, resting):
         assert not said.no_feed_polled() and "NO FEED" not in said.format() + said.line()
 
 
@@ -52,6 +58,8 @@ def test_feeds_not_due_say_when_they_are_due_and_how_to_poll_now():
     said.next_due = datetime(2026, 12, 4, 14, 30, tzinfo=UTC)
     assert "not due 8 (next due 2026-12-04 14:30 UTC; --force polls them now)" in said.format()
     assert said.as_dict()["feeds"]["next_due"] == "2026-12-04T14:30:00+00:00"
+    said.next_due = datetime(2026, 12, 4, 14, 30, 20, tzinfo=UTC)
+    assert "next due 2026-12-04 14:31 UTC" in said.format(), "never earlier than it is"
 
 
 def test_actors_are_counted_by_articles_naming_them_and_by_primary_actor_apart():

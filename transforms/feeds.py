@@ -102,7 +102,7 @@ def _file_link(url: str) -> str:
 
 # A web page: optional BOM, XML declaration, comments and doctype, then <html>.
 _HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*"
-                         rb"(?:<!doctype\s+html[^>]*>\s*)?(?:<!--.*?-->\s*)*<html[\s>]", re.I | re.S)
+                         rb"(?:<!doctype\s+html[\s>]|<html[\s>])", re.I | re.S)
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
 
 
@@ -113,13 +113,18 @@ def _not_a_feed(body: bytes, page_url: str) -> str:
         tree = lxml.html.fromstring(body)
     except (etree.ParserError, ValueError):
         tree = None
-    links = [] if tree is None else [
-        urljoin(page_url, link.get("href").strip()) for link in tree.iter("link")
-        if "alternate" in (link.get("rel") or "").lower().split()
-        and (link.get("type") or "").lower().split(";")[0].strip() in _FEED_TYPES and link.get("href")]
+    links = {}
+    for link in [] if tree is None else tree.iter("link"):
+        if ("alternate" in (link.get("rel") or "").lower().split() and link.get("href")
+                and (link.get("type") or "").lower().split(";")[0].strip() in _FEED_TYPES):
+            try:
+                links[urljoin(page_url, link.get("href").strip())] = None
+            except ValueError:  # an href no URL parser reads: not one to offer
+                continue
     if links:
+        shown = [url[:200] for url in list(links)[:5]]
         return (f"an HTML page, not a feed; it links to {len(links)} feed{'s' if len(links) > 1 else ''}: "
-                f"{', '.join(dict.fromkeys(links))[:400]} (give one of them)")
+                f"{', '.join(shown)}{', …' if len(links) > 5 else ''} (give one of them)")
     return "an HTML page, not a feed: give the site's RSS or Atom feed URL"
 
 
