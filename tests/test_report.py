@@ -146,6 +146,7 @@ def test_a_dataset_of_failures_only_is_reported(capsys, tmp_path, site):
     listing.write_text(site.url("/gone.xml") + "\n")
     out = tmp_path / "out"
     assert run_cli("--feeds", str(listing), "--out", str(out), "--allow-private-network")[0] == 3
+    assert "no feed could be polled" in capsys.readouterr().err  # the run's own error line
     code, printed, err = report_cli(capsys, "--out", str(out))
     assert code == 0 and err == ""
     assert "articles 0 from 0 sources" in printed and "rejects 1" in printed
