@@ -225,3 +225,15 @@ def test_fetch_pages_routes_failures_to_rejects(site):
         assert_that(fetched.rejects | beam.Map(lambda r: (r.feed_url, r.error_type, r.http_status)),
                     equal_to([("feed", "http-status", 404), ("other", "http-status", 404),
                               ("feed", "content-type", 200)]), label="Rejects")
+
+
+def test_a_refused_connection_is_said_in_words(fetcher):
+    """The system's reason, not the HTTP client's wrappers (`MaxRetryError(... NewConnectionError(...`)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: bound, never listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        error = failure(fetcher, f"http://127.0.0.1:{port}/feed.xml")
+    assert (error.error_type, str(error)) == ("connection", f"cannot connect to 127.0.0.1:{port}: "
+                                                            "Connection refused")

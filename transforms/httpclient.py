@@ -44,6 +44,20 @@ class Response:
     last_modified: str | None = None
 
 
+def _connection_failure(exc: BaseException, url: str) -> str:
+    """What went wrong with a connection, in words (`cannot connect to
+    a.example:443: Connection refused`), from the system error beneath the
+    HTTP client's wrappers; the wrapper's own text when there is none."""
+    cause, seen = exc, 0
+    while cause is not None and seen < 20:
+        if isinstance(cause, OSError) and cause.strerror:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            return f"cannot connect to {parts.hostname}:{port}: {cause.strerror}"
+        cause, seen = cause.__cause__ or cause.__context__ or getattr(cause, "reason", None), seen + 1
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
 def _refusal(exc: BaseException) -> FetchError | None:
     """The address refusal behind an HTTP client error, if that is what it was."""
     while exc is not None:
@@ -198,7 +212,7 @@ class Fetcher:
             if time.monotonic() >= deadline:
                 raise FetchError("timeout", "headers not complete within the total deadline") from exc
             refused = _refusal(exc)
-            raise refused or FetchError("connection", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+            raise refused or FetchError("connection", _connection_failure(exc, url)) from exc
         except ValueError as exc:  # requests' URL handling rejects it
             raise FetchError("invalid-url", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
