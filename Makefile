@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.test-installed-stamp
+BROWSER_STAMP := $(VENV)/.browser-installed-stamp
 OUT    ?= data
 
 .PHONY: setup run report test test-fast test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history clean
@@ -20,6 +21,11 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(TEST_STAMP)
+
+# Playwright, to click through the report page in Debian's Chromium.
+$(BROWSER_STAMP): $(TEST_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,browser]'
+	touch $(BROWSER_STAMP)
 
 setup: $(STAMP)
 
@@ -39,8 +45,8 @@ test: $(TEST_STAMP)
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS) -m "not e2e and not browser"
 
-# The report page rendered in headless Chromium, from Debian's packages.
-test-browser: $(TEST_STAMP) chromium
+# The report page rendered and clicked through in headless Chromium, from Debian's packages.
+test-browser: $(BROWSER_STAMP) chromium
 	$(BIN)/python -m pytest -m browser
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -78,7 +84,7 @@ bench-stream: $(TEST_STAMP) $(CORPUS_DIR)/evaldata.json
 bench-hostile: $(TEST_STAMP)
 	$(BIN)/python bench/bench_hostile.py
 
-bench-report: $(TEST_STAMP)
+bench-report: $(BROWSER_STAMP) chromium
 	$(BIN)/python bench/bench_report.py
 
 # A run's cost against the dataset's history: HISTORY_ARGS="--runs 2880" for one size (see the script).

@@ -152,7 +152,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .options import UsageError, given_out, parse_day
-    from .report import ReportError, build_report, check_writable, write_text
+    from .report import LISTED, ReportError, build_report, check_writable, write_text
     from .report_html import render as html_text
     from .report_text import json_text
     from .report_text import render as plain_text
@@ -163,9 +163,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"--since {since} is after --until {until}")
         if args.top < 1:
             raise UsageError("--top must be 1 or more")
+        listed = LISTED if args.list is None else args.list
+        if listed < 0:
+            raise UsageError("--list must be 0 or more")
         if args.html == "-" and args.json == "-":
             raise UsageError("only one of --html and --json can be - (standard output)")
-        report = build_report(given_out(args.out), since, until, args.top)
+        report = build_report(given_out(args.out), since, until, args.top, listed)
     except UsageError as error:
         return fail(str(error), EXIT_USAGE)
     except ReportError as error:
@@ -438,11 +441,13 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report", help="what the dataset holds: actors per day, sources, languages, duplicates, "
-                       "rejects, failing feeds; a chart in DIR/report.html",
+                       "rejects, failing feeds; a page to explore them in DIR/report.html",
         description="Read the dataset with DuckDB and print what it holds: articles per day for the "
                     "top actors, sources, languages, the duplicate rate and largest syndication "
                     "clusters, rejects by stage and error type, failing or disabled feeds. Also writes "
-                    "a self-contained page with a chart (no network needed to view it).",
+                    "a self-contained page (no network needed to view it): a chart, the newest articles "
+                    "with filters by actor, source, language, event type, date and title words, and "
+                    "the tables, whose actors and sources filter the list.",
         epilog="Exit status: 0 when the report was written (an empty dataset gives an empty report), "
                "1 when DIR is not a local dataset, 2 for bad options.")
     report.add_argument("--out", default="data", metavar="DIR", help="the dataset folder (default: data)")
@@ -450,6 +455,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--until", metavar="DATE", help="last publication day, YYYY-MM-DD (default: all)")
     report.add_argument("--top", type=int, default=8, metavar="N",
                         help="actors in the chart and the actors table (default: 8)")
+    report.add_argument("--list", type=int, metavar="N",
+                        help="newest articles the page lists to filter and search (default: 50000; 0: none)")
     report.add_argument("--html", metavar="FILE",
                         help="where the page goes (default: DIR/report.html; - for standard output)")
     report.add_argument("--json", metavar="FILE",

@@ -3,8 +3,9 @@
 The dataset's tables are read as hive-partitioned Parquet; --since/--until
 select by the `date` partition (publication day; for rejects the day of the
 failure). The result is a typed `Report`: headline figures, the daily series
-of the top actors, and titled tables, printed as text here and rendered as
-a self-contained page by pipelines/report_html.py.
+of the top actors, titled tables, and the latest articles for the page's
+list; pipelines/report_text.py prints it and pipelines/report_html.py renders
+it as a self-contained page.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -27,6 +28,7 @@ from transforms.feedstate import DamagedState, read_states
 
 TOP_ACTORS = 8
 TOP_ROWS = 15
+LISTED = 50_000  # articles the page lists: a page of 50,000 stays quick to open and filter
 
 
 class ReportError(ValueError):
@@ -39,6 +41,25 @@ class Table:
     columns: tuple[str, ...]
     rows: list[tuple]
     empty: str = "none"  # said instead of an empty table
+    # What the page's article list is filtered by when a cell of each leading
+    # column is clicked ("actor", "source", "language"; None: not clickable).
+    filters: tuple[str | None, ...] = ()
+    # For a cross table: the filter that the headers of the columns after
+    # `filters` are values of (their cells filter by row and column at once).
+    across: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedArticle:
+    """One article of the page's list."""
+    title: str | None
+    url: str
+    source: str
+    published_at: datetime | None
+    day: date  # the `date` partition: what --since/--until and the page's date filter select
+    language: str | None
+    actors: tuple[str, ...]
+    event_types: tuple[str, ...]
 
 
 @dataclass
@@ -62,6 +83,9 @@ class Report:
     skipped_files: list[str] = field(default_factory=list)
     # Files that cannot be read whole (truncated, damaged): left out, for `verify --repair`.
     damaged_files: list[str] = field(default_factory=list)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The latest articles in the range, newest first, for the page (not in the JSON).
+    listed: list[ListedArticle] = field(default_factory=list)
 
     @property
     def duplicate_rate(self) -> float:
@@ -74,19 +98,21 @@ class Report:
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        del data["listed"]  # rows are the dataset's to give: query it (README, Query the data)
         data["duplicate_rate"] = round(self.duplicate_rate, 4)
         return json.loads(json.dumps(data, default=str))
 
 
 def build_report(out_dir: str, since: date | None = None, until: date | None = None,
-                 top: int = TOP_ACTORS) -> Report:
-    """Read the dataset at `out_dir` (a local folder) and sum it up."""
+                 top: int = TOP_ACTORS, listed: int = LISTED) -> Report:
+    """Read the dataset at `out_dir` (a local folder) and sum it up, with
+    the latest `listed` articles for the page."""
     root = _dataset_root(out_dir)
     with contextlib.chdir(root):  # files by relative path: see _layout_files
-        return _build(root, since, until, top)
+        return _build(root, since, until, top, listed)
 
 
-def _build(root: Path, since: date | None, until: date | None, top: int) -> Report:
+def _build(root: Path, since: date | None, until: date | None, top: int, listed: int) -> Report:
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")  # times are printed as stored, whatever the machine's zone
     con.execute("set enable_progress_bar = false")
@@ -122,19 +148,26 @@ def _build(root: Path, since: date | None, until: date | None, top: int) -> Repo
                 select actor, date, count(distinct article_id) from mentions
                 where actor in (select unnest(?)) group by all""", list(report.series)):
             report.series[actor][(day - first).days] = count
-    report.tables = [
-        Table("Top actors", ("actor", "name", "articles", "as primary", "in title"),
-              [(actor, names.get(actor, ""), *counts) for actor, *counts in top_actors]),
-        Table("Sources", ("source", "articles", "copies dropped", "first day", "last day"), rows("""
+    top_ids = [actor for actor, *_ in top_actors]
+    sources_table = Table(
+        "Sources", ("source", "articles", "copies dropped", "first day", "last day"), rows("""
             with kept as (select source, count(*) as articles, min(date) as first_day,
                                  max(date) as last_day from articles group by source),
                  copies as (select source, count(*) as copies from duplicates group by source)
             select kept.source, kept.articles, coalesce(copies.copies, 0), first_day, last_day
             from kept left join copies using (source)
-            order by kept.articles desc, kept.source limit ?""", TOP_ROWS)),
+            order by kept.articles desc, kept.source limit ?""", TOP_ROWS), filters=("source",))
+    report.tables = [
+        Table("Top actors", ("actor", "name", "articles", "as primary", "in title"),
+              [(actor, names.get(actor, ""), *counts) for actor, *counts in top_actors],
+              filters=("actor",)),
+        _named_together(con, top_ids),
+        sources_table,
+        _sources_by_actor(con, [row[0] for row in sources_table.rows], top_ids),
         Table("Languages", ("language", "articles", "share"), [
             (language, count, f"{count / articles:.1%}") for language, count in rows(
-                "select language, count(*) from articles group by language order by 2 desc, 1")]),
+                "select language, count(*) from articles group by language order by 2 desc, 1")],
+              filters=("language",)),
         Table("Duplicates by method", ("method", "copies"), rows(
             "select method, count(*) from duplicates group by method order by 2 desc, 1")),
         Table("Largest syndication clusters", ("copies", "sources", "title", "kept from"),
@@ -147,6 +180,7 @@ def _build(root: Path, since: date | None, until: date | None, top: int) -> Repo
             from rejects group by all order by 3 desc, 1, 2""")),
         _feed_health(root),
     ]
+    report.listed = _latest(con, listed)
     return report
 
 
@@ -196,7 +230,8 @@ def _dataset_root(out_dir: str) -> Path:
 
 # The columns the report reads: each table is read once, into memory, with
 # only these (the text of articles is most of a dataset's bytes).
-COLUMNS = {"articles": ("article_id", "source", "language", "title"),
+COLUMNS = {"articles": ("article_id", "source", "language", "title", "url", "published_at", "actors",
+                         "event_types"),
            "mentions": ("article_id", "is_primary", "in_title"),
            "duplicates": ("duplicate_of", "source", "method"),
            "rejects": ("stage", "error_type", "url", "rejected_at")}
@@ -297,6 +332,45 @@ def _load_files(con, table: str, files: list[str]) -> None:
     except duckdb.Error as error:
         message = " ".join(str(error).split())[:300]
         raise ReportError(f"cannot read {table} of {Path.cwd()}: {message}") from error
+
+
+def _named_together(con, actors: list[str]) -> Table:
+    """How many articles name both actors of each pair of the top actors (the
+    diagonal: the actor at all)."""
+    together = dict(((a, b), n) for a, b, n in con.execute("""
+        with top as (select * from mentions where actor in (select unnest(?)))
+        select one.actor, other.actor, count(distinct article_id)
+        from top as one join top as other using (article_id) group by all""", [actors]).fetchall())
+    return Table("Actors named together", ("actor", *actors),
+                 [(one, *(together.get((one, other), 0) for other in actors)) for one in actors],
+                 filters=("actor",), across="with")
+
+
+def _sources_by_actor(con, sources: list[str], actors: list[str]) -> Table:
+    """Articles of each top source naming each top actor."""
+    counts = dict(((source, actor), n) for source, actor, n in con.execute("""
+        select articles.source, mentions.actor, count(distinct article_id)
+        from articles join mentions using (article_id)
+        where articles.source in (select unnest(?)) and mentions.actor in (select unnest(?))
+        group by all""",
+        [sources, actors]).fetchall())
+    articles = dict(con.execute("select source, count(*) from articles where source in (select unnest(?)) "
+                                "group by source", [sources]).fetchall())
+    return Table("Sources by actor", ("source", "articles", *actors),
+                 [(source, articles[source], *(counts.get((source, actor), 0) for actor in actors))
+                  for source in sources],
+                 filters=("source", None), across="actor")
+
+
+def _latest(con, limit: int) -> list[ListedArticle]:
+    """The latest `limit` articles, newest first (by publication day, then time)."""
+    found = con.execute("""
+        select title, url, source, published_at, date, language,
+               coalesce(actors, []), coalesce(event_types, [])
+        from articles order by date desc, published_at desc nulls last, article_id limit ?""",
+                        [limit]).fetchall()
+    return [ListedArticle(title, url, source, published_at, day, language, tuple(actors), tuple(events))
+            for title, url, source, published_at, day, language, actors, events in found]
 
 
 def _clusters(con, article_files: list[str], limit: int = 10) -> list[tuple]:

@@ -1,14 +1,19 @@
-"""The report as one self-contained HTML page: a chart of articles per day
-for the top actors, and the report's tables.
+"""The report as one self-contained HTML page: the figures, a chart of
+articles per day for the top actors, the latest articles as a list to filter,
+and the report's tables, whose actors, sources and languages filter the list.
 
-Plotly (a well-kept charting library) draws the chart; its JavaScript is
-inlined, so the page needs no network to be viewed, mailed or archived.
-The figure itself is kept as JSON in `<script id="chart-data">`, which a
-reader (or a test) can take out without running the page.
+Plotly (a well-kept charting library) draws the chart; its JavaScript, the
+list's (report_page.js) and the style (report_page.css) are inlined, so the
+page needs no network to be viewed, mailed or archived. The figure and the
+listed articles are kept as JSON (`<script id="chart-data">`,
+`<script id="articles-data">`), which a reader or a test can take out
+without running the page.
 """
 from __future__ import annotations
 
 import html
+import json
+from importlib.resources import files
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -16,21 +21,8 @@ from plotly.offline import get_plotlyjs
 from .report import Report, Table
 
 CHART_ID = "articles-per-day"
-
-_STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem;
-       color: #1d2327; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-.figures { display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0; padding: 0; }
-.figures li { list-style: none; background: #f3f5f7; border-radius: 6px; padding: .5rem .9rem; }
-.figures b { display: block; font-size: 1.3rem; }
-table { border-collapse: collapse; margin: .5rem 0; }
-th, td { padding: .25rem .7rem; border-bottom: 1px solid #e1e4e8; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.empty, .meta { color: #586069; }
-#articles-per-day { height: 430px; }
-"""
+PROSE = 40  # characters of a cell beyond which its column is let wrap
+_ASSETS = files(__package__)
 
 
 def render(report: Report) -> str:
@@ -40,6 +32,7 @@ def render(report: Report) -> str:
             else "no articles in this range")
     asked = (f" (asked for {report.since or 'the start'} to {report.until or 'the end'})"
              if report.since or report.until else "")
+    generated = f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC from {report.out_dir}. "
     figures = [(_noun("article", report.articles), report.articles),
                (_noun("source", report.sources), report.sources),
                (_noun("language", report.languages), report.languages),
@@ -51,10 +44,10 @@ def render(report: Report) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_text(title)}</title>",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<style>{_STYLE}</style>",
+        f"<style>{_asset('report_page.css')}</style>",
         "</head><body>",
         f"<h1>{_text(title)}</h1>",
-        f'<p class="meta">{_text(span + asked)}</p>',
+        f'<p class="meta">{_text(generated + span + asked)}</p>',
         *([f'<p class="meta">Left out {len(report.skipped_files)} Parquet files outside the dataset\'s '
            f"folders, e.g. {_text(report.skipped_files[0])}</p>"] if report.skipped_files else []),
         *([f'<p class="meta">Left out {len(report.damaged_files)} damaged files, e.g. '
@@ -65,12 +58,65 @@ def render(report: Report) -> str:
                                          for name, value in figures) + "</ul>",
         f"<h2>Articles mentioning each top actor, per {bar_period(len(report.days))[1]}</h2>",
         '<p class="meta">An article naming two actors counts for both, so a bar can be taller than '
-        "the articles of its period.</p>",
+        "the articles of its period. Click a bar to list its articles.</p>",
         _chart(report),
+        _listing(report),
         *(_table(table) for table in report.tables),
+        f'<script type="application/json" id="articles-data">{_script_json(listing_data(report))}</script>',
+        f"<script>{_asset('report_page.js')}</script>",
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def listing_data(report: Report) -> dict:
+    """The listed articles as compact rows: [title, url, source, published
+    (UTC, to the minute), language, actors, event types], where sources,
+    languages, actors and event types are positions in lists given once."""
+    positions: dict[str, dict[str, int]] = {"sources": {}, "languages": {}, "actors": {}, "events": {}}
+
+    def at(kind: str, value: str | None) -> int | None:
+        return None if value is None else positions[kind].setdefault(value, len(positions[kind]))
+
+    rows = [[article.title, article.url, at("sources", article.source),
+             f"{article.published_at:%Y-%m-%d %H:%M}" if article.published_at else article.day.isoformat(),
+             at("languages", article.language), [at("actors", actor) for actor in article.actors],
+             [at("events", event) for event in article.event_types]]
+            for article in report.listed]
+    return {**{kind: list(values) for kind, values in positions.items()},
+            "names": {actor: report.actor_names[actor] for actor in positions["actors"]
+                      if actor in report.actor_names},
+            "rows": rows}
+
+
+def _listing(report: Report) -> str:
+    heading = '<h2 id="articles-list">Articles</h2>'
+    if not report.listed:
+        said = "No article in this range." if not report.articles else "Not listed (--list 0)."
+        return f'{heading}\n<p class="empty">{said}</p>'
+    shown = len(report.listed)
+    scope = (f"All {shown:,} articles in this range, newest first." if shown == report.articles else
+             f"The newest {shown:,} of the {report.articles:,} articles in this range "
+             "(<code>--list N</code>, <code>--since</code> and <code>--until</code> choose others).")
+    choices = "".join(f'<label>{label}<select name="{name}"><option value="">any</option></select></label>'
+                      for name, label in (("actor", "actor"), ("with", "and actor"), ("source", "source"),
+                                          ("language", "language"), ("event", "event type")))
+    columns = "".join(f"<th>{name}</th>" for name in
+                      ("title", "source", "published (UTC)", "language", "actors", "event types"))
+    return "\n".join([
+        heading,
+        f'<p class="meta">{scope} Titles search without regard to case or accents; every filter '
+        "is kept in the address, so a view can be bookmarked.</p>",
+        f'<form id="filters">{choices}'
+        '<label>from<input type="date" name="from"></label><label>to<input type="date" name="to"></label>'
+        '<label>title has<input type="search" name="q" placeholder="words"></label>'
+        '<button type="reset">show all</button></form>',
+        '<p id="articles-status" aria-live="polite"></p>',
+        f'<div class="scroll"><table id="articles"><thead><tr>{columns}</tr></thead><tbody></tbody>'
+        "</table></div>",
+        '<nav id="pager" hidden><button type="button" data-page="previous">previous</button><output></output>'
+        '<button type="button" data-page="next">next</button></nav>',
+    ])
 
 
 def figure(report: Report) -> go.Figure:
@@ -106,27 +152,71 @@ def bar_period(days: int) -> tuple[str | int, str]:
 def _chart(report: Report) -> str:
     if not report.series:
         return '<p class="empty">No article in this range mentions an actor: nothing to chart.</p>'
-    data = figure(report).to_json().replace("</", "<\\/")  # safe inside a script element
     return "\n".join([
         f'<div id="{CHART_ID}"></div>',
-        f'<script type="application/json" id="chart-data">{data}</script>',
+        f'<script type="application/json" id="chart-data">{_script_json(figure(report).to_json())}</script>',
         f"<script>{get_plotlyjs()}</script>",
         "<script>const figure = JSON.parse(document.getElementById('chart-data').textContent);"
+        # A phone has no room beside the bars for the legend: it goes above them.
+        "if (innerWidth < 700) Object.assign(figure.layout, {legend: {orientation: 'h', x: 0, y: 1, "
+        "yanchor: 'bottom'}, margin: {l: 40, r: 10, t: 90, b: 30}});"
         f"Plotly.newPlot('{CHART_ID}', figure.data, figure.layout, "
         "{responsive: true, displaylogo: false});</script>",
     ])
 
 
 def _table(table: Table) -> str:
+    """A table; cells of its filter columns, and of its cross columns, are
+    buttons that filter the article list."""
     heading = f"<h2>{_text(table.title)}</h2>"
     if not table.rows:
         return f'{heading}\n<p class="empty">{_text(table.empty)}</p>'
     numeric = [all(isinstance(row[n], int | float) for row in table.rows) for n in range(len(table.columns))]
-    head = "".join(f"<th>{_text(column)}</th>" for column in table.columns)
-    body = "".join("<tr>" + "".join(f'<td{" class=n" if right else ""}>{_text(value)}</td>'
-                                    for value, right in zip(row, numeric, strict=True)) + "</tr>"
-                   for row in table.rows)
-    return f"{heading}\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # Columns of sentences (names, titles, errors) wrap; the others stay on one line each.
+    prose = [any(len(str(row[n])) > PROSE for row in table.rows) for n in range(len(table.columns))]
+    keys = len(table.filters)
+    crossed = [value for row in table.rows for value in row[keys:]] if table.across else []
+    most = max(crossed, default=0) or 1
+    head = "".join(f'<th{" class=n" if right else ""}>{_text(column)}</th>'
+                   for column, right in zip(table.columns, numeric, strict=True))
+
+    def cell(row: tuple, n: int) -> str:
+        value = row[n]
+        if n < keys:
+            choice = {table.filters[n]: value} if table.filters[n] else {}
+        elif table.across:
+            choice = {name: row[k] for k, name in enumerate(table.filters) if name}
+            choice[table.across] = table.columns[n]
+        else:
+            choice = {}
+        classes = ["n"] if numeric[n] else ["prose"] if prose[n] else []
+        style = ""
+        if n >= keys and table.across:
+            if not value:
+                classes.append("zero")
+            else:
+                style = f' style="background: rgba(11, 92, 173, {0.06 + 0.34 * value / most:.2f})"'
+        shown = _text(value)
+        if choice and value not in (None, "", 0):
+            shown = (f'<button type="button" class="pick" data-filter="{_text(json.dumps(choice))}">'
+                     f"{shown}</button>")
+        attributes = f' class="{" ".join(classes)}"' if classes else ""
+        return f"<td{attributes}{style}>{shown}</td>"
+
+    body = "".join("<tr>" + "".join(cell(row, n) for n in range(len(row))) + "</tr>" for row in table.rows)
+    return (f'{heading}\n<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _asset(name: str) -> str:
+    return (_ASSETS / name).read_text(encoding="utf-8")
+
+
+def _script_json(data: dict | str) -> str:
+    """JSON safe inside a script element: no `<` at all, so neither `</script`
+    nor `<!--` in a feed's title can end or bend it (`<` only occurs in strings)."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c")
 
 
 def _noun(noun: str, count: int) -> str:

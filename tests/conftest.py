@@ -247,8 +247,9 @@ def query_examples() -> list[str]:
 
 
 # `news-ingest report`: its tables' headings, the demo dataset it reads.
-HEADINGS = ["Top actors", "Sources", "Languages", "Duplicates by method", "Largest syndication clusters",
-            "Rejects by stage and error type", "Feeds failing or disabled"]
+HEADINGS = ["Top actors", "Actors named together", "Sources", "Sources by actor", "Languages",
+            "Duplicates by method", "Largest syndication clusters", "Rejects by stage and error type",
+            "Feeds failing or disabled"]
 
 
 @pytest.fixture(scope="module")

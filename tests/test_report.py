@@ -8,6 +8,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from lxml import html as lxml_html
@@ -46,6 +47,21 @@ def test_report_on_the_demo_matches_duckdb(demo, capsys, tmp_path):
     top = {row[0]: (row[2], row[3]) for row in tables["Top actors"]}
     assert len(top) == 8 and top == {actor: (n, primary) for actor, n, primary in mentioning if actor in top}
     assert min(n for n, _ in top.values()) >= max(n for actor, n, _ in mentioning if actor not in top)
+    top_ids = list(top)
+    together = dict(((a, b), n) for a, b, n in query(demo, "mentions", """
+        select one.actor, other.actor, count(distinct article_id)
+        from t as one join t as other using (article_id) group by all"""))
+    assert tables["Actors named together"] == [
+        [one, *(together.get((one, other), 0) for other in top_ids)] for one in top_ids]
+    assert [row[1 + n] for n, row in enumerate(tables["Actors named together"])] == [
+        top[actor][0] for actor in top_ids]  # the diagonal: articles naming the actor at all
+    by_source = dict(((source, actor), n) for source, actor, n in query(demo, "articles", f"""
+        select t.source, m.actor, count(distinct article_id) from t
+        join read_parquet('{demo}/mentions/**/*.parquet', hive_partitioning=true) as m using (article_id)
+        group by all"""))
+    assert tables["Sources by actor"] == [
+        [source, n, *(by_source.get((source, actor), 0) for actor in top_ids)]
+        for source, n, *_ in tables["Sources"]]
     assert sorted(tables["Languages"]) == [["en", 5, "100.0%"]]
     assert {row[0]: row[1] for row in tables["Sources"]} == dict(
         query(demo, "articles", "select source, count(*) from t group by source"))
@@ -70,7 +86,7 @@ def test_the_page_is_self_contained_and_charts_the_series(demo, capsys):
     assert report_cli(capsys, "--out", str(demo))[0] == 0
     page = (demo / "report.html").read_text()
     tree = lxml_html.fromstring(page)
-    assert [h.text_content() for h in tree.iter("h2")][1:] == HEADINGS
+    assert [h.text_content() for h in tree.iter("h2")][1:] == ["Articles", *HEADINGS]
     # Nothing loaded from elsewhere: no src or stylesheet links; the chart's JavaScript is inline.
     assert not tree.xpath("//*[@src] | //link[@href]")
     assert "Plotly.newPlot('articles-per-day'" in page and len(page) > 1_000_000
@@ -87,6 +103,69 @@ def test_the_page_is_self_contained_and_charts_the_series(demo, capsys):
     # Three years of days are drawn as months; the actors' names are in the table.
     assert figure["data"][0]["xbins"]["size"] == "M1"
     assert "Liwa Shuhada al-Qaryatayn" in tree.text_content()
+
+
+def listing(page: str) -> dict:
+    """The article list a rendered page holds, rows decoded."""
+    data = json.loads(lxml_html.fromstring(page).get_element_by_id("articles-data").text)
+    return [(title, url, data["sources"][source], published, data["languages"][language],
+             [data["actors"][n] for n in actors], [data["events"][n] for n in events])
+            for title, url, source, published, language, actors, events in data["rows"]]
+
+
+def test_the_page_lists_the_newest_articles_to_filter(demo, capsys, tmp_path):
+    assert report_cli(capsys, "--out", str(demo), "--html", str(tmp_path / "all.html"))[0] == 0
+    page = (tmp_path / "all.html").read_text()
+    newest_first = query(demo, "articles", """
+        select title, url, source, strftime(published_at, '%Y-%m-%d %H:%M'), language, actors, event_types
+        from t order by date desc, published_at desc, article_id""")
+    assert listing(page) == [tuple(row) for row in newest_first]
+    assert len(newest_first) == 5 and all(row[5] and row[6] for row in newest_first)
+    tree = lxml_html.fromstring(page)
+    assert "All 5 articles in this range, newest first." in tree.text_content()
+    assert {element.get("name") for element in tree.get_element_by_id("filters").iter("select", "input")} == {
+        "actor", "with", "source", "language", "event", "from", "to", "q"}
+    meta = tree.xpath("//p[@class='meta']")[0].text_content()
+    assert re.match(rf"Generated \d{{4}}-\d\d-\d\d \d\d:\d\d UTC from {re.escape(str(demo))}\. ", meta)
+
+    # The tables' actors, sources and languages are the list's filters; a cross cell filters by both.
+    clicks = [json.loads(button.get("data-filter")) for button in tree.xpath("//button[@data-filter]")]
+    assert {"actor": "isis"} in clicks and {"language": "en"} in clicks
+    assert {"actor": "isis", "with": "russia"} in clicks
+    assert {"source": "syriahr.com", "actor": "isis"} in clicks
+
+    assert report_cli(capsys, "--out", str(demo), "--list", "2", "--html", str(tmp_path / "two.html"))[0] == 0
+    two = (tmp_path / "two.html").read_text()
+    assert listing(two) == [tuple(row) for row in newest_first[:2]]
+    assert "The newest 2 of the 5 articles in this range" in lxml_html.fromstring(two).text_content()
+    none = tmp_path / "none.html"
+    assert report_cli(capsys, "--out", str(demo), "--list", "0", "--html", str(none))[0] == 0
+    assert "Not listed (--list 0)." in none.read_text()
+    code, _, err = report_cli(capsys, "--out", str(demo), "--list", "-1")
+    assert code == 2 and "--list must be 0 or more" in err
+
+    # The JSON report sums up; rows are the dataset's (it stays small on any dataset).
+    code, out, _ = report_cli(capsys, "--out", str(demo), "--json", "-", "--html", str(tmp_path / "x.html"))
+    data = json.loads(out)
+    assert "listed" not in data and data["generated_at"].endswith("+00:00")
+
+
+def test_a_feed_cannot_script_the_page(demo, capsys, tmp_path):
+    """A title that closes the script element, and an address that runs code,
+    arrive in the page as data: the list shows them as text, never as markup."""
+    copy = tmp_path / "data"
+    shutil.copytree(demo, copy)
+    part = next((copy / "articles").rglob("*.parquet"))
+    table = pq.read_table(part)
+    title = "</script><script>alert(1)</script><!-- <b>bold</b>"
+    url = "javascript:alert(2)"
+    table = table.set_column(table.schema.get_field_index("title"), "title", pa.array([title] * len(table)))
+    table = table.set_column(table.schema.get_field_index("url"), "url", pa.array([url] * len(table)))
+    pq.write_table(table, part)
+    assert report_cli(capsys, "--out", str(copy))[0] == 0
+    page = (copy / "report.html").read_text()
+    assert title not in page and "<script>alert" not in page
+    assert (title, url) in [row[:2] for row in listing(page)]  # the data itself is whole
 
 
 def test_report_lists_rejects_and_failing_feeds(news_site, capsys, tmp_path):
@@ -171,8 +250,8 @@ def test_the_dataset_folder_may_have_any_name(demo, capsys, tmp_path, parent):
     shutil.copytree(demo, copy)
     shutil.copytree(demo, tmp_path / "stXar" / "data")  # what the glob `st*ar` matches
     original, moved = build_report(str(demo)).as_dict(), build_report(str(copy)).as_dict()
-    assert {key: value for key, value in moved.items() if key != "out_dir"} == {
-        key: value for key, value in original.items() if key != "out_dir"}
+    assert {key: value for key, value in moved.items() if key not in ("out_dir", "generated_at")} == {
+        key: value for key, value in original.items() if key not in ("out_dir", "generated_at")}
 
 
 def test_stray_files_are_left_out_and_said(demo, capsys, tmp_path):
