@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from schemas.records import Article  # noqa: E402
 from schemas.settings import ClassifySettings  # noqa: E402
 from tests.conftest import SEED_TEXTS  # noqa: E402
-from transforms.classify import Classifier, Gazetteer, detect_language  # noqa: E402
+from transforms.tagging import Classifier, Gazetteer, detect_language  # noqa: E402
 
 LABELLED_SETS = {
     "development set": ROOT / "tests" / "data" / "actors_eval.yaml",

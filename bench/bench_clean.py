@@ -46,7 +46,7 @@ from bench.make_corpus_split import SPLIT, half_of, site_of  # noqa: E402
 from schemas.records import FeedItem, Page  # noqa: E402
 from schemas.settings import CleanSettings  # noqa: E402
 from tests.conftest import DEMO_PAGES, SEED_PAGES, seed_truth  # noqa: E402
-from transforms.clean import Cleaner, CleanError  # noqa: E402
+from transforms.cleaner import Cleaner, CleanError  # noqa: E402
 
 
 def normalise(text: str) -> str:

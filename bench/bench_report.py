@@ -19,6 +19,7 @@ import argparse
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -201,8 +202,13 @@ def main() -> None:
                         "article a day for fewer articles than days)")
     parser.add_argument("--out", default="/tmp/news-ingest-bench-report")
     args = parser.parse_args()
-    for articles in args.articles or [5, 5_000, 50_000, 100_000]:
-        measure(Path(args.out), articles, min(args.days, articles))
+    sizes = args.articles or [5, 5_000, 50_000, 100_000]
+    if len(sizes) == 1:
+        measure(Path(args.out), sizes[0], min(args.days, sizes[0]))
+        return
+    for articles in sizes:  # each in a process of its own: peak RSS is the size's own
+        subprocess.run([sys.executable, __file__, "--articles", str(articles), "--days", str(args.days),
+                        "--out", args.out], check=True)
 
 
 if __name__ == "__main__":

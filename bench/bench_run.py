@@ -59,15 +59,15 @@ from pipelines.extract import extract_pages  # noqa: E402
 from schemas.records import FeedItem, Page  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from tests.loopback import LoopbackSite, rss  # noqa: E402
-from transforms.classify import (  # noqa: E402
+from transforms.cleaner import Cleaner, main_text  # noqa: E402
+from transforms.metadata import byline, page_metadata  # noqa: E402
+from transforms.tagging import (  # noqa: E402
     Classifier,
     _language_identifier,
     detect_language,
     event_types_of,
     tag_actors,
 )
-from transforms.clean import Cleaner, main_text  # noqa: E402
-from transforms.metadata import byline, page_metadata  # noqa: E402
 
 PAGES_PER_SITE = 10
 

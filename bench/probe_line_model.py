@@ -42,7 +42,7 @@ from trafilatura.utils import load_html  # noqa: E402
 
 from bench.bench_clean import corpus_pages, normalise, ours  # noqa: E402
 from schemas.settings import CleanSettings  # noqa: E402
-from transforms.clean import Cleaner  # noqa: E402
+from transforms.cleaner import Cleaner  # noqa: E402
 from transforms.cues import load_cue_words  # noqa: E402
 from transforms.textnorm import fold  # noqa: E402
 

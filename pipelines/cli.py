@@ -9,9 +9,11 @@
     news-ingest verify [--out DIR] [--repair]
 
 argparse (stdlib) because Beam's own options are argparse too: `run` and
-`stream` parse their options with `parse_known_args` and hands the rest to Beam, which checks
-them. Beam-dependent modules are imported inside functions so logging
-is filtered before Beam's import-time warnings fire.
+`stream` parse their options with `parse_known_args` and hand the rest to
+Beam, which checks them. Beam-dependent modules are imported inside the
+commands that build a pipeline: `--help`, `--version` and `extract` never
+import Beam (a second saved), and logging is filtered before Beam's
+import-time warnings fire.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from .arguments import UsageError, add_ingest_arguments
 from .drivers import (
     Terminated,
     compact_if_due,
@@ -80,7 +83,6 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
 
 
 def _preflight_failure(error: Exception) -> int:
-    from .options import UsageError
 
     return fail(str(error), EXIT_USAGE if isinstance(error, UsageError) else 1)
 
@@ -120,7 +122,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from .lock import LockedError
-    from .options import PreflightError, UsageError, parse_interval, runs_in_process, use_local_runner
+    from .options import PreflightError, parse_interval, runs_in_process, use_local_runner
 
     try:
         interval = parse_interval(args.interval)
@@ -151,7 +153,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .options import UsageError, given_out, parse_day
+    from .options import given_out, parse_day
     from .report import LISTED, ReportError, build_report, check_writable, write_text
     from .report_html import render as html_text
     from .report_text import json_text
@@ -207,7 +209,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _maintenance(args: argparse.Namespace, work) -> int:
     """Run `work(out)` on an existing local or remote dataset, holding its lock."""
     from .lock import LockedError, RunLock
-    from .options import PreflightError, UsageError, existing_dataset
+    from .options import PreflightError, existing_dataset
 
     try:
         out = existing_dataset(args.out)
@@ -228,7 +230,7 @@ def _maintenance(args: argparse.Namespace, work) -> int:
 
 def cmd_compact(args: argparse.Namespace) -> int:
     from .compact import compact
-    from .options import UsageError, parse_day
+    from .options import parse_day
 
     try:
         before = parse_day(args.before, "--before")
@@ -285,7 +287,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Not `_maintenance`: its lock settles what a crash left, which verify must see first."""
     from .lock import LockedError
-    from .options import PreflightError, UsageError, existing_dataset
+    from .options import PreflightError, existing_dataset
     from .verify import verify
 
     try:
@@ -316,7 +318,6 @@ def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
 
 def _verbosity(args: argparse.Namespace) -> int:
     """-1 quiet, 0 default, 1 for -v, 2 for -vv (or -v before and after the command)."""
-    from .options import UsageError
 
     verbose = args.verbose + getattr(args, "verbose_after", 0)
     quiet = args.quiet or getattr(args, "quiet_after", False)
@@ -360,9 +361,7 @@ def _parser() -> argparse.ArgumentParser:
                "its output left.")
     from schemas.settings import DedupSettings
 
-    from .options import IngestOptions
-
-    IngestOptions._add_argparse_args(run)
+    add_ingest_arguments(run)
     _add_verbosity(run)
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
 
@@ -376,7 +375,7 @@ def _parser() -> argparse.ArgumentParser:
                "its items are polled again on the next start). Exit status: 0 after --polls polls, "
                "130 when stopped with Ctrl-C, 1 when it could not start, 2 for bad options, 75 when "
                "another run holds DIR.")
-    IngestOptions._add_argparse_args(stream)
+    add_ingest_arguments(stream)
     _add_verbosity(stream)
     stream.add_argument("--interval", default="15m", metavar="DURATION",
                         help="time between polls: 30s, 5m, 1h, 1h30m (default: 15m)")
@@ -479,7 +478,6 @@ def _command(argv: list[str]) -> int:
     try:
         parser = _parser()
         args, rest = parser.parse_known_args(argv)
-        from .options import UsageError  # _parser imported it already
 
         try:
             args.verbosity = _verbosity(args)

@@ -12,8 +12,8 @@ from typing import BinaryIO, TextIO
 
 from schemas.records import FeedItem, Page
 from schemas.settings import Settings
-from transforms.classify import Classifier
-from transforms.clean import Cleaner, CleanError
+from transforms.cleaner import Cleaner, CleanError
+from transforms.tagging import Classifier
 
 
 def page_record(article) -> dict:

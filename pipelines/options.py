@@ -4,7 +4,6 @@ fails fast, in one line).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
@@ -12,7 +11,6 @@ import re
 import secrets
 from dataclasses import replace
 from datetime import date, timedelta
-from decimal import Decimal
 from urllib.parse import urlsplit
 
 from apache_beam.io.filesystems import FileSystems
@@ -24,18 +22,12 @@ from apache_beam.options.pipeline_options import (
 )
 
 from schemas.layout import STATE, TABLES, delete_files, matching_files
-from schemas.settings import PROJECT_URL, VERSION, DedupSettings, FeedSettings, FetchSettings, Settings
+from schemas.settings import VERSION, DedupSettings, FeedSettings, FetchSettings, Settings
 from transforms.feedlist import read_feed_list
 
+from .arguments import PreflightError, UsageError, add_ingest_arguments
+
 _DEFAULT_FETCH = FetchSettings()
-
-
-class PreflightError(Exception):
-    """The run cannot start; the message is shown to the user as is."""
-
-
-class UsageError(PreflightError):
-    """The command line itself is wrong (exit status 2)."""
 
 
 class IngestOptions(PipelineOptions):
@@ -43,63 +35,7 @@ class IngestOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument(
-            "--feeds", action="append", default=None, metavar="F",
-            help="feed list: an OPML file, a text file of feed URLs (one a line, "
-                 "# comments) or one feed URL/path; repeat for several")
-        parser.add_argument(
-            "--out", default="data", metavar="DIR",
-            help="dataset folder or gs:// / s3:// prefix (default: data)")
-        parser.add_argument(
-            "--allow-private-network", action="store_true", default=False,
-            help="allow loopback, private and link-local addresses (tests, intranets)")
-        parser.add_argument(
-            "--concurrency", type=int, default=_DEFAULT_FETCH.concurrency, metavar="N",
-            help=f"parallel downloads per worker (default: {_DEFAULT_FETCH.concurrency})")
-        parser.add_argument(
-            "--connect-timeout", type=float, default=_DEFAULT_FETCH.connect_timeout_s,
-            metavar="S", help=f"seconds to connect (default: {_DEFAULT_FETCH.connect_timeout_s:g})")
-        parser.add_argument(
-            "--read-timeout", type=float, default=_DEFAULT_FETCH.read_timeout_s, metavar="S",
-            help=f"seconds of silence while reading (default: {_DEFAULT_FETCH.read_timeout_s:g})")
-        parser.add_argument(
-            "--total-timeout", type=float, default=_DEFAULT_FETCH.total_timeout_s, metavar="S",
-            help="seconds one response may take in all, redirects included "
-                 f"(default: {_DEFAULT_FETCH.total_timeout_s:g})")
-        parser.add_argument(
-            "--max-page-bytes", type=byte_size, default=_DEFAULT_FETCH.max_page_bytes, metavar="SIZE",
-            help="largest page accepted, in bytes or with a unit: 500k, 5MB, 5MiB "
-                 f"(default: {_DEFAULT_FETCH.max_page_bytes})")
-        parser.add_argument(
-            "--per-host", type=int, default=_DEFAULT_FETCH.per_host_concurrency, metavar="N",
-            help=f"parallel requests to one host (default: {_DEFAULT_FETCH.per_host_concurrency})")
-        parser.add_argument(
-            "--host-delay", type=float, default=_DEFAULT_FETCH.host_delay_s, metavar="S",
-            help=f"seconds between request starts to one host (default: {_DEFAULT_FETCH.host_delay_s:g})")
-        parser.add_argument(
-            "--pause-host-after", type=int, default=_DEFAULT_FETCH.host_failures_to_pause, metavar="N",
-            help="a host failing N requests in a row gets no more in the run; its pages wait for "
-                 f"the next poll (default: {_DEFAULT_FETCH.host_failures_to_pause}; 0: never)")
-        parser.add_argument(
-            "--retries", type=int, default=_DEFAULT_FETCH.retries, metavar="N",
-            help="tries again after 429/502/503/504 or a dropped connection, waiting Retry-After "
-                 f"(at most {_DEFAULT_FETCH.max_retry_wait_s:g} s) or 1 s, 2 s, ... "
-                 f"(default: {_DEFAULT_FETCH.retries})")
-        parser.add_argument(
-            "--force", action="store_true", default=False,
-            help="poll every feed now, whatever its interval or back-off (feeds wait after failures)")
-        parser.add_argument(
-            "--dedup-days", type=int, default=DedupSettings().lookback_days, metavar="N",
-            help="how many days of stored articles later copies are compared with "
-                 f"(default: {DedupSettings().lookback_days}; 0: all); URLs are remembered for good")
-        parser.add_argument(
-            "--compact-every", default="1d", metavar="DURATION",
-            help="after a run (or poll), compact the dataset's small files when the last compaction "
-                 "is this old: 12h, 1d, 7d (default: 1d; 0: never, e.g. when `news-ingest compact` "
-                 "is scheduled separately)")
-        parser.add_argument(
-            "--contact", default=PROJECT_URL, metavar="URL",
-            help="contact URL or e-mail sent in the User-Agent (default: the project URL)")
+        add_ingest_arguments(parser)
 
 
 def settings_from(options: IngestOptions) -> Settings:
@@ -146,24 +82,6 @@ def check_beam_options(options: PipelineOptions, command: str) -> None:
     unknown = sorted(f"--{name}" for name in everything.keys() - known.keys())
     if unknown:
         raise UsageError(f"unknown option {unknown[0]} (see news-ingest {command} --help)")
-
-
-_SIZE = re.compile(r"(\d{1,15}(?:\.\d{1,9})?)\s*(?:([kmg])(i?))?b?", re.IGNORECASE)
-
-
-def byte_size(text: str) -> int:
-    """A size given as bytes or with a unit: 5000000, 500k, 5MB, 5MiB, 1.5G
-    (k, M, G: powers of 1000; with i, of 1024). For argparse: a bad value
-    is its usage error."""
-    match = _SIZE.fullmatch(text.strip())
-    size = None
-    if match:
-        number, unit, binary = match.groups()
-        size = Decimal(number) * (1024 if binary else 1000) ** " KMG".index((unit or " ").upper())
-    if size is None or size != size.to_integral_value():
-        raise argparse.ArgumentTypeError(f"not a size in whole bytes: {text[:40]!r} "
-                                         "(e.g. 5000000, 500k, 5MB, 5MiB)")
-    return int(size)
 
 
 def use_local_runner(options: PipelineOptions) -> None:

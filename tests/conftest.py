@@ -132,7 +132,7 @@ def page_of(path: Path, url: str | None = None, feed_time=None):
 @pytest.fixture(scope="module")
 def cleaner():
     from schemas.settings import CleanSettings
-    from transforms.clean import Cleaner
+    from transforms.cleaner import Cleaner
 
     return Cleaner(CleanSettings())
 

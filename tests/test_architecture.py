@@ -26,16 +26,18 @@ STAGES = (
     ("client", ("failures", "netguard", "politeness", "httpclient", "robots", "scheduler")),
     ("feeds", ("feeds", "feedlist", "feedstate")),
     ("fetch", ("fetch",)),
-    ("clean", ("clean", "metadata", "recall", "clutter", "cues", "furniture", "templates", "boilerplate")),
+    ("clean", ("clean", "cleaner", "metadata", "recall", "clutter", "cues", "furniture", "templates",
+               "boilerplate")),
     ("dedup", ("dedup", "neardup", "memory")),
-    ("classify", ("classify",)),
+    ("classify", ("classify", "tagging")),
     ("write", ("write",)),
 )
 # The cores other tools reuse (extract, verify, benchmarks) without a pipeline.
 BEAM_FREE = ("transforms.urls", "transforms.textnorm", "transforms.failures", "transforms.netguard",
              "transforms.httpclient", "transforms.politeness", "transforms.robots", "transforms.metadata",
              "transforms.clutter", "transforms.cues", "transforms.furniture", "transforms.recall",
-             "transforms.feedstate", "transforms.neardup", "transforms.feedlist", "transforms.quarantine")
+             "transforms.feedstate", "transforms.neardup", "transforms.feedlist", "transforms.quarantine",
+             "transforms.cleaner", "transforms.tagging")
 
 
 def _modules() -> dict[str, Path]:

@@ -19,10 +19,9 @@ from transforms.boilerplate import (
     ReadBoilerplateMemory,
     WriteBoilerplateMemory,
     known_boilerplate,
-    load_starting_boilerplate,
     remember_sightings,
 )
-from transforms.clutter import line_hash
+from transforms.clutter import line_hash, load_starting_boilerplate
 from transforms.templates import LearnSiteTemplates, strip_templates
 from transforms.write import PublishFiles
 

@@ -8,7 +8,7 @@ import yaml
 
 from schemas.records import Article
 from schemas.settings import ClassifySettings
-from transforms.classify import (
+from transforms.tagging import (
     Classifier,
     Gazetteer,
     detect_language,

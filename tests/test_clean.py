@@ -9,7 +9,7 @@ from trafilatura.utils import load_html
 
 from schemas.records import FeedItem, Page
 from schemas.settings import CleanSettings
-from transforms.clean import CleanError, choose_published, clean_title
+from transforms.cleaner import CleanError, choose_published, clean_title
 from transforms.clutter import LineEvidence, PageSignals, load_clutter_families, remove_clutter
 from transforms.metadata import PAGE_DATE_SEARCH, byline, category_links, page_metadata
 from transforms.textnorm import fold

@@ -65,7 +65,7 @@ def test_a_bad_beam_option_is_one_line_not_beams_whole_usage(capsys, tmp_path):
 @pytest.mark.parametrize("given, size", [("5000000", 5_000_000), ("500k", 500_000), ("5MB", 5_000_000),
                                          ("5MiB", 5 * 1024 ** 2), ("1.5G", 1_500_000_000), ("2 KiB", 2048)])
 def test_page_size_limits_take_units(given, size):
-    from pipelines.options import byte_size
+    from pipelines.arguments import byte_size
 
     assert byte_size(given) == size
 
@@ -74,7 +74,7 @@ def test_page_size_limits_take_units(given, size):
 def test_sizes_that_are_not_whole_bytes_are_refused(given):
     import argparse
 
-    from pipelines.options import byte_size
+    from pipelines.arguments import byte_size
 
     with pytest.raises(argparse.ArgumentTypeError):
         byte_size(given)
@@ -159,3 +159,20 @@ def test_version_names_ours_and_the_libraries_that_shape_the_output(capsys):
     printed = capsys.readouterr().out.strip()
     assert printed == (f"news-ingest {version('news-ingest')} (Apache Beam {version('apache-beam')}, "
                        f"trafilatura {version('trafilatura')})")
+
+
+@pytest.mark.parametrize("command", [["--help"], ["run", "--help"], ["--version"], ["extract", "PAGE"]])
+def test_help_version_and_extract_start_without_beam(command):
+    """Importing Beam costs about a second: the commands that build no
+    pipeline never import it (a fresh interpreter, as a user starts one)."""
+    page = sorted(DEMO_PAGES.glob("*.html"))[0]
+    argv = [str(page) if word == "PAGE" else word for word in command]
+    program = ("import sys\nfrom pipelines.cli import main\n"
+               f"try:\n    code = main({argv!r})\nexcept SystemExit as exit:\n    code = exit.code\n"
+               "sys.stdout.flush()\n"
+               "print('BEAM' if any(name.startswith('apache_beam') for name in sys.modules) else 'NO BEAM',"
+               " code, file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stderr.strip().splitlines()[-1] == "NO BEAM 0", done.stderr
+    assert done.stdout  # it did its work: usage, version or the page's JSON

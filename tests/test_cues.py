@@ -8,8 +8,13 @@ import pytest
 import yaml
 
 from schemas.settings import CleanSettings
-from transforms.boilerplate import load_starting_boilerplate
-from transforms.clutter import LineEvidence, PageSignals, load_clutter_families, remove_clutter
+from transforms.clutter import (
+    LineEvidence,
+    PageSignals,
+    load_clutter_families,
+    load_starting_boilerplate,
+    remove_clutter,
+)
 from transforms.cues import is_cue_line, load_cue_words
 
 from .conftest import ROOT

@@ -12,7 +12,7 @@ from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
 from schemas.settings import CleanSettings
-from transforms.clean import Cleaner
+from transforms.cleaner import Cleaner
 from transforms.metadata import PAGE_DATE_SEARCH, fuller_page_date, page_metadata
 
 from .conftest import page_of

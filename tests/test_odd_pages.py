@@ -8,7 +8,7 @@ import json
 import pytest
 
 from schemas.settings import CleanSettings
-from transforms.clean import Cleaner, without_control_references
+from transforms.cleaner import Cleaner, without_control_references
 
 from .conftest import page_of
 

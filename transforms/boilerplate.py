@@ -11,8 +11,8 @@ counted here.
 
 Two memories are read:
 - the starting one shipped in `schemas/data/boilerplate.txt` (built by
-  `scripts/build_boilerplate.py` from the development corpus), applied by
-  the clean stage to every page, `extract` included;
+  `scripts/build_boilerplate.py` from the development corpus), loaded by
+  `transforms/clutter.py` and applied to every page, `extract` included;
 - the dataset's, under DIR/_state/boilerplate/: line hashes and hashed
   source names, bounded in lines and sources per line, rewritten by each
   run with the template lines it learned. A missing or unreadable file
@@ -31,31 +31,15 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import data_text
 from schemas.layout import BOILERPLATE, matching_files, replaced_by, write_parquet
 from schemas.records import BoilerplateLine
 from schemas.settings import CleanSettings
 from schemas.tables import BOILERPLATE_MEMORY, record_row
 
-from .clutter import line_hash
 from .quarantine import require_regular_file
 from .windows import window_run_id
 
 _LOG = logging.getLogger(__name__)
-
-
-def load_starting_boilerplate(text: str | None = None) -> frozenset[str]:
-    """Line hashes of the shipped memory ("sites<TAB>folded line" per line);
-    none, with a warning, when the file cannot be read."""
-    if text is None:
-        try:
-            text = data_text("boilerplate.txt")
-        except (OSError, UnicodeDecodeError) as error:
-            _LOG.warning("the starting boilerplate memory schemas/data/boilerplate.txt is unreadable "
-                         "(%s: %s); cleaning without it", type(error).__name__, error)
-            return frozenset()
-    return frozenset(line_hash(row.split("\t", 1)[-1]) for row in text.splitlines()
-                     if row.strip() and not row.startswith("#"))
 
 
 def source_hash(source: str) -> str:

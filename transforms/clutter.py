@@ -22,15 +22,18 @@ Every removal is named, so users can audit what was taken out.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Container
 from dataclasses import dataclass, field
 
-from schemas import load_data
+from schemas import data_text, load_data
 from schemas.settings import CleanSettings
 
 from .cues import CueWords, is_cue_line
 from .textnorm import arabic_letters, fold, strip_marks
+
+_LOG = logging.getLogger(__name__)
 
 # Bullets, arrows and separators around a line say nothing about its content.
 _EDGE_PUNCT = re.compile(r"^[\s\-–—•·*»›>|:]+|[\s.:!?»›…|\-–—•·*]+$")
@@ -322,3 +325,17 @@ def _strip_tail(lines, signals, settings, removed) -> list[str]:
         removed.append("tail-label")
         dropped += 1
     return lines
+
+
+def load_starting_boilerplate(text: str | None = None) -> frozenset[str]:
+    """Line hashes of the shipped memory ("sites<TAB>folded line" per line);
+    none, with a warning, when the file cannot be read."""
+    if text is None:
+        try:
+            text = data_text("boilerplate.txt")
+        except (OSError, UnicodeDecodeError) as error:
+            _LOG.warning("the starting boilerplate memory schemas/data/boilerplate.txt is unreadable "
+                         "(%s: %s); cleaning without it", type(error).__name__, error)
+            return frozenset()
+    return frozenset(line_hash(row.split("\t", 1)[-1]) for row in text.splitlines()
+                     if row.strip() and not row.startswith("#"))

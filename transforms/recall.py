@@ -32,7 +32,7 @@ import trafilatura
 from lxml import etree
 from trafilatura.xpaths import OVERALL_DISCARD_XPATH, REMOVE_COMMENTS_XPATH
 
-# Our options for trafilatura.bare_extraction (transforms/clean.py's main_text).
+# Our options for trafilatura.bare_extraction (transforms/cleaner.py's main_text).
 EXTRACT_OPTIONS = {"include_comments": False, "include_tables": True, "deduplicate": False}
 
 # A page's block counts as kept when its text (whitespace removed) is in the
