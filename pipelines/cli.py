@@ -357,8 +357,8 @@ def _parser() -> argparse.ArgumentParser:
                     "--direct_running_mode, --project, ...) is passed to Beam.",
         epilog="Exit status: 0 when the run completed (failed feeds and articles are in "
                "DIR/rejects), 1 when it could not run, 2 for bad options, 3 when no feed could be "
-               "polled (every feed failed), 75 when another run holds DIR, 141 when the reader of "
-               "its output left.")
+               "polled (every feed failed), 75 when another run holds DIR, 130 after Ctrl-C, 143 "
+               "after SIGTERM, 141 when the reader of its output left.")
     from schemas.settings import DedupSettings
 
     add_ingest_arguments(run)
@@ -372,9 +372,10 @@ def _parser() -> argparse.ArgumentParser:
                     "pipeline; with --runner DataflowRunner, FlinkRunner or PortableRunner it is one "
                     "streaming Beam pipeline writing a new set of files per window.",
         epilog="Ctrl-C stops after the poll in progress has written (a second Ctrl-C aborts it; "
-               "its items are polled again on the next start). Exit status: 0 after --polls polls, "
-               "130 when stopped with Ctrl-C, 1 when it could not start, 2 for bad options, 75 when "
-               "another run holds DIR.")
+               "its items are polled again on the next start; SIGTERM does the same). Exit status: 0 "
+               "after --polls polls, 130 when stopped with Ctrl-C, 143 with SIGTERM, 1 when it could "
+               "not start (or, with --polls, a poll failed), 2 for bad options, 75 when another run "
+               "holds DIR, 141 when the reader of its output left.")
     add_ingest_arguments(stream)
     _add_verbosity(stream)
     stream.add_argument("--interval", default="15m", metavar="DURATION",
