@@ -311,24 +311,30 @@ def _readable(path: str) -> bool:
 def _load_files(con, table: str, files: list[str]) -> None:
     partitions = {name: str(_PARTITION_TYPES[name]).upper().replace("DATE32[DAY]", "DATE")
                   for name in PARTITIONS[table]}
-    columns = ", ".join(COLUMNS[table] + PARTITIONS[table])
+    wanted = COLUMNS[table] + PARTITIONS[table]
+    # The table's columns, typed as the schema says, with no rows: what an
+    # empty table is, and what gives a column no file has its type.
+    con.register(f"{table}_none", pa.schema(
+        [SCHEMAS[table].field(name) for name in COLUMNS[table]]
+        + [(name, _PARTITION_TYPES[name]) for name in PARTITIONS[table]]).empty_table())
     if not files:
-        con.register(f"{table}_none", pa.schema(
-            [SCHEMAS[table].field(name) for name in COLUMNS[table]]
-            + [(name, _PARTITION_TYPES[name]) for name in PARTITIONS[table]]).empty_table())
         con.execute(f"create table {table} as select * from {table}_none")
         return
     options = f"hive_partitioning=true, hive_types={partitions!r}"
     try:
         try:
-            con.execute(f"create table {table} as select {columns} from read_parquet(?, {options})",
+            con.execute(f"create table {table} as select {', '.join(wanted)} from read_parquet(?, {options})",
                         [files])
         except (duckdb.BinderException, duckdb.InvalidInputException) as error:
-            if "mismatch" not in str(error):
+            if "mismatch" not in str(error) and "not found" not in str(error):
                 raise
-            # A file from before a column existed: match columns by name (slower, so not always).
-            con.execute(f"create table {table} as select {columns} from "
-                        f"read_parquet(?, {options}, union_by_name=true)", [files])
+            # Files from before a column existed: match columns by name, nulls where
+            # a file lacks one (slower, so not always).
+            every = f"read_parquet(?, {options}, union_by_name=true)"
+            present = {row[0] for row in con.execute(f"describe select * from {every}", [files]).fetchall()}
+            con.execute(f"create table {table} as select * from {table}_none union all by name "
+                        f"select {', '.join(name for name in wanted if name in present)} from {every}",
+                        [files])
     except duckdb.Error as error:
         message = " ".join(str(error).split())[:300]
         raise ReportError(f"cannot read {table} of {Path.cwd()}: {message}") from error

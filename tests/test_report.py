@@ -282,13 +282,22 @@ def test_older_files_and_orphan_mentions_are_read(demo, capsys, tmp_path):
     copy = tmp_path / "data"
     shutil.copytree(demo, copy)
     part = next((copy / "articles" / "date=2017-08-03").rglob("*.parquet"))
-    pq.write_table(pq.read_table(part).drop_columns(["language", "title"]), part)
+    pq.write_table(pq.read_table(part).drop_columns(["language", "title", "event_types"]), part)
     shutil.rmtree(copy / "articles" / "date=2015-09-23")
-    data = build_report(str(copy)).as_dict()
+    report = build_report(str(copy))
+    data = report.as_dict()
     assert data["articles"] == 4 and data["days"][0] == "2015-09-23"  # the mentions' first day
     tables = {table["title"]: table["rows"] for table in data["tables"]}
     languages = {row[0]: row[1] for row in tables["Languages"]}
     assert languages == {"en": 3, None: 1}
+    listed = {article.day.isoformat(): article for article in report.listed}
+    assert len(listed) == 4 and listed["2017-08-03"].event_types == () and listed["2017-08-03"].actors
+    assert all(article.event_types for day, article in listed.items() if day != "2017-08-03")
+
+    for part in (copy / "articles").rglob("*.parquet"):  # no file has the column at all
+        table = pq.read_table(part)
+        pq.write_table(table.select([name for name in table.column_names if name != "event_types"]), part)
+    assert [article.event_types for article in build_report(str(copy)).listed] == [()] * 4
 
 
 def test_outputs_go_where_asked_and_nowhere_else(demo, capsys, tmp_path):
