@@ -83,7 +83,6 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
 
 
 def _preflight_failure(error: Exception) -> int:
-
     return fail(str(error), EXIT_USAGE if isinstance(error, UsageError) else 1)
 
 
@@ -154,7 +153,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .options import given_out, parse_day
-    from .report import LISTED, ReportError, build_report, check_writable, write_text
+    from .report import LISTED, MOST_ROWS, ReportError, build_report, check_writable, write_text
     from .report_html import render as html_text
     from .report_text import json_text
     from .report_text import render as plain_text
@@ -163,11 +162,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
         if since and until and since > until:
             raise UsageError(f"--since {since} is after --until {until}")
-        if args.top < 1:
-            raise UsageError("--top must be 1 or more")
+        if not 1 <= args.top <= MOST_ROWS:
+            raise UsageError(f"--top must be between 1 and {MOST_ROWS:,}")
         listed = LISTED if args.list is None else args.list
-        if listed < 0:
-            raise UsageError("--list must be 0 or more")
+        if not 0 <= listed <= MOST_ROWS:
+            raise UsageError(f"--list must be between 0 and {MOST_ROWS:,}")
         if args.html == "-" and args.json == "-":
             raise UsageError("only one of --html and --json can be - (standard output)")
         report = build_report(given_out(args.out), since, until, args.top, listed)
@@ -202,7 +201,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if reader_gone:
         return stdout_gone()
     if html_path != "-" and not to_stdout:
-        print(f"\nchart and tables: {html_path}" if args.verbosity >= 0 else html_path)
+        print(f"\npage (chart, articles, tables): {html_path}" if args.verbosity >= 0 else html_path)
     return 0
 
 
@@ -318,7 +317,6 @@ def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
 
 def _verbosity(args: argparse.Namespace) -> int:
     """-1 quiet, 0 default, 1 for -v, 2 for -vv (or -v before and after the command)."""
-
     verbose = args.verbose + getattr(args, "verbose_after", 0)
     quiet = args.quiet or getattr(args, "quiet_after", False)
     if quiet and verbose:

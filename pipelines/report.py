@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from transforms.feedstate import DamagedState, read_states
 TOP_ACTORS = 8
 TOP_ROWS = 15
 LISTED = 50_000  # articles the page lists: a page of 50,000 stays quick to open and filter
+MOST_ROWS = 10_000_000  # the most --top or --list may ask for (a page of that many would not open)
 
 
 class ReportError(ValueError):
@@ -97,8 +98,10 @@ class Report:
         return next(table for table in self.tables if table.title == title)
 
     def as_dict(self) -> dict:
-        data = asdict(self)
-        del data["listed"]  # rows are the dataset's to give: query it (README, Query the data)
+        # Rows are the dataset's to give (query it: README, Query the data); not copied only to be dropped.
+        data = asdict(replace(self, listed=[]))
+        del data["listed"]
+        data["generated_at"] = self.generated_at.isoformat()
         data["duplicate_rate"] = round(self.duplicate_rate, 4)
         return json.loads(json.dumps(data, default=str))
 

@@ -61,7 +61,7 @@ def render(report: Report) -> str:
         "the articles of its period. Click a bar to list its articles.</p>",
         _chart(report),
         _listing(report),
-        *(_table(table) for table in report.tables),
+        *(_table(table, clickable=bool(report.listed)) for table in report.tables),
         f'<script type="application/json" id="articles-data">{_script_json(listing_data(report))}</script>',
         f"<script>{_asset('report_page.js')}</script>",
         "</body></html>",
@@ -86,7 +86,7 @@ def listing_data(report: Report) -> dict:
     return {**{kind: list(values) for kind, values in positions.items()},
             "names": {actor: report.actor_names[actor] for actor in positions["actors"]
                       if actor in report.actor_names},
-            "rows": rows}
+            "total": report.articles, "rows": rows}
 
 
 def _listing(report: Report) -> str:
@@ -165,9 +165,9 @@ def _chart(report: Report) -> str:
     ])
 
 
-def _table(table: Table) -> str:
-    """A table; cells of its filter columns, and of its cross columns, are
-    buttons that filter the article list."""
+def _table(table: Table, clickable: bool = True) -> str:
+    """A table; with an article list on the page, cells of its filter
+    columns, and of its cross columns, are buttons that filter it."""
     heading = f"<h2>{_text(table.title)}</h2>"
     if not table.rows:
         return f'{heading}\n<p class="empty">{_text(table.empty)}</p>'
@@ -175,7 +175,9 @@ def _table(table: Table) -> str:
     # Columns of sentences (names, titles, errors) wrap; the others stay on one line each.
     prose = [any(len(str(row[n])) > PROSE for row in table.rows) for n in range(len(table.columns))]
     keys = len(table.filters)
-    crossed = [value for row in table.rows for value in row[keys:]] if table.across else []
+    # Shades compare the cells across; a diagonal (an actor with itself) would pale them all.
+    crossed = [value for row in table.rows for n, value in enumerate(row[keys:], keys)
+               if row[0] != table.columns[n]] if table.across else []
     most = max(crossed, default=0) or 1
     head = "".join(f'<th{" class=n" if right else ""}>{_text(column)}</th>'
                    for column, right in zip(table.columns, numeric, strict=True))
@@ -195,9 +197,9 @@ def _table(table: Table) -> str:
             if not value:
                 classes.append("zero")
             else:
-                style = f' style="background: rgba(11, 92, 173, {0.06 + 0.34 * value / most:.2f})"'
+                style = f' style="background: rgba(11, 92, 173, {0.06 + 0.34 * min(1, value / most):.2f})"'
         shown = _text(value)
-        if choice and value not in (None, "", 0):
+        if clickable and choice and value not in (None, "", 0):
             shown = (f'<button type="button" class="pick" data-filter="{_text(json.dumps(choice))}">'
                      f"{shown}</button>")
         attributes = f' class="{" ".join(classes)}"' if classes else ""

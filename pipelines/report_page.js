@@ -4,6 +4,8 @@
 // can be bookmarked, sent, or gone back from.
 "use strict";
 (() => {
+  const form = document.getElementById("filters");
+  if (!form) return; // no list on this page (--list 0, or no article in the range)
   const data = JSON.parse(document.getElementById("articles-data").textContent);
   const PAGE_ROWS = 50;
   const FILTERS = ["actor", "with", "source", "language", "event", "from", "to", "q", "page"];
@@ -17,7 +19,6 @@
     folded: fold(title),
   }));
 
-  const form = document.getElementById("filters");
   const body = document.querySelector("#articles tbody");
   const status = document.getElementById("articles-status");
   const pager = document.getElementById("pager");
@@ -36,7 +37,8 @@
       select.add(new Option(`${label ? label(value) : value} (${count.toLocaleString("en")})`, value));
     }
   };
-  const actorLabel = (id) => (data.names[id] ? `${id}: ${data.names[id]}` : id);
+  const nameOf = (id) => (Object.hasOwn(data.names, id) ? data.names[id] : "");
+  const actorLabel = (id) => (nameOf(id) ? `${id}: ${nameOf(id)}` : id);
   const actorCounts = counted((row) => row.actors);
   fillSelect("actor", actorCounts, actorLabel);
   fillSelect("with", actorCounts, actorLabel);
@@ -84,7 +86,7 @@
       cell("source", button(row.source, { source: row.source })),
       cell("published (UTC)", row.published),
       cell("language", row.language ? button(row.language, { language: row.language }) : ""),
-      cell("actors", ...row.actors.map((id) => button(id, { actor: id }, data.names[id]))),
+      cell("actors", ...row.actors.map((id) => button(id, { actor: id }, nameOf(id)))),
       cell("event types", ...row.events.map((type) => button(type, { event: type }))),
     );
     return tr;
@@ -92,7 +94,14 @@
 
   const render = () => {
     for (const name of FILTERS) {
-      if (form.elements[name]) form.elements[name].value = state[name] || "";
+      const field = form.elements[name];
+      if (!field) continue;
+      // A value no listed article has (an older source, a hand-made address) stays visible, and kept.
+      const known = [...(field.options || [])].some((option) => option.value === state[name]);
+      if (field.tagName === "SELECT" && state[name] && !known) {
+        field.add(new Option(`${state[name]} (none listed)`, state[name]));
+      }
+      field.value = state[name] || "";
     }
     const words = fold(state.q).split(/\s+/).filter(Boolean);
     const found = rows.filter((row) => matches(row, words));
@@ -102,7 +111,9 @@
     body.replaceChildren(...found.slice(first, first + PAGE_ROWS).map(line));
     const shown = found.length ? `${first + 1}–${Math.min(first + PAGE_ROWS, found.length)} of ` : "";
     status.textContent = `${shown}${found.length.toLocaleString("en")} matching of ` +
-      `${rows.length.toLocaleString("en")} listed`;
+      `${rows.length.toLocaleString("en")} listed` +
+      (data.total > rows.length ? ` (the newest of ${data.total.toLocaleString("en")} in the range: ` +
+        "the tables and the chart count them all)" : "");
     pager.hidden = pages === 1;
     pager.querySelector("[data-page=previous]").disabled = page === 1;
     pager.querySelector("[data-page=next]").disabled = page === pages;
@@ -112,12 +123,14 @@
 
   const address = () => {
     const kept = FILTERS.filter((name) => state[name] && !(name === "page" && state[name] === "1"));
-    return "#" + new URLSearchParams(kept.map((name) => [name, state[name]])).toString();
+    const query = new URLSearchParams(kept.map((name) => [name, state[name]])).toString();
+    return query ? `#${query}` : location.pathname + location.search;
   };
   const readAddress = () => {
     const given = new URLSearchParams(location.hash.slice(1));
     state = Object.fromEntries(FILTERS.filter((name) => given.get(name)).map((name) => [name, given.get(name)]));
     render();
+    history.replaceState(null, "", address()); // as shown: a page past the last is the last
   };
   // A click from elsewhere is a new view (kept in history); typing refines the current one.
   const show = (filters, remember) => {

@@ -141,8 +141,10 @@ def test_the_page_lists_the_newest_articles_to_filter(demo, capsys, tmp_path):
     none = tmp_path / "none.html"
     assert report_cli(capsys, "--out", str(demo), "--list", "0", "--html", str(none))[0] == 0
     assert "Not listed (--list 0)." in none.read_text()
-    code, _, err = report_cli(capsys, "--out", str(demo), "--list", "-1")
-    assert code == 2 and "--list must be 0 or more" in err
+    for option, value in (("--list", "-1"), ("--list", "99999999999999999999"), ("--top", "0"),
+                          ("--top", "99999999999999999999")):
+        code, _, err = report_cli(capsys, "--out", str(demo), option, value)
+        assert code == 2 and f"{option} must be between" in err and err.count("\n") == 1
 
     # The JSON report sums up; rows are the dataset's (it stays small on any dataset).
     code, out, _ = report_cli(capsys, "--out", str(demo), "--json", "-", "--html", str(tmp_path / "x.html"))

@@ -84,7 +84,7 @@ def open_page(browser, page_file, width=1400, address=""):
     tab.on("request", lambda request: errors.append(f"fetched {request.url}")
            if not request.url.startswith("file:") else None)
     tab.goto(page_file.as_uri() + address)
-    tab.wait_for_selector("#articles tbody tr")
+    tab.wait_for_function("document.getElementById('articles-status').textContent")  # the list is drawn
     return tab, errors
 
 
@@ -163,11 +163,83 @@ def json_values(filters: str) -> list[str]:
     return list(json.loads(filters).values())
 
 
-def test_an_address_opens_its_view_and_feed_urls_cannot_run_code(browser, page_file, demo):
+def test_an_address_opens_its_view(browser, page_file):
     tab, errors = open_page(browser, page_file, address="#source=syriahr.com&language=en")
     assert len(shown(tab)) == 1 and tab.input_value("select[name=source]") == "syriahr.com"
+    assert tab.locator("#pager").is_hidden()  # one page of rows: no pager
+
+    # A value no listed article has stays visible and applied, and typing keeps it.
+    tab, errors = open_page(browser, page_file, address="#source=gone.example")
+    assert tab.input_value("select[name=source]") == "gone.example"
+    assert "gone.example (none listed)" in tab.locator("select[name=source]").inner_text()
+    tab.fill("input[name=q]", "syrian")
+    assert "source=gone.example" in tab.url and shown(tab) == []
+    assert errors == []
+
+
+HOSTILE_TITLE = "</script><script>window.pwned = 1</script><!-- <b>bold</b>"
+LONG_WORD = "https://example.org/" + "x" * 400
+
+
+@pytest.fixture(scope="module")
+def hostile_page(demo, tmp_path_factory):
+    """The demo with what a hostile or broken feed may bring: a title that
+    closes the script element, addresses that run code, one 400-letter word."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.cli import main
+
+    copy = tmp_path_factory.mktemp("hostile") / "data"
+    shutil.copytree(demo, copy)
+    values = [(HOSTILE_TITLE, "javascript:window.pwned = 2"),
+              ("data link", "data:text/html,<script>x</script>"),
+              ("spaced link", " javascript:window.pwned = 3"), (LONG_WORD, LONG_WORD)]
+    for part, (title, url) in zip(sorted((copy / "articles").rglob("*.parquet")), values, strict=False):
+        table = pq.read_table(part)
+        for name, value in (("title", title), ("url", url)):
+            table = table.set_column(table.schema.get_field_index(name), name, pa.array([value] * len(table)))
+        pq.write_table(table, part)
+    page = copy / "report.html"
+    assert main(["report", "--out", str(copy), "-q"]) == 0
+    return page
+
+
+def test_feed_values_are_text_and_addresses_that_run_code_are_not_links(browser, hostile_page):
+    tab, errors = open_page(browser, hostile_page)
+    assert HOSTILE_TITLE in shown(tab) and tab.evaluate("window.pwned") is None
     links = tab.locator("#articles tbody a").evaluate_all("links => links.map(link => link.href)")
-    assert links and all(link.startswith("file:") for link in links)
+    assert len(links) == 2 and all(link.startswith(("file:", "https:")) for link in links)
+    # The 400-letter word wraps inside its cell: nothing is pushed off the screen.
+    assert tab.evaluate("document.getElementById('articles').offsetWidth") <= 1400
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 1400
+    assert errors == []
+
+
+def test_a_page_without_a_list_has_tables_but_nothing_to_click(browser, demo, tmp_path):
+    from pipelines.cli import main
+
+    page = tmp_path / "bare.html"
+    assert main(["report", "--out", str(demo), "--list", "0", "--html", str(page), "-q"]) == 0
+    tab = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.goto(page.as_uri())
+    tab.wait_for_selector("#articles-per-day .main-svg")
+    assert tab.locator("text=Not listed (--list 0).").is_visible()
+    assert tab.locator("button[data-filter]").count() == 0 and errors == []
+
+
+def test_a_shortened_list_says_the_tables_count_more(browser, demo, tmp_path):
+    from pipelines.cli import main
+
+    page = tmp_path / "two.html"
+    assert main(["report", "--out", str(demo), "--list", "2", "--html", str(page), "-q"]) == 0
+    tab, errors = open_page(browser, page)
+    assert len(shown(tab)) == 2
+    assert tab.text_content("#articles-status") == (
+        "1–2 of 2 matching of 2 listed (the newest of 5 in the range: the tables and the chart count "
+        "them all)")
     assert errors == []
 
 
