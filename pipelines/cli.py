@@ -153,7 +153,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .options import given_out, parse_day
-    from .report import LISTED, MOST_ROWS, ReportError, build_report, check_writable, write_text
+    from .report import LISTED, MOST_LISTED, MOST_TOP, ReportError, build_report, check_writable, write_text
     from .report_html import render as html_text
     from .report_text import json_text
     from .report_text import render as plain_text
@@ -162,11 +162,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
         if since and until and since > until:
             raise UsageError(f"--since {since} is after --until {until}")
-        if not 1 <= args.top <= MOST_ROWS:
-            raise UsageError(f"--top must be between 1 and {MOST_ROWS:,}")
+        if not 1 <= args.top <= MOST_TOP:
+            raise UsageError(f"--top must be between 1 and {MOST_TOP:,}")
         listed = LISTED if args.list is None else args.list
-        if not 0 <= listed <= MOST_ROWS:
-            raise UsageError(f"--list must be between 0 and {MOST_ROWS:,}")
+        if not 0 <= listed <= MOST_LISTED:
+            raise UsageError(f"--list must be between 0 and {MOST_LISTED:,}")
         if args.html == "-" and args.json == "-":
             raise UsageError("only one of --html and --json can be - (standard output)")
         report = build_report(given_out(args.out), since, until, args.top, listed)
@@ -201,7 +201,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if reader_gone:
         return stdout_gone()
     if html_path != "-" and not to_stdout:
-        print(f"\npage (chart, articles, tables): {html_path}" if args.verbosity >= 0 else html_path)
+        print(f"\npage: {html_path}" if args.verbosity >= 0 else html_path)
     return 0
 
 
@@ -452,7 +452,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--since", metavar="DATE", help="first publication day, YYYY-MM-DD (default: all)")
     report.add_argument("--until", metavar="DATE", help="last publication day, YYYY-MM-DD (default: all)")
     report.add_argument("--top", type=int, default=8, metavar="N",
-                        help="actors in the chart and the actors table (default: 8)")
+                        help="actors in the chart and the actor tables (default: 8; at most 1000)")
     report.add_argument("--list", type=int, metavar="N",
                         help="newest articles the page lists to filter and search (default: 50000; 0: none)")
     report.add_argument("--html", metavar="FILE",

@@ -29,7 +29,8 @@ from transforms.feedstate import DamagedState, read_states
 TOP_ACTORS = 8
 TOP_ROWS = 15
 LISTED = 50_000  # articles the page lists: a page of 50,000 stays quick to open and filter
-MOST_ROWS = 10_000_000  # the most --top or --list may ask for (a page of that many would not open)
+MOST_LISTED = 10_000_000  # the most --list may ask for (a page of that many would not open)
+MOST_TOP = 1_000  # the most --top may ask for (a gazetteer has tens of actors)
 
 
 class ReportError(ValueError):
@@ -324,20 +325,25 @@ def _load_files(con, table: str, files: list[str]) -> None:
         con.execute(f"create table {table} as select * from {table}_none")
         return
     options = f"hive_partitioning=true, hive_types={partitions!r}"
+    types = dict(con.execute(f"select column_name, column_type from (describe {table}_none)").fetchall())
+
+    def load(reading: str, present) -> None:
+        # Each column as the schema types it: a value of a file's other type converts, or is null.
+        columns = ", ".join(f"try_cast({name} as {types[name]}) as {name}"
+                            for name in wanted if name in present)
+        con.execute(f"create table {table} as select * from {table}_none union all by name "
+                    f"select {columns} from {reading}", [files])
+
     try:
         try:
-            con.execute(f"create table {table} as select {', '.join(wanted)} from read_parquet(?, {options})",
-                        [files])
-        except (duckdb.BinderException, duckdb.InvalidInputException) as error:
-            if "mismatch" not in str(error) and "not found" not in str(error):
-                raise
-            # Files from before a column existed: match columns by name, nulls where
-            # a file lacks one (slower, so not always).
+            load(f"read_parquet(?, {options})", wanted)
+        except (duckdb.BinderException, duckdb.InvalidInputException):
+            # Files from before a column existed (or a damaged one, which fails here
+            # too): match columns by name, nulls where a file lacks one (slower, so
+            # not always).
             every = f"read_parquet(?, {options}, union_by_name=true)"
             present = {row[0] for row in con.execute(f"describe select * from {every}", [files]).fetchall()}
-            con.execute(f"create table {table} as select * from {table}_none union all by name "
-                        f"select {', '.join(name for name in wanted if name in present)} from {every}",
-                        [files])
+            load(every, present)
     except duckdb.Error as error:
         message = " ".join(str(error).split())[:300]
         raise ReportError(f"cannot read {table} of {Path.cwd()}: {message}") from error
@@ -366,7 +372,7 @@ def _sources_by_actor(con, sources: list[str], actors: list[str]) -> Table:
     articles = dict(con.execute("select source, count(*) from articles where source in (select unnest(?)) "
                                 "group by source", [sources]).fetchall())
     return Table("Sources by actor", ("source", "articles", *actors),
-                 [(source, articles[source], *(counts.get((source, actor), 0) for actor in actors))
+                 [(source, articles.get(source, 0), *(counts.get((source, actor), 0) for actor in actors))
                   for source in sources],
                  filters=("source", None), across="actor")
 

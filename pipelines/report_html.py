@@ -32,6 +32,7 @@ def render(report: Report) -> str:
             else "no articles in this range")
     asked = (f" (asked for {report.since or 'the start'} to {report.until or 'the end'})"
              if report.since or report.until else "")
+    clickable_chart = bool(report.listed and report.series)
     generated = f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC from {report.out_dir}. "
     figures = [(_noun("article", report.articles), report.articles),
                (_noun("source", report.sources), report.sources),
@@ -58,7 +59,7 @@ def render(report: Report) -> str:
                                          for name, value in figures) + "</ul>",
         f"<h2>Articles mentioning each top actor, per {bar_period(len(report.days))[1]}</h2>",
         '<p class="meta">An article naming two actors counts for both, so a bar can be taller than '
-        "the articles of its period. Click a bar to list its articles.</p>",
+        f"the articles of its period.{' Click a bar to list its articles.' if clickable_chart else ''}</p>",
         _chart(report),
         _listing(report),
         *(_table(table, clickable=bool(report.listed)) for table in report.tables),
@@ -86,7 +87,7 @@ def listing_data(report: Report) -> dict:
     return {**{kind: list(values) for kind, values in positions.items()},
             "names": {actor: report.actor_names[actor] for actor in positions["actors"]
                       if actor in report.actor_names},
-            "total": report.articles, "rows": rows}
+            "total": report.articles, "partial": bool(report.damaged_files), "rows": rows}
 
 
 def _listing(report: Report) -> str:

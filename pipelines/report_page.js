@@ -37,7 +37,8 @@
       select.add(new Option(`${label ? label(value) : value} (${count.toLocaleString("en")})`, value));
     }
   };
-  const nameOf = (id) => (Object.hasOwn(data.names, id) ? data.names[id] : "");
+  const has = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+  const nameOf = (id) => (has(data.names, id) ? data.names[id] : "");
   const actorLabel = (id) => (nameOf(id) ? `${id}: ${nameOf(id)}` : id);
   const actorCounts = counted((row) => row.actors);
   fillSelect("actor", actorCounts, actorLabel);
@@ -96,10 +97,17 @@
     for (const name of FILTERS) {
       const field = form.elements[name];
       if (!field) continue;
-      // A value no listed article has (an older source, a hand-made address) stays visible, and kept.
-      const known = [...(field.options || [])].some((option) => option.value === state[name]);
-      if (field.tagName === "SELECT" && state[name] && !known) {
-        field.add(new Option(`${state[name]} (none listed)`, state[name]));
+      if (field.tagName === "SELECT") {
+        // A value no listed article has (an older source, a hand-made address) stays visible,
+        // and kept; only while it is chosen.
+        for (const option of [...field.options]) if (option.dataset.absent) option.remove();
+        const known = [...field.options].some((option) => option.value === state[name]);
+        if (state[name] && !known) {
+          const label = name === "actor" || name === "with" ? actorLabel(state[name]) : state[name];
+          const option = new Option(`${label} (none listed)`, state[name]);
+          option.dataset.absent = "yes";
+          field.add(option);
+        }
       }
       field.value = state[name] || "";
     }
@@ -113,7 +121,9 @@
     status.textContent = `${shown}${found.length.toLocaleString("en")} matching of ` +
       `${rows.length.toLocaleString("en")} listed` +
       (data.total > rows.length ? ` (the newest of ${data.total.toLocaleString("en")} in the range: ` +
-        "the tables and the chart count them all)" : "");
+        "the tables and the chart count them all)" : "") +
+      (data.partial ? " (files left out as damaged: the tables and the chart may count articles " +
+        "the list lacks)" : "");
     pager.hidden = pages === 1;
     pager.querySelector("[data-page=previous]").disabled = page === 1;
     pager.querySelector("[data-page=next]").disabled = page === pages;
@@ -124,13 +134,17 @@
   const address = () => {
     const kept = FILTERS.filter((name) => state[name] && !(name === "page" && state[name] === "1"));
     const query = new URLSearchParams(kept.map((name) => [name, state[name]])).toString();
-    return query ? `#${query}` : location.pathname + location.search;
+    return query ? `#${query}` : location.href.replace(/#.*$/, "");
   };
+  const DAY = /^\d{4}-\d\d-\d\d$/;
   const readAddress = () => {
     const given = new URLSearchParams(location.hash.slice(1));
-    state = Object.fromEntries(FILTERS.filter((name) => given.get(name)).map((name) => [name, given.get(name)]));
+    const usable = (name) => given.get(name) && (!["from", "to"].includes(name) || DAY.test(given.get(name)));
+    state = Object.fromEntries(FILTERS.filter(usable).map((name) => [name, given.get(name)]));
     render();
-    history.replaceState(null, "", address()); // as shown: a page past the last is the last
+    // An address of filters is rewritten as shown (a page past the last is the last);
+    // any other fragment (#articles-list) is left to the browser.
+    if (FILTERS.some((name) => given.has(name))) history.replaceState(null, "", address());
   };
   // A click from elsewhere is a new view (kept in history); typing refines the current one.
   const show = (filters, remember) => {
@@ -161,8 +175,7 @@
     show(JSON.parse(target.dataset.filter), true);
     list.scrollIntoView({ block: "start" });
   });
-  window.addEventListener("popstate", readAddress);
-  window.addEventListener("hashchange", readAddress);
+  window.addEventListener("popstate", readAddress); // back, forward, or an address edited by hand
 
   // A bar of the chart: its actor over the days the bar sums (a day, week or month).
   const chart = document.getElementById("articles-per-day");

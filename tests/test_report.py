@@ -296,6 +296,23 @@ def test_older_files_and_orphan_mentions_are_read(demo, capsys, tmp_path):
     assert len(listed) == 4 and listed["2017-08-03"].event_types == () and listed["2017-08-03"].actors
     assert all(article.event_types for day, article in listed.items() if day != "2017-08-03")
 
+    # A file whose columns had other types, or none: converted, or nulls.
+    odd = next((copy / "articles" / "date=2017-06-08").rglob("*.parquet"))
+    table = pq.read_table(odd)
+    table = table.set_column(table.schema.get_field_index("language"), "language", pa.array([7] * len(table)))
+    pq.write_table(table.drop_columns(["source"]), odd)
+    code, printed, err = report_cli(capsys, "--out", str(copy), "--html", str(copy / "odd.html"))
+    assert code == 0 and err == "" and "articles 4 from 3 sources in 2 languages" in printed, printed + err
+    assert [article.source for article in build_report(str(copy)).listed].count(None) == 1
+    # A list column written as text in every file: nulls, not a failed report.
+    for part in (copy / "articles").rglob("*.parquet"):
+        table = pq.read_table(part)
+        if "event_types" in table.column_names:
+            table = table.set_column(table.schema.get_field_index("event_types"), "event_types",
+                                     pa.array(["armed-clash"] * len(table)))
+            pq.write_table(table, part)
+    assert all(article.event_types == () for article in build_report(str(copy)).listed)
+
     for part in (copy / "articles").rglob("*.parquet"):  # no file has the column at all
         table = pq.read_table(part)
         pq.write_table(table.select([name for name in table.column_names if name != "event_types"]), part)

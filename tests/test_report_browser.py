@@ -174,7 +174,31 @@ def test_an_address_opens_its_view(browser, page_file):
     assert "gone.example (none listed)" in tab.locator("select[name=source]").inner_text()
     tab.fill("input[name=q]", "syrian")
     assert "source=gone.example" in tab.url and shown(tab) == []
-    assert errors == []
+    for other in ("gone2.example", "gone3.example"):  # only the value chosen is offered
+        tab.evaluate(f"location.hash = 'source={other}'")
+        tab.wait_for_function(f"document.querySelector('select[name=source]').value == '{other}'")
+    assert tab.locator("select[name=source] option", has_text="none listed").count() == 1
+    tab.click("#filters button[type=reset]")
+    assert tab.locator("select[name=source] option", has_text="none listed").count() == 0
+    assert len(shown(tab)) == 5 and "#" not in tab.url
+
+    # A day that is not one is ignored, not applied unseen; an ordinary fragment is left alone.
+    tab, errors_too = open_page(browser, page_file, address="#from=garbage&language=en")
+    assert len(shown(tab)) == 5 and tab.url.endswith("#language=en")
+    tab, errors_three = open_page(browser, page_file, address="#articles-list")
+    assert tab.url.endswith("#articles-list") and tab.evaluate("scrollY") > 0
+    assert errors == errors_too == errors_three == []
+
+
+def test_the_page_works_without_an_address_of_its_own(browser, page_file):
+    """Mail and notebook previews show a page from about:blank or srcdoc."""
+    tab = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.set_content(page_file.read_text())
+    tab.select_option("select[name=actor]", "russia")
+    tab.click("#filters button[type=reset]")
+    assert len(shown(tab)) == 5 and errors == []
 
 
 HOSTILE_TITLE = "</script><script>window.pwned = 1</script><!-- <b>bold</b>"
@@ -192,12 +216,14 @@ def hostile_page(demo, tmp_path_factory):
 
     copy = tmp_path_factory.mktemp("hostile") / "data"
     shutil.copytree(demo, copy)
-    values = [(HOSTILE_TITLE, "javascript:window.pwned = 2"),
-              ("data link", "data:text/html,<script>x</script>"),
-              ("spaced link", " javascript:window.pwned = 3"), (LONG_WORD, LONG_WORD)]
-    for part, (title, url) in zip(sorted((copy / "articles").rglob("*.parquet")), values, strict=False):
+    values = [(HOSTILE_TITLE, "javascript:window.pwned = 2", "a.example"),
+              ("data link", "data:text/html,<script>x</script>", "b.example"),
+              ("spaced link", " javascript:window.pwned = 3", "c.example"),
+              (LONG_WORD, LONG_WORD, "d" * 63 + ".example")]  # a site controls its domain's length
+    for part, (title, url, source) in zip(sorted((copy / "articles").rglob("*.parquet")), values,
+                                          strict=False):
         table = pq.read_table(part)
-        for name, value in (("title", title), ("url", url)):
+        for name, value in (("title", title), ("url", url), ("source", source)):
             table = table.set_column(table.schema.get_field_index(name), name, pa.array([value] * len(table)))
         pq.write_table(table, part)
     page = copy / "report.html"
@@ -205,14 +231,15 @@ def hostile_page(demo, tmp_path_factory):
     return page
 
 
-def test_feed_values_are_text_and_addresses_that_run_code_are_not_links(browser, hostile_page):
-    tab, errors = open_page(browser, hostile_page)
+@pytest.mark.parametrize("width", [1400, 390])
+def test_feed_values_are_text_and_addresses_that_run_code_are_not_links(browser, hostile_page, width):
+    tab, errors = open_page(browser, hostile_page, width=width)
     assert HOSTILE_TITLE in shown(tab) and tab.evaluate("window.pwned") is None
     links = tab.locator("#articles tbody a").evaluate_all("links => links.map(link => link.href)")
     assert len(links) == 2 and all(link.startswith(("file:", "https:")) for link in links)
-    # The 400-letter word wraps inside its cell: nothing is pushed off the screen.
-    assert tab.evaluate("document.getElementById('articles').offsetWidth") <= 1400
-    assert tab.evaluate("document.documentElement.scrollWidth") <= 1400
+    # The 400-letter word and the 63-letter domain wrap in their cells: nothing is pushed off the screen.
+    assert tab.evaluate("document.getElementById('articles').offsetWidth") <= width
+    assert tab.evaluate("document.documentElement.scrollWidth") <= width
     assert errors == []
 
 
