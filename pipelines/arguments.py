@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import replace
 from decimal import Decimal
 
-from schemas.settings import PROJECT_URL, DedupSettings, FetchSettings
+from schemas.settings import PROJECT_URL, ClassifySettings, DedupSettings, FetchSettings
 
 _DEFAULT_FETCH = FetchSettings()
 
@@ -21,8 +22,20 @@ class UsageError(PreflightError):
     """The command line itself is wrong (exit status 2)."""
 
 
+def add_rules_arguments(parser) -> None:
+    """The files that say what an article is about (run, stream, extract)."""
+    parser.add_argument(
+        "--gazetteer", metavar="FILE",
+        help="the actors and their aliases, as schemas/data/gazetteer.yaml (default: that file); "
+             "`news-ingest gazetteer --check FILE` says what it changes")
+    parser.add_argument(
+        "--event-types", metavar="FILE",
+        help="the event types and their patterns, as schemas/data/event_types.yaml (default: that file)")
+
+
 def add_ingest_arguments(parser) -> None:
     """The options of an ingestion run (Beam's own are added by Beam)."""
+    add_rules_arguments(parser)
     parser.add_argument(
         "--feeds", action="append", default=None, metavar="F",
         help="feed list: an OPML file, a text file of feed URLs (one a line, "
@@ -98,3 +111,18 @@ def byte_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a size in whole bytes: {text[:40]!r} "
                                          "(e.g. 5000000, 500k, 5MB, 5MiB)")
     return int(size)
+
+
+def classify_settings(options) -> ClassifySettings:
+    """The bundled gazetteer and event types, or the user's files, checked
+    (PreflightError naming the file and line). Imported here, not above:
+    the tagging code is not needed for --help."""
+    from transforms.rulefiles import EVENT_TYPES, GAZETTEER, RulesError, read_rules
+
+    try:
+        return replace(
+            ClassifySettings(),
+            gazetteer=read_rules(options.gazetteer, GAZETTEER) if options.gazetteer else None,
+            event_types=read_rules(options.event_types, EVENT_TYPES) if options.event_types else None)
+    except RulesError as error:
+        raise PreflightError(str(error)) from error

@@ -25,7 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from .arguments import UsageError, add_ingest_arguments
+from .arguments import (
+    PreflightError,
+    UsageError,
+    add_ingest_arguments,
+    add_rules_arguments,
+    classify_settings,
+)
 from .drivers import (
     Terminated,
     compact_if_due,
@@ -90,7 +96,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from transforms.quarantine import quarantined_files
 
     from .lock import LockedError, RunLock
-    from .options import PreflightError, use_local_runner
+    from .options import use_local_runner
 
     try:
         options, urls, settings, out = _preflight(args, beam_args)
@@ -121,7 +127,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     from .lock import LockedError
-    from .options import PreflightError, parse_interval, runs_in_process, use_local_runner
+    from .options import parse_interval, runs_in_process, use_local_runner
 
     try:
         interval = parse_interval(args.interval)
@@ -146,9 +152,30 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    from schemas.settings import Settings
+
     from .extract import extract_pages
 
-    return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr)
+    try:
+        settings = Settings(classify=classify_settings(args))
+    except PreflightError as error:
+        return fail(str(error))
+    return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr, settings)
+
+
+def cmd_gazetteer(args: argparse.Namespace) -> int:
+    from transforms.rulefiles import GAZETTEER, RulesError, gazetteer_changes, read_rules
+
+    try:
+        text = read_rules(args.check, GAZETTEER)
+    except RulesError as error:
+        return fail(str(error))
+    changes = gazetteer_changes(text)
+    print(f"{args.check}: a usable gazetteer; against the bundled one: "
+          f"{len(changes) or 'no'} change{'' if len(changes) == 1 else 's'}")
+    for change in changes:
+        print(f"  {change}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -208,7 +235,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _maintenance(args: argparse.Namespace, work) -> int:
     """Run `work(out)` on an existing local or remote dataset, holding its lock."""
     from .lock import LockedError, RunLock
-    from .options import PreflightError, existing_dataset
+    from .options import existing_dataset
 
     try:
         out = existing_dataset(args.out)
@@ -258,7 +285,6 @@ def cmd_memory(args: argparse.Namespace) -> int:
     from schemas.settings import DedupSettings, MemorySettings
     from transforms.memory import manifest_serves, read_manifest
 
-    from .options import PreflightError
     from .rebuild import memory_status, rebuild_memory
 
     if args.dedup_days is not None and args.dedup_days < 0:
@@ -286,7 +312,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Not `_maintenance`: its lock settles what a crash left, which verify must see first."""
     from .lock import LockedError
-    from .options import PreflightError, existing_dataset
+    from .options import existing_dataset
     from .verify import verify
 
     try:
@@ -390,6 +416,7 @@ def _parser() -> argparse.ArgumentParser:
                     "JSON object per page. '-' reads a page from standard input.")
     extract.add_argument("pages", nargs="+", metavar="PAGE", help="saved HTML page, or -")
     extract.add_argument("--url", help="the URL the page(s) came from (for canonical URL and source)")
+    add_rules_arguments(extract)
     _add_verbosity(extract)
 
     compact = commands.add_parser(
@@ -460,6 +487,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", metavar="FILE",
                         help="also write the report as JSON (- for standard output)")
     _add_verbosity(report)
+
+    gazetteer = commands.add_parser(
+        "gazetteer", help="check a gazetteer file and say what it changes against the bundled one",
+        description="Check a gazetteer (the actors and their aliases, as schemas/data/gazetteer.yaml) "
+                    "before `run --gazetteer FILE` uses it: every mistake is named with its line. Then "
+                    "list the actors and aliases it adds or removes against the bundled one.",
+        epilog="Exit status: 0 when the file is usable, 1 when it is not, 2 for bad options.")
+    gazetteer.add_argument("--check", required=True, metavar="FILE", help="the gazetteer to check")
+    _add_verbosity(gazetteer)
     return parser
 
 
@@ -497,6 +533,8 @@ def _command(argv: list[str]) -> int:
             return cmd_memory(args)
         if args.command == "verify":
             return cmd_verify(args)
+        if args.command == "gazetteer":
+            return cmd_gazetteer(args)
         return cmd_extract(args)
     except KeyboardInterrupt:  # before a command's own handling began: nothing was written
         return fail("interrupted", EXIT_INTERRUPTED)

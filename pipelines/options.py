@@ -25,7 +25,7 @@ from schemas.layout import STATE, TABLES, delete_files, matching_files
 from schemas.settings import VERSION, DedupSettings, FeedSettings, FetchSettings, Settings
 from transforms.feedlist import read_feed_list
 
-from .arguments import PreflightError, UsageError, add_ingest_arguments
+from .arguments import PreflightError, UsageError, add_ingest_arguments, classify_settings
 
 _DEFAULT_FETCH = FetchSettings()
 
@@ -63,7 +63,8 @@ def settings_from(options: IngestOptions) -> Settings:
     if options.dedup_days < 0:
         raise UsageError("--dedup-days must be 0 or more")
     return Settings(fetch=fetch, dedup=replace(DedupSettings(), lookback_days=options.dedup_days),
-                    feeds=replace(FeedSettings(), force=options.force))
+                    feeds=replace(FeedSettings(), force=options.force), classify=classify_settings(options))
+
 
 
 def check_beam_options(options: PipelineOptions, command: str) -> None:

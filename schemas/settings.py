@@ -187,6 +187,10 @@ class ClassifySettings:
     # A mention in the title says more about what the article is about than
     # one in the body: it counts this many times towards the primary actor.
     title_weight: int = 3
+    # The text of a user's gazetteer and event-types files (--gazetteer,
+    # --event-types), checked by transforms/rulefiles.py; None: the bundled ones.
+    gazetteer: str | None = None
+    event_types: str | None = None
 
 
 @dataclass(frozen=True)

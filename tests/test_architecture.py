@@ -29,7 +29,7 @@ STAGES = (
     ("clean", ("clean", "cleaner", "metadata", "recall", "clutter", "cues", "furniture", "templates",
                "boilerplate")),
     ("dedup", ("dedup", "neardup", "memory")),
-    ("classify", ("classify", "tagging")),
+    ("classify", ("classify", "tagging", "rulefiles")),
     ("write", ("write",)),
 )
 # The cores other tools reuse (extract, verify, benchmarks) without a pipeline.
@@ -37,7 +37,7 @@ BEAM_FREE = ("transforms.urls", "transforms.textnorm", "transforms.failures", "t
              "transforms.httpclient", "transforms.politeness", "transforms.robots", "transforms.metadata",
              "transforms.clutter", "transforms.cues", "transforms.furniture", "transforms.recall",
              "transforms.feedstate", "transforms.neardup", "transforms.feedlist", "transforms.quarantine",
-             "transforms.cleaner", "transforms.tagging")
+             "transforms.cleaner", "transforms.tagging", "transforms.rulefiles")
 
 
 def _modules() -> dict[str, Path]:

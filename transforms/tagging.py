@@ -325,8 +325,8 @@ class Classifier:
     def __init__(self, settings: ClassifySettings, gazetteer: Gazetteer | None = None,
                  event_types: tuple[EventType, ...] | None = None):
         self.settings = settings
-        self.gazetteer = gazetteer or Gazetteer.load()
-        self.event_types = event_types if event_types is not None else load_event_types()
+        self.gazetteer = gazetteer or Gazetteer.load(settings.gazetteer)
+        self.event_types = event_types if event_types is not None else load_event_types(settings.event_types)
         _language_identifier(settings.languages)  # loaded now, not on the first article
 
     def classify(self, article: Article) -> Article:
