@@ -160,7 +160,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
         settings = Settings(classify=classify_settings(args))
     except PreflightError as error:
         return fail(str(error))
-    return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr, settings)
+    if not args.pages and not args.warc:
+        return fail("give saved pages (PAGE ..., or - for standard input) or --warc FILE", EXIT_USAGE)
+    return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr, settings,
+                         tuple(args.warc or ()))
 
 
 def cmd_gazetteer(args: argparse.Namespace) -> int:
@@ -413,8 +416,14 @@ def _parser() -> argparse.ArgumentParser:
     extract = commands.add_parser(
         "extract", help="clean and classify saved pages, print one JSON object per page",
         description="Run the clean and classify stages on saved HTML pages and print one "
-                    "JSON object per page. '-' reads a page from standard input.")
-    extract.add_argument("pages", nargs="+", metavar="PAGE", help="saved HTML page, or -")
+                    "JSON object per page. '-' reads a page from standard input; --warc reads the "
+                    "HTML responses of a WARC file (e.g. Common Crawl's CC-NEWS).",
+        epilog="Exit status: 0 when every page gave an article, 1 when one could not be read or "
+               "cleaned (each said in one line on stderr), 2 for bad options.")
+    extract.add_argument("pages", nargs="*", metavar="PAGE", help="saved HTML page, or -")
+    extract.add_argument("--warc", action="append", metavar="FILE",
+                         help="a WARC file (.warc or .warc.gz) whose HTML responses are the pages; "
+                              "repeat for several")
     extract.add_argument("--url", help="the URL the page(s) came from (for canonical URL and source)")
     add_rules_arguments(extract)
     _add_verbosity(extract)

@@ -1,12 +1,18 @@
 """`news-ingest extract`: the clean and classify stages on saved pages.
 
 The same Cleaner and Classifier the pipeline's DoFns build, called directly:
-no Beam pipeline starts, so one page takes milliseconds, not seconds.
+no Beam pipeline starts, so one page takes milliseconds, not seconds. Pages
+come from files, standard input, or the HTML responses of WARC files
+(ISO 28500: what Common Crawl's CC-NEWS, the Internet Archive and every
+web-archiving tool write), read with warcio, the format's well-kept library.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -14,6 +20,22 @@ from schemas.records import FeedItem, Page
 from schemas.settings import Settings
 from transforms.cleaner import Cleaner, CleanError
 from transforms.tagging import Classifier
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclass(frozen=True)
+class SavedPage:
+    name: str  # how messages name it: the file, or the archived page's URL
+    url: str
+    body: bytes
+    fetched_at: datetime
+
+
+@dataclass
+class _Unusable:
+    """A page or file that could not be read: said in one line, counted as failed."""
+    message: str
 
 
 def page_record(article) -> dict:
@@ -40,27 +62,87 @@ def page_record(article) -> dict:
 
 
 def extract_pages(pages: list[str], url: str | None, stdin: BinaryIO,
-                  stdout: TextIO, stderr: TextIO, settings: Settings | None = None) -> int:
+                  stdout: TextIO, stderr: TextIO, settings: Settings | None = None,
+                  warcs: tuple[str, ...] = ()) -> int:
     """Print one JSON line per page; 1 if any page could not be read or cleaned."""
     settings = settings or Settings()
     cleaner, classifier = Cleaner(settings.clean), Classifier(settings.classify)
     failed = 0
-    for name in pages:
-        try:
-            body = stdin.read() if name == "-" else Path(name).read_bytes()
-        except OSError as error:
-            print(f"news-ingest: {name}: {error.strerror or error}", file=stderr)
+    saved = chain(_files(pages, url, stdin),
+                  *(warc_pages(warc, settings.fetch.max_page_bytes, stderr) for warc in warcs))
+    for page in saved:
+        if isinstance(page, _Unusable):
+            print(f"news-ingest: {page.message}", file=stderr)
             failed += 1
             continue
-        page_url = url or (Path(name).resolve().as_uri() if name != "-" else "file:///dev/stdin")
-        now = datetime.now(UTC)
-        page = Page(item=FeedItem(url=page_url, feed_url=""), final_url=page_url, status=200,
-                    content_type="text/html", body=body, fetched_at=now)
+        record = Page(item=FeedItem(url=page.url, feed_url=""), final_url=page.url, status=200,
+                      content_type="text/html", body=page.body, fetched_at=page.fetched_at)
         try:
-            article = classifier.classify(cleaner.clean(page))
+            article = classifier.classify(cleaner.clean(record))
         except CleanError as error:
-            print(f"news-ingest: {name}: {error}", file=stderr)
+            print(f"news-ingest: {page.name}: {error}", file=stderr)
             failed += 1
             continue
         print(json.dumps(page_record(article), ensure_ascii=False), file=stdout)
     return 1 if failed else 0
+
+
+def _files(names: list[str], url: str | None, stdin: BinaryIO) -> Iterator[SavedPage | _Unusable]:
+    for name in names:
+        try:
+            body = stdin.read() if name == "-" else Path(name).read_bytes()
+        except OSError as error:
+            yield _Unusable(f"{name}: {error.strerror or error}")
+            continue
+        page_url = url or (Path(name).resolve().as_uri() if name != "-" else "file:///dev/stdin")
+        yield SavedPage(name, page_url, body, datetime.now(UTC))
+
+
+def warc_pages(path: str, max_bytes: int, stderr: TextIO) -> Iterator[SavedPage | _Unusable]:
+    """The HTML responses (status 200) of a WARC file, gzipped or not, in
+    order; other records (requests, metadata, revisits, images) are skipped
+    and counted in a last line on stderr."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    pages = skipped = 0
+    try:
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream, check_digests=True):
+                if not _html_response(record):
+                    skipped += 1
+                    continue
+                target = record.rec_headers.get_header("WARC-Target-URI") or path
+                body = record.content_stream().read(max_bytes + 1)
+                missing = getattr(record.raw_stream, "limit", 0)  # bytes the record said it had
+                if len(body) > max_bytes:
+                    yield _Unusable(f"{target}: larger than {max_bytes} bytes, like a page a run refuses")
+                elif missing > 0 or record.digest_checker.passed is False:
+                    why = f"{missing} bytes missing" if missing > 0 else "its digest does not match"
+                    yield _Unusable(f"{target}: the archived page is damaged ({why})")
+                else:
+                    pages += 1
+                    moment = _warc_date(record.rec_headers.get_header("WARC-Date"))
+                    yield SavedPage(target, target, body, moment)
+    # warcio meets a damaged record with assorted errors (ArchiveLoadFailed, ValueError,
+    # AttributeError on a cut header, zlib's): each is this file's one-line reason.
+    except Exception as error:
+        reason = getattr(error, "strerror", None) or " ".join(str(error).split())[:200]
+        yield _Unusable(f"{path}: cannot read it as a WARC file after {pages} pages: {reason}")
+        return
+    print(f"news-ingest: {path}: {pages} HTML page{'' if pages == 1 else 's'}, {skipped} other "
+          f"record{'' if skipped == 1 else 's'} skipped", file=stderr)
+
+
+def _html_response(record) -> bool:
+    if record.rec_type != "response" or record.http_headers is None:
+        return False
+    media = (record.http_headers.get_header("Content-Type") or "text/html").split(";")[0].strip().lower()
+    return record.http_headers.get_statuscode() == "200" and media in HTML_TYPES
+
+
+def _warc_date(text: str | None) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text or "")
+    except ValueError:
+        return datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
