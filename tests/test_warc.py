@@ -3,6 +3,7 @@ Common Crawl's CC-NEWS writes them) cleaned and classified like saved pages;
 every other record skipped and counted; a broken file said in one line."""
 from __future__ import annotations
 
+import gzip
 import json
 from io import BytesIO
 
@@ -82,6 +83,21 @@ def test_a_broken_warc_keeps_what_came_before_and_says_why(capsys, tmp_path):
     assert code == 1 and len(records) == 1  # the saved page is still extracted
     assert err.strip() == (f"news-ingest: {text}: cannot read it as a WARC file after 0 pages: Unknown "
                            "archive format, first line: ['not', 'an', 'archive']")
+
+
+def test_a_changed_page_or_a_whole_file_gzip_is_said(capsys, tmp_path):
+    plain = crawl(False, tmp_path)
+    changed = tmp_path / "changed.warc"
+    changed.write_bytes(plain.read_bytes().replace(b"Syria", b"Syrie", 1))  # one letter of page one
+    code, records, err = run_extract(capsys, "--warc", str(changed))
+    assert code == 1 and [record["url"] for record in records] == ["https://example.org/two"]
+    assert err.splitlines()[0] == ("news-ingest: https://example.org/one: the archived page is damaged "
+                                   "(its block digest does not match)")
+
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(plain.read_bytes()))  # `gzip crawl.warc`: one stream, not per record
+    code, records, err = run_extract(capsys, "--warc", str(whole))
+    assert code == 1 and err.strip().endswith("(`warcio recompress FILE NEW.warc.gz` makes it so)"), err
 
 
 def test_extract_needs_pages_or_a_warc(capsys):

@@ -157,7 +157,11 @@ class Gazetteer:
                 if folded:
                     self._add(_Alias(actor.id, folded, alias in ambiguous), alias)
             for word in entry.get("exact", []):
-                self._exact[word.replace(".", "")] = _Alias(actor.id, (word,), word in ambiguous)
+                key = word.replace(".", "")
+                if key in self._exact and self._exact[key].actor != actor.id:
+                    raise ValueError(f"exact word {word!r} of {actor.id} is also one of "
+                                     f"{self._exact[key].actor}")
+                self._exact[key] = _Alias(actor.id, (word,), word in ambiguous)
         for name in spec.get("ignore", []):
             self._add(_Alias("", tuple(folded for _, folded in words_of(name)), False), name)
         self._places = frozenset(folded for term in spec.get("place_prepositions", [])
@@ -172,7 +176,8 @@ class Gazetteer:
         for index, known in enumerate(candidates):
             if known.words == alias.words:
                 if known.actor != alias.actor:
-                    raise ValueError(f"alias {written!r} of {alias.actor} folds like one of {known.actor}")
+                    owners = [actor or "the ignore list" for actor in (alias.actor, known.actor)]
+                    raise ValueError(f"{written!r} of {owners[0]} folds like a name of {owners[1]}")
                 candidates[index] = replace(known, needs_context=known.needs_context or alias.needs_context)
                 return
         candidates.append(alias)
