@@ -91,6 +91,14 @@ def add_ingest_arguments(parser) -> None:
              "is this old: 12h, 1d, 7d (default: 1d; 0: never, e.g. when `news-ingest compact` "
              "is scheduled separately)")
     parser.add_argument(
+        "--archive", dest="archive", action="store_const", const=True, default=None,
+        help="keep every fetched page as it came, in WARC files under DIR/raw/, so `news-ingest "
+             "reprocess --what text` can clean it again (default: on for a new dataset and one "
+             "that has DIR/raw/, off for one an older version wrote without it)")
+    parser.add_argument(
+        "--no-archive", dest="archive", action="store_const", const=False,
+        help="keep no raw pages (about 16 kB a page less; `reprocess --what text` then has nothing to read)")
+    parser.add_argument(
         "--contact", default=PROJECT_URL, metavar="URL",
         help="contact URL or e-mail sent in the User-Agent (default: the project URL)")
 

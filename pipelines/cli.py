@@ -7,6 +7,7 @@
     news-ingest compact [--out DIR] [--before DATE]
     news-ingest memory [--out DIR] [--rebuild]
     news-ingest verify [--out DIR] [--repair]
+    news-ingest reprocess [--out DIR] [--what tags|text] [--since DATE] [--until DATE] [beam options]
 
 argparse (stdlib) because Beam's own options are argparse too: `run` and
 `stream` parse their options with `parse_known_args` and hand the rest to
@@ -80,12 +81,14 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
         output_dir,
         parse_compact_every,
         settings_from,
+        with_archive_choice,
     )
 
     parse_compact_every(args.compact_every)
     options = PipelineOptions(beam_args)
     check_beam_options(options, args.command)
-    return options, feed_urls(args.feeds), settings_from(args), output_dir(args.out)
+    urls, settings, out = feed_urls(args.feeds), settings_from(args), output_dir(args.out)
+    return options, urls, with_archive_choice(settings, args.archive, out), out
 
 
 def _preflight_failure(error: Exception) -> int:
@@ -232,6 +235,44 @@ def cmd_report(args: argparse.Namespace) -> int:
         return stdout_gone()
     if html_path != "-" and not to_stdout:
         print(f"\npage: {html_path}" if args.verbosity >= 0 else html_path)
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from schemas.settings import Settings
+
+    from .lock import LockedError, RunLock
+    from .options import check_beam_options, existing_dataset, parse_day, use_local_runner
+    from .reprocess import reprocess
+
+    terminated = Terminated()
+    try:
+        since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
+        if since and until and since > until:
+            raise UsageError(f"--since {since} is after --until {until}")
+        options = PipelineOptions(beam_args)
+        check_beam_options(options, "reprocess")
+        settings = Settings(classify=classify_settings(args))
+        out = existing_dataset(args.out)
+        use_local_runner(options)
+        with terminated, RunLock(out):
+            summary = reprocess(options, out, args.what, since, until, settings)
+    except PreflightError as error:
+        return _preflight_failure(error)
+    except LockedError as error:
+        return fail(str(error), EXIT_LOCKED)
+    except (KeyboardInterrupt, Exception) as error:
+        if interrupted(error):
+            return fail(f"{'stopped by SIGTERM' if terminated.received else 'interrupted'}; the dataset "
+                        "is as it was (nothing is published before the end)",
+                        128 + signal.SIGTERM if terminated.received else EXIT_INTERRUPTED)
+        return fail(pipeline_failure(error, "reprocess", args.out))
+    print(summary.line() if args.verbosity < 0 else summary.format())
+    if args.summary_json:
+        with open(args.summary_json, "w", encoding="utf-8") as handle:
+            json.dump(summary.as_dict(), handle, indent=2)
     return 0
 
 
@@ -497,6 +538,30 @@ def _parser() -> argparse.ArgumentParser:
                         help="also write the report as JSON (- for standard output)")
     _add_verbosity(report)
 
+    reprocess = commands.add_parser(
+        "reprocess", help="tag (or clean and tag) the stored articles again with today's gazetteer, "
+                          "event types and code; nothing is fetched",
+        description="Read the stored articles of the publication days in range and run classification "
+                    "again (--what tags: actors, primary actor, mentions, event types, language) with "
+                    "the current gazetteer and event types, or also clean each page again from the raw "
+                    "archive (--what text). Each day where an article changed has its articles and "
+                    "mentions files rewritten; all are published in one commit, so a crash leaves the old "
+                    "files or the new ones. Article ids stay; an article whose primary actor changed "
+                    "moves to its new actor folder; changed rows get reprocessed_at and code_version. "
+                    "A Beam pipeline: Beam options (--runner, --direct_num_workers, ...) are passed on.",
+        epilog="Exit status: 0 when done, 1 when DIR is not a dataset or the pipeline failed (nothing "
+               "changed then), 2 for bad options, 75 when a run holds DIR, 130 after Ctrl-C, 143 after "
+               "SIGTERM.")
+    reprocess.add_argument("--out", default="data", metavar="DIR", help="the dataset folder (default: data)")
+    reprocess.add_argument("--what", choices=("tags", "text"), default="tags",
+                           help="tags: classify the stored text again (default); text: clean each page "
+                                "again from the raw archive, then classify")
+    reprocess.add_argument("--since", metavar="DATE", help="first publication day, YYYY-MM-DD (default: all)")
+    reprocess.add_argument("--until", metavar="DATE", help="last publication day, YYYY-MM-DD (default: all)")
+    reprocess.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
+    add_rules_arguments(reprocess)
+    _add_verbosity(reprocess)
+
     gazetteer = commands.add_parser(
         "gazetteer", help="check a gazetteer file and say what it changes against the bundled one",
         description="Check a gazetteer (the actors and their aliases, as schemas/data/gazetteer.yaml) "
@@ -532,6 +597,8 @@ def _command(argv: list[str]) -> int:
             return cmd_run(args, rest)
         if args.command == "stream":
             return cmd_stream(args, rest)
+        if args.command == "reprocess":
+            return cmd_reprocess(args, rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if args.command == "report":

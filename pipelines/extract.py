@@ -99,8 +99,8 @@ def _files(names: list[str], url: str | None, stdin: BinaryIO) -> Iterator[Saved
 
 
 def warc_pages(path: str, max_bytes: int, stderr: TextIO) -> Iterator[SavedPage | _Unusable]:
-    """The HTML responses (status 200) of a WARC file, gzipped or not, in
-    order; other records (requests, metadata, revisits, images) are skipped
+    """The HTML responses (status 200) and HTML resources of a WARC file,
+    gzipped or not, in order; other records (requests, metadata, revisits, images) are skipped
     and counted in a last line on stderr."""
     from warcio.archiveiterator import ArchiveIterator
 
@@ -147,6 +147,11 @@ def _damaged_block(record) -> bool:
 
 
 def _html_response(record) -> bool:
+    """A 200 HTML response, or an HTML `resource` record (a page read from a
+    file, as news-ingest's own archive keeps those)."""
+    if record.rec_type == "resource":
+        media = (record.rec_headers.get_header("Content-Type") or "").split(";")[0].strip().lower()
+        return media in HTML_TYPES
     if record.rec_type != "response" or record.http_headers is None:
         return False
     media = (record.http_headers.get_header("Content-Type") or "text/html").split(";")[0].strip().lower()

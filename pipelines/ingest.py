@@ -1,12 +1,13 @@
 """The ingestion graph both pipelines share: from feed items to Parquet.
 
-    items -> DropSeenUrls -> FetchPages -> CleanPages -> DeduplicateArticles
-          -> ClassifyArticles -> WriteDataset
+    items -> DropSeenUrls -> FetchPages -> ArchivePages -> CleanPages
+          -> DeduplicateArticles -> ClassifyArticles -> WriteDataset
 
 Dedup looks up what earlier runs stored in the dataset memory
 (transforms/memory.py), only for this run's own keys, and the write stage
 adds this run's to it in the same commit as the tables, with the template
-history and boilerplate memory the clean stage learned. `trigger` fires once
+history and boilerplate memory the clean stage learned and the raw archive's
+WARC files (unless `settings.write.archive` is off). `trigger` fires once
 per batch run, or once per window when streaming: the template history and
 boilerplate memory are read on each, so a window sees what earlier ones wrote.
 Every reader and writer of the dataset is given `out_dir` when it is built.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from schemas.settings import Settings
+from transforms.archive import ArchivePages
 from transforms.boilerplate import ReadBoilerplateMemory, WriteBoilerplateMemory
 from transforms.classify import ClassifyArticles
 from transforms.clean import CleanPages
@@ -33,7 +35,11 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
     boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory(out_dir)
     new_items = items | "DropSeenUrls" >> DropSeenUrls(memory)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
-    cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
+    pages, archived = fetched.pages, ()
+    if settings.write.archive:
+        pages, files = pages | "ArchivePages" >> ArchivePages(out_dir, run_id, settings.write.archive_shards)
+        archived = (files,)
+    cleaned = pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
     unique = cleaned["articles"] | "Deduplicate" >> DeduplicateArticles(memory, settings.dedup)
     articles = unique["articles"] | "Classify" >> ClassifyArticles(settings.classify)
     rejects = ((feed_rejects, fetched.rejects, cleaned["rejects"])
@@ -44,5 +50,5 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
                | "RememberBoilerplate" >> WriteBoilerplateMemory(out_dir, run_id, settings.clean))
     written = outputs | "Write" >> WriteDataset(out_dir, run_id, settings.write,
                                                 remember=RememberWritten(memory, run_id),
-                                                state_files=(templates, learned))
+                                                state_files=(templates, learned, *archived))
     return {**outputs, "written": written}

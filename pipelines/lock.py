@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from schemas.layout import LOCK, STATE
+from schemas.layout import LOCK, RAW, STATE
 from schemas.tables import SCHEMAS
 from transforms.write import finish_commits
 
@@ -139,18 +139,18 @@ def settle(out_dir: Path, search: bool = True) -> None:
 
 def remove_leftovers(out_dir: Path) -> int:
     """Delete the `.…inprogress` files of interrupted writes in the folders
-    runs write (the tables and `_state`); return how many. A report being
+    runs write (the tables, `raw` and `_state`); return how many. A report being
     written into the dataset folder meanwhile keeps its own."""
-    leftovers = [path for folder in (*SCHEMAS, STATE)
+    leftovers = [path for folder in (*SCHEMAS, RAW, STATE)
                  for path in (out_dir / folder).rglob(".*.inprogress")]
     for path in leftovers:
         path.unlink(missing_ok=True)
-    for table in SCHEMAS:  # partition folders a failed run made and never filled
-        _remove_empty_folders(out_dir / table)
+    for table in (*SCHEMAS, RAW):  # partition folders a failed run made and never filled
+        remove_empty_folders(out_dir / table)
     return len(leftovers)
 
 
-def _remove_empty_folders(root: Path) -> None:
+def remove_empty_folders(root: Path) -> None:
     for folder in sorted((path for path in root.rglob("*") if path.is_dir()), reverse=True):
         with contextlib.suppress(OSError):  # not empty (or not ours to remove): stays
             folder.rmdir()

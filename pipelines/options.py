@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
-from schemas.layout import STATE, TABLES, delete_files, matching_files
+from schemas.layout import RAW, STATE, TABLES, delete_files, matching_files
 from schemas.settings import VERSION, DedupSettings, FeedSettings, FetchSettings, Settings
 from transforms.feedlist import read_feed_list
 
@@ -192,6 +192,16 @@ def feed_urls(specs: list[str] | None) -> list[str]:
         except ValueError as error:
             raise PreflightError(str(error)) from error
     return list(dict.fromkeys(urls))
+
+
+def with_archive_choice(settings: Settings, given: bool | None, out: str) -> Settings:
+    """`--archive`/`--no-archive` as given; else on, unless the dataset has
+    articles but no raw archive (an older version's): it stays as it was."""
+    archive = given
+    if archive is None:
+        archive = (FileSystems.exists(FileSystems.join(out, RAW))
+                   or not FileSystems.exists(FileSystems.join(out, "articles")))
+    return replace(settings, write=replace(settings.write, archive=archive))
 
 
 def output_dir(out: str) -> str:

@@ -50,6 +50,7 @@ from schemas.layout import (
     COMMITS,
     COMPACT_STAGING,
     FEED_STATE,
+    RAW,
     STATE,
     TEMPLATES,
     hidden_path,
@@ -105,8 +106,9 @@ KINDS = {
 # What --repair mends, as the next run would; the other kinds are left for a person to judge.
 REPAIRED = frozenset({"unreadable", "commits", "leftovers", "staging", "state"})
 
-# The names the writer gives its files: a run's part-<run>-NNNNN, compaction's compacted-<time>-…-NNNNN.
-_FILE_NAME = re.compile(r"(part|compacted)-[A-Za-z0-9._-]+\.parquet")
+# The names the writer gives its files: a run's part-<run>-NNNNN, compaction's compacted-<time>-…-NNNNN,
+# reprocessing's reprocessed-<time>-…-NNNNN.
+_FILE_NAME = re.compile(r"(part|compacted|reprocessed)-[A-Za-z0-9._-]+\.parquet")
 # Columns every release wrote: what identifies a table's rows.
 REQUIRED = {"articles": ("article_id", "url"), "mentions": ("article_id",),
             "duplicates": ("url", "duplicate_of"), "rejects": ("url",)}
@@ -302,7 +304,8 @@ def _check_commits(out_dir: str, found: Check) -> set[str]:
 
 def _check_state(out_dir: str, found: Check, pending: set[str]) -> None:
     """The feed state, the memory, the learned templates and boilerplate,
-    hidden leftovers and a compaction's leftovers under _state."""
+    hidden leftovers and a compaction's leftovers under _state (and hidden
+    leftovers under raw)."""
     try:
         read_states(out_dir)
     except DamagedState as error:
@@ -323,6 +326,9 @@ def _check_state(out_dir: str, found: Check, pending: set[str]) -> None:
             found.found("staging", relative)
         elif _is_hidden(path) and path not in pending:
             found.found("leftovers", relative)
+    for path in matching_files(out_dir, RAW, "**"):  # the raw archive's unpublished WARC files
+        if _is_hidden(path) and path not in pending:
+            found.found("leftovers", _relative(out_dir, path))
 
 
 def _check_memory(out_dir: str, found: Check) -> None:

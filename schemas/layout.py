@@ -3,6 +3,7 @@
     DIR/articles/date=YYYY-MM-DD/actor=<id>/part-<run>-<n>.parquet
     DIR/mentions/date=YYYY-MM-DD/actor=<id>/...
     DIR/duplicates/date=YYYY-MM-DD/...    DIR/rejects/date=YYYY-MM-DD/...
+    DIR/raw/date=YYYY-MM-DD/<run>-<shard>.warc.gz   the pages as fetched (WARC)
     DIR/_state/   feeds.json, run.lock, commits/, memory/, templates/, boilerplate/,
                   quarantine/, compact/ (staging), compaction.json
 
@@ -30,6 +31,8 @@ from apache_beam.io.filesystems import FileSystems
 # The tables, and those partitioned by actor below the day.
 TABLES = ("articles", "mentions", "duplicates", "rejects")
 ACTOR_TABLES = ("articles", "mentions")
+# The raw archive: WARC files by fetch day.
+RAW = "raw"
 
 # What the pipeline keeps for itself, below DIR.
 STATE = "_state"
@@ -66,6 +69,11 @@ def safe_partition_value(value: str, max_chars: int) -> str:
 def partition_folder(table: str, day: str, actor: str) -> list[str]:
     """Path parts of a partition below DIR: table, date=…[, actor=…]."""
     return [table, f"date={day}", *([f"actor={actor}"] if actor else [])]
+
+
+def archive_file(day: str, name: str) -> str:
+    """A raw archive file's path below DIR, as `articles.warc_file` holds it."""
+    return f"{RAW}/date={day}/{name}"
 
 
 def dataset_files(out_dir: str, table: str) -> list[str]:

@@ -37,6 +37,14 @@ class Page:
     content_type: str
     body: bytes
     fetched_at: datetime
+    # As the server said them (the raw archive keeps them with the body).
+    reason: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    request_headers: tuple[tuple[str, str], ...] = ()
+    # Where the raw archive keeps this page: a WARC file below DIR, and the
+    # offset of its response record (transforms/archive.py).
+    warc_file: str | None = None
+    warc_offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,13 @@ class Article:
     # The figures the text states (neardup.figures), taken with the signature:
     # dedup compares them, the write stage and the memory store them.
     numbers: frozenset[str] = field(default=frozenset(), compare=False)
+    # The page as fetched, in the raw archive (None: not archived).
+    warc_file: str | None = None
+    warc_offset: int | None = None
+    # What produced the row's values: the version and the rules' fingerprint
+    # (tagging.py), and when `reprocess` last changed it (None: never).
+    code_version: str | None = None
+    reprocessed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

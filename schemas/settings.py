@@ -266,6 +266,11 @@ class WriteSettings:
     row_group_rows: int = 100_000
     # Partition values longer than this are truncated (file-system limits).
     max_partition_chars: int = 64
+    # Keep every fetched page as it came, in WARC files under DIR/raw/
+    # (`--archive/--no-archive`), spread over this many files a run and day
+    # so that several workers write them at once.
+    archive: bool = True
+    archive_shards: int = 2
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ is both); read the tables with hive partitioning. `articles` also carries
 """
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from .records import Article
+from .records import Article, Mention
 
 # Every timestamp of the dataset: microseconds, UTC.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -42,6 +43,14 @@ ARTICLES = pa.schema([
     # copies of it (and tell a new daily report from a copy of this one).
     pa.field("minhash", pa.list_(pa.uint32())),
     pa.field("numbers", pa.list_(pa.string())),
+    # The page as fetched, in the raw archive: DIR/<warc_file>, its response
+    # record at byte `warc_offset` (null: not archived).
+    pa.field("warc_file", pa.string()),
+    pa.field("warc_offset", pa.int64()),
+    # What produced the row: news-ingest's version and the rules' fingerprint;
+    # when `news-ingest reprocess` last changed it (null: as ingested).
+    pa.field("code_version", pa.string()),
+    pa.field("reprocessed_at", TIMESTAMP),
 ])
 
 MENTIONS = pa.schema([
@@ -121,3 +130,25 @@ def mention_rows(article: Article, run_id: str) -> list[tuple[str, dict]]:
                                    published_at=article.published_at, run_id=run_id))
         for mention in article.mentions
     ]
+
+
+def article_from_row(row: dict, mentions: list[tuple[str, dict]] = ()) -> Article:
+    """The record a stored `articles` row (and its `mentions` rows, by actor)
+    was written from, as far as the row keeps it: what `reprocess` tags
+    again. Columns an older version did not write read as their defaults."""
+    names = set(Article.__dataclass_fields__) - {"item", "copies", "signature", "numbers", "mentions"}
+    values = {name: row.get(name) for name in names if row.get(name) is not None}
+    for name in ("authors", "clutter_removed", "actors", "event_types"):
+        values[name] = tuple(row.get(name) or ())
+    values["title"] = row.get("title") or ""
+    values["text"] = row.get("text") or ""
+    return Article(**values, numbers=frozenset(row.get("numbers") or ()),
+                   signature=_signature_bytes(row.get("minhash")),
+                   mentions=tuple(Mention(actor, int(mention["count"]), bool(mention["in_title"]))
+                                  for actor, mention in mentions))
+
+
+def _signature_bytes(values) -> bytes:
+    """A stored MinHash as the record keeps it: little-endian uint32s."""
+    values = list(values or ())
+    return struct.pack(f"<{len(values)}I", *values)

@@ -25,7 +25,7 @@ SHARED = ("urls", "textnorm", "metrics", "windows", "quarantine")
 STAGES = (
     ("client", ("failures", "netguard", "politeness", "httpclient", "robots", "scheduler")),
     ("feeds", ("feeds", "feedlist", "feedstate")),
-    ("fetch", ("fetch",)),
+    ("fetch", ("fetch", "warc", "archive")),
     ("clean", ("clean", "cleaner", "metadata", "recall", "clutter", "cues", "furniture", "templates",
                "boilerplate")),
     ("dedup", ("dedup", "neardup", "memory")),
@@ -37,7 +37,7 @@ BEAM_FREE = ("transforms.urls", "transforms.textnorm", "transforms.failures", "t
              "transforms.httpclient", "transforms.politeness", "transforms.robots", "transforms.metadata",
              "transforms.clutter", "transforms.cues", "transforms.furniture", "transforms.recall",
              "transforms.feedstate", "transforms.neardup", "transforms.feedlist", "transforms.quarantine",
-             "transforms.cleaner", "transforms.tagging", "transforms.rulefiles")
+             "transforms.cleaner", "transforms.tagging", "transforms.rulefiles", "transforms.warc")
 
 
 def _modules() -> dict[str, Path]:

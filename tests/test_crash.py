@@ -29,6 +29,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from transforms.warc import read_page
+
 from .conftest import (
     DEMO_PAGES,
     PAGES,
@@ -173,6 +175,10 @@ def assert_consistent(out: Path, served: set[str]) -> None:
         f"lost: {sorted(served - set(landed))}; "
         f"twice: {sorted({url for url in landed if landed.count(url) > 1})}")
     assert {kept for _, _, kept in duplicates} <= set(ids), "a duplicate names an article not stored"
+    for url, warc_file, offset in query(out, "articles", "select url, warc_file, warc_offset from t"):
+        with open(out / warc_file, "rb") as handle:  # the archive file its row points into is published
+            handle.seek(offset)
+            assert read_page(handle, warc_file).item.url == url
 
     stated = set(query(out, "articles", "select article_id, unnest(actors) from t"))
     mentioned = query(out, "mentions", "select article_id, actor from t")

@@ -79,7 +79,7 @@ def test_the_server_sent_more_than_we_kept(hostile_run):
 def test_nothing_is_written_outside_the_dataset(hostile_run):
     out = hostile_run["out"]
     top = {path.name for path in out.iterdir()}
-    assert top <= {"articles", "mentions", "duplicates", "rejects", "_state"}
+    assert top <= {"articles", "mentions", "duplicates", "rejects", "raw", "_state"}
 
 
 def test_verify_finds_the_dataset_sound(hostile_run):

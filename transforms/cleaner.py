@@ -200,7 +200,8 @@ class Cleaner:
             title=title, text=cleaned.text, published_at=published_at,
             date_source=date_source, fetched_at=page.fetched_at,
             content_hash=content_hash(cleaned.text), word_count=words, authors=authors,
-            section=cleaned.section, clutter_removed=cleaned.removed, item=page.item)
+            section=cleaned.section, clutter_removed=cleaned.removed, item=page.item,
+            warc_file=page.warc_file, warc_offset=page.warc_offset)
 
 
 def without_control_references(html: str) -> str:

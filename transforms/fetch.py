@@ -66,7 +66,8 @@ class _FetchPageFn(ConcurrentFetchFn):
         self.fetched.inc()
         yield Page(item=item, final_url=outcome.url, status=outcome.status,
                    content_type=outcome.content_type, body=outcome.body,
-                   fetched_at=outcome.fetched_at)
+                   fetched_at=outcome.fetched_at, reason=outcome.reason, headers=outcome.headers,
+                   request_headers=outcome.request_headers)
 
 
 class FetchPages(beam.PTransform):

@@ -42,6 +42,11 @@ class Response:
     fetched_at: datetime
     etag: str | None = None
     last_modified: str | None = None
+    # What was said on the wire, for the raw archive (transforms/warc.py):
+    # the final answer's status line and headers, and the request's headers.
+    reason: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    request_headers: tuple[tuple[str, str], ...] = ()
 
 
 def _connection_failure(exc: BaseException, url: str) -> str:
@@ -228,7 +233,9 @@ class Fetcher:
             raise FetchError("content-encoding", f"unsupported Content-Encoding {unknown[0][:40]!r}", status)
         body = b"" if status == 304 else self._read_body(response, max_bytes, deadline)
         return Response(url, status, _media_type(response.headers.get("Content-Type")), body, now,
-                        response.headers.get("ETag"), response.headers.get("Last-Modified"))
+                        response.headers.get("ETag"), response.headers.get("Last-Modified"),
+                        response.reason or "", tuple(response.raw.headers.items()),
+                        tuple(response.request.headers.items()))
 
     @staticmethod
     def _read_body(response: requests.Response, max_bytes: int, deadline: float) -> bytes:

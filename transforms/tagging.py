@@ -12,15 +12,16 @@ longest alias there; `exact` words (acronyms) are matched as written.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-from schemas import load_data
+from schemas import data_text, load_data
 from schemas.records import Article, Mention
-from schemas.settings import ClassifySettings
+from schemas.settings import VERSION, ClassifySettings
 
 from .textnorm import arabic_letters, strip_marks
 
@@ -324,6 +325,16 @@ def event_types_of(title: str, text: str, types: tuple[EventType, ...]) -> tuple
                         if len(kind.pattern.findall(body)) >= kind.min_hits))
 
 
+def code_version(settings: ClassifySettings) -> str:
+    """What tags an article: news-ingest's version and a fingerprint of the
+    gazetteer and event types in use (`0.1.0+rules.1a2b3c4d`), stored with
+    each row so a reader knows which rules produced it."""
+    rules = hashlib.blake2b(digest_size=4)
+    for text, name in ((settings.gazetteer, "gazetteer.yaml"), (settings.event_types, "event_types.yaml")):
+        rules.update((text if text is not None else data_text(name)).encode("utf-8") + b"\0")
+    return f"{VERSION}+rules.{rules.hexdigest()}"
+
+
 class Classifier:
     """Language, actors and event types for one article; built once per worker."""
 
@@ -333,6 +344,7 @@ class Classifier:
         self.gazetteer = gazetteer or Gazetteer.load(settings.gazetteer)
         self.event_types = event_types if event_types is not None else load_event_types(settings.event_types)
         _language_identifier(settings.languages)  # loaded now, not on the first article
+        self.code_version = code_version(settings)
 
     def classify(self, article: Article) -> Article:
         language, confidence = detect_language(article.text, self.settings)
@@ -341,5 +353,5 @@ class Classifier:
         return replace(
             article, language=language, language_confidence=confidence,
             actors=tuple(mention.actor for mention in mentions), mentions=mentions,
-            primary_actor=primary,
+            primary_actor=primary, code_version=self.code_version,
             event_types=event_types_of(article.title, article.text, self.event_types))

@@ -1,0 +1,170 @@
+"""`news-ingest reprocess`: a dataset's stored articles tagged -- or cleaned
+and tagged -- again with today's gazetteer, event types and code, as one
+Beam pipeline (transforms/reprocess.py), so a large dataset reprocesses on
+a cluster as `run` ingests on one. Nothing is fetched.
+
+    --what tags   classification again, from the stored text (no archive needed)
+    --what text   each page again from the raw archive (DIR/raw/): cleaned, then classified
+
+The caller holds the run lock: no run writes meanwhile. After `text`
+changed texts, the dataset memory (text hashes and signatures) is rebuilt
+from the tables, so later runs compare new pages with the new texts.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import apache_beam as beam
+
+from schemas.layout import ACTOR_TABLES, dataset_files, new_run_id
+from schemas.settings import Settings
+from transforms.boilerplate import ReadBoilerplateMemory
+from transforms.clean import CleanPages
+from transforms.reprocess import JoinStored, ReadArchivedPages, ReadStoredDays, RetagArticles, RewriteDays
+from transforms.templates import ReadTemplateHistory
+from transforms.write import PublishFiles
+
+# The counters of transforms/reprocess.py a summary states (below `reprocess/`).
+COUNTED = ("articles", "changed", "text-changed", "moved", "days-rewritten", "files-replaced",
+           "files-written", "kept/not-archived", "kept/archive-unreadable", "kept/no-new-text")
+
+
+def days_to_reprocess(out_dir: str, since: date | None, until: date | None) -> list[str]:
+    """The publication days (YYYY-MM-DD) with stored articles, within the range."""
+    days = set()
+    for path in dataset_files(out_dir, "articles"):
+        part = next((part[5:] for part in path.split("/") if part.startswith("date=")), "")
+        try:
+            day = date.fromisoformat(part)
+        except ValueError:
+            continue  # not a day the writer makes: `verify` names it
+        if (since is None or day >= since) and (until is None or day <= until):
+            days.add(part)
+    return sorted(days)
+
+
+def build_reprocess_pipeline(pipeline: beam.Pipeline, days: list[str], out_dir: str, stem: str,
+                             what: str, settings: Settings, now: datetime | None = None):
+    """Add the reprocessing graph to `pipeline`; return the published paths."""
+    text = what == "text"
+    stored = pipeline | "Days" >> beam.Create(days) | "ReadStored" >> ReadStoredDays(out_dir)
+    articles = stored.articles
+    if text:
+        trigger = pipeline | "Start" >> beam.Create([stem])
+        history = trigger | "ReadTemplateHistory" >> ReadTemplateHistory(out_dir)
+        boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory(out_dir)
+        pages = articles | "ReadArchive" >> ReadArchivedPages(out_dir)
+        cleaned = pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
+        articles = {"stored": articles, "cleaned": cleaned["articles"]} | "Join" >> JoinStored()
+    retag = RetagArticles(settings.classify, settings.dedup, settings.write, text, now)
+    outcomes = articles | "Retag" >> retag
+    return ({"outcomes": outcomes, "days": stored.days}
+            | "RewriteDays" >> RewriteDays(out_dir, stem, settings.write)
+            | "Commit" >> PublishFiles(out_dir, f"reprocess-{stem}"))
+
+
+@dataclass
+class ReprocessSummary:
+    what: str
+    days: int
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    memory: str = ""
+
+    def count(self, name: str) -> int:
+        return self.counts.get(f"reprocess/{name}", 0)
+
+    def actors(self) -> list[tuple[str, int, int]]:
+        """(actor, articles naming it before, after) for every actor whose count changed."""
+        before, after = Counter(), Counter()
+        for name, value in self.counts.items():
+            for prefix, into in (("reprocess/before/", before), ("reprocess/after/", after)):
+                if name.startswith(prefix):
+                    into[name[len(prefix):]] += value
+        return sorted(((actor, before[actor], after[actor]) for actor in before.keys() | after.keys()
+                       if before[actor] != after[actor]),
+                      key=lambda entry: (-abs(entry[2] - entry[1]), entry[0]))
+
+    def line(self) -> str:
+        changed = self.count("changed")
+        text = f", text of {self.count('text-changed'):,}" if self.what == "text" else ""
+        return (f"reprocess {self.what}: {self.count('articles'):,} articles of {self.days:,} days; "
+                f"{changed:,} changed{text} ({self.count('moved'):,} to another primary actor), "
+                f"{self.count('days-rewritten'):,} days rewritten "
+                f"({self.count('files-replaced'):,} files -> {self.count('files-written'):,}) "
+                f"in {self.seconds:.1f} s")
+
+    def format(self) -> str:
+        lines = [self.line()]
+        changes = self.actors()
+        if changes:
+            lines.append("  actors (articles naming each, before -> after):")
+            lines += [f"    {actor} {_change(was, now)}" for actor, was, now in changes]
+        elif self.count("articles"):
+            lines.append("  no actor's count changed")
+        kept = {"not-archived": "ingested without the raw archive",
+                "archive-unreadable": "their archived page could not be read (-v says which)",
+                "no-new-text": "no new text (not archived, unreadable, or no longer an article when cleaned)"}
+        for name, why in kept.items():
+            if self.count(f"kept/{name}"):
+                lines.append(f"  kept as they were: {self.count(f'kept/{name}'):,} articles, {why}")
+        if self.memory:
+            lines.append(f"  {self.memory}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"what": self.what, "days": self.days, "seconds": round(self.seconds, 3),
+                **{name.replace("/", "_").replace("-", "_"): self.count(name) for name in COUNTED},
+                "actors": {actor: {"before": was, "after": now} for actor, was, now in self.actors()},
+                "memory": self.memory or None}
+
+
+def _change(was: int, now: int) -> str:
+    if not was:
+        return f"new {now:,}"
+    if not now:
+        return f"{was:,} -> gone"
+    return f"{was:,} -> {now:,}"
+
+
+def reprocess(options, out_dir: str, what: str, since: date | None, until: date | None,
+              settings: Settings) -> ReprocessSummary:
+    """Run the reprocessing pipeline over the days in range (hold the run lock)."""
+    from .lock import remove_empty_folders
+    from .summary import counters_of
+
+    started = time.monotonic()
+    days = days_to_reprocess(out_dir, since, until)
+    summary = ReprocessSummary(what, len(days))
+    if days:
+        pipeline = beam.Pipeline(options=options)
+        build_reprocess_pipeline(pipeline, days, out_dir, new_run_id(), what, settings, datetime.now(UTC))
+        result = pipeline.run()
+        result.wait_until_finish()
+        summary.counts = counters_of(result)
+        if "://" not in out_dir:  # the folders of actors no article has any more
+            for table in ACTOR_TABLES:
+                remove_empty_folders(Path(out_dir, table))
+        if what == "text" and summary.count("text-changed"):
+            summary.memory = _rebuild_memory(out_dir, settings)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _rebuild_memory(out_dir: str, settings: Settings) -> str:
+    """The memory made anew from the rewritten tables, keeping its look-back."""
+    from transforms.memory import read_manifest
+
+    from .rebuild import rebuild_memory
+
+    kept = (read_manifest(out_dir) or {}).get("texts_days", settings.dedup.lookback_days)
+    try:
+        built = rebuild_memory(out_dir, settings.memory, replace(settings.dedup, lookback_days=kept))
+    except Exception as error:  # noqa: BLE001 -- the tables are rewritten already: say how to finish
+        return (f"warning: the dataset memory could not be rebuilt ({type(error).__name__}: {error}); "
+                f"run `news-ingest memory --rebuild --out {out_dir}` before the next run")
+    return f"dataset memory rebuilt from {built.line()}"

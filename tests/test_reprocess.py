@@ -1,0 +1,280 @@
+"""`news-ingest reprocess`: stored articles tagged (or cleaned and tagged)
+again with today's rules; the days that changed are rewritten in one
+commit, ids kept, an article whose primary actor changed moved, and a kill
+at any point leaves the old files or the new ones."""
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from datetime import UTC, datetime
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.cli import main
+from pipelines.lock import RunLock
+from schemas.settings import ClassifySettings, DedupSettings, WriteSettings
+from transforms.reprocess import RetagArticles, StoredArticle
+
+from .conftest import (
+    DEMO_FEEDS,
+    ROOT,
+    assert_sound,
+    dataset_files,
+    keys_of_tables,
+    memory_keys,
+    query,
+    run_cli,
+)
+
+pytestmark = pytest.mark.e2e  # whole runs through the command line: `make test-fast` skips them
+
+GAZETTEER = ROOT / "schemas" / "data" / "gazetteer.yaml"
+NEW_ACTOR = ("  - id: tanf-garrison\n    name: At Tanf garrison\n    type: military\n"
+             "    aliases:\n      - Tanf\n")
+
+
+def reprocess_cli(*args: str) -> tuple[int, str, dict | None]:
+    captured = io.StringIO()
+    summary_file = Path(args[args.index("--out") + 1]).parent / "reprocess-summary.json"
+    summary_file.unlink(missing_ok=True)
+    with redirect_stdout(captured):
+        code = main(["reprocess", *args, "--summary-json", str(summary_file)])
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    return code, captured.getvalue(), summary
+
+
+@pytest.fixture
+def ingested(tmp_path) -> Path:
+    out = tmp_path / "data"
+    code, printed, _ = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out))
+    assert code == 0, printed
+    return out
+
+
+def gazetteer_with(tmp_path: Path, edit) -> Path:
+    path = tmp_path / "gazetteer.yaml"
+    path.write_text(edit(GAZETTEER.read_text("utf-8")), "utf-8")
+    return path
+
+
+def with_new_actor(tmp_path: Path) -> Path:
+    return gazetteer_with(tmp_path, lambda text: text.replace("actors:\n", f"actors:\n{NEW_ACTOR}", 1))
+
+
+def articles(out: Path) -> dict[str, tuple]:
+    return {row[0]: row[1:] for row in query(
+        out, "articles", "select article_id, actor, primary_actor, actors, code_version, reprocessed_at, "
+                         "run_id, text, content_hash from t")}
+
+
+def assert_mentions_agree(out: Path) -> None:
+    """Each article once, in its primary actor's folder, with one mention per actor it names."""
+    stored = articles(out)
+    assert len(query(out, "articles", "select article_id from t")) == len(stored)
+    for folder, primary, *_ in stored.values():
+        assert folder == primary
+    named = {(article_id, actor) for article_id, row in stored.items() for actor in row[2]}
+    mentioned = query(out, "mentions", "select article_id, actor, is_primary from t")
+    pairs = {(a, b) for a, b, _ in mentioned}
+    assert len(mentioned) == len(pairs) and pairs == named
+    assert {(a, b) for a, b, primary in mentioned if primary} == {(a, row[1]) for a, row in stored.items()}
+
+
+def test_a_new_alias_finds_the_old_articles(ingested, tmp_path):
+    before = articles(ingested)
+    assert query(ingested, "mentions", "select count(*) from t where actor = 'tanf-garrison'") == [(0,)]
+    gazetteer = with_new_actor(tmp_path)
+    code, printed, summary = reprocess_cli("--out", str(ingested), "--gazetteer", str(gazetteer))
+    assert code == 0, printed
+    assert "tanf-garrison new " in printed
+    after = articles(ingested)
+    assert after.keys() == before.keys(), "ids must stay"
+    found = {row[0] for row in query(ingested, "mentions",
+                                     "select article_id from t where actor = 'tanf-garrison'")}
+    assert found and found <= before.keys()
+    assert summary["actors"] == {"tanf-garrison": {"before": 0, "after": len(found)}}
+    assert summary["changed"] == len(found) and summary["articles"] == len(before)
+    for article_id, (_, _, _, version, reprocessed_at, run_id, text, _) in after.items():
+        old = before[article_id]
+        assert run_id == old[5] and text == old[6]
+        if article_id in found:
+            assert version != old[3] and reprocessed_at is not None
+        else:
+            assert (version, reprocessed_at) == (old[3], None)
+    assert_mentions_agree(ingested)
+    assert_sound(ingested)
+    # Nothing more to change: the second pass rewrites nothing.
+    files = dataset_files(ingested)
+    code, printed, summary = reprocess_cli("--out", str(ingested), "--gazetteer", str(gazetteer))
+    assert code == 0 and summary["changed"] == 0 and dataset_files(ingested) == files, printed
+
+
+def test_an_article_whose_primary_actor_changes_moves(ingested, tmp_path):
+    by_primary = dict(query(ingested, "articles", "select primary_actor, count(*) from t group by all"))
+    assert by_primary.get("coalition")
+    # Drop the coalition from the gazetteer: its articles go to their next actor.
+    gazetteer = gazetteer_with(tmp_path, lambda text: text.replace("  - id: coalition\n",
+                                                                   "  - id: the-coalition\n"))
+    code, printed, summary = reprocess_cli("--out", str(ingested), "--gazetteer", str(gazetteer))
+    assert code == 0, printed
+    assert summary["moved"] == by_primary["coalition"] and summary["actors"]["coalition"]["after"] == 0
+    assert not list((ingested / "articles").rglob("actor=coalition")), "an empty folder is left"
+    moved = dict(query(ingested, "articles", "select primary_actor, count(*) from t group by all"))
+    assert moved.get("the-coalition") == by_primary["coalition"]
+    assert_mentions_agree(ingested)
+
+
+def test_only_the_days_asked_for_are_read(ingested, tmp_path):
+    days = sorted(path.name[5:] for path in (ingested / "articles").iterdir())
+    outside = {path for path in dataset_files(ingested) if f"date={days[0]}" in str(path) or
+               f"date={days[-1]}" in str(path)}
+    code, printed, summary = reprocess_cli("--out", str(ingested), "--gazetteer",
+                                           str(with_new_actor(tmp_path)), "--since", days[1],
+                                           "--until", days[-2])
+    assert code == 0, printed
+    assert summary["days"] == len(days) - 2 and summary["days_rewritten"] >= 1
+    assert outside <= dataset_files(ingested), "a day outside the range was rewritten"
+    assert_mentions_agree(ingested)
+
+
+def rewrite_text(out: Path, article_id: str, text: str) -> None:
+    """What an older cleaner would have stored: another text (and its hash)."""
+    for path in (out / "articles").rglob("*.parquet"):
+        table = pq.read_table(path)
+        rows = table.to_pylist()
+        if any(row["article_id"] == article_id for row in rows):
+            for row in rows:
+                if row["article_id"] == article_id:
+                    row["text"], row["content_hash"] = text, "0" * 16
+            pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+            return
+    raise AssertionError(f"{article_id} not stored")
+
+
+def test_text_cleans_the_archived_page_again(ingested):
+    before = articles(ingested)
+    target = sorted(before)[0]
+    rewrite_text(ingested, target, before[target][6] + "\n\nShare this article on Facebook Twitter WhatsApp")
+    code, printed, summary = reprocess_cli("--out", str(ingested), "--what", "text")
+    assert code == 0, printed
+    assert summary["text_changed"] == 1 == summary["changed"], printed
+    after = articles(ingested)
+    assert after[target][6] == before[target][6] and after[target][7] == before[target][7]
+    assert after[target][4] is not None
+    assert {key: row for key, row in after.items() if key != target} == \
+        {key: row for key, row in before.items() if key != target}
+    assert "dataset memory rebuilt" in printed
+    assert memory_keys(ingested) == keys_of_tables(ingested)
+    assert_sound(ingested)
+
+
+def test_text_without_an_archive_keeps_every_article(tmp_path):
+    out = tmp_path / "data"
+    assert run_cli("--feeds", str(DEMO_FEEDS), "--out", str(out), "--no-archive").code == 0
+    files = dataset_files(out)
+    code, printed, summary = reprocess_cli("--out", str(out), "--what", "text")
+    assert code == 0, printed
+    assert summary["kept_not_archived"] == summary["articles"] > 0 and summary["changed"] == 0
+    assert "ingested without the raw archive" in printed
+    assert dataset_files(out) == files
+
+
+def test_a_run_holding_the_dataset_keeps_reprocess_out(ingested, capsys):
+    with RunLock(str(ingested)):
+        assert main(["reprocess", "--out", str(ingested)]) == 75
+    assert "another run is using" in capsys.readouterr().err
+
+
+def test_a_bad_gazetteer_or_a_damaged_file_changes_nothing(ingested, tmp_path, capsys):
+    files = dataset_files(ingested)
+    broken = gazetteer_with(tmp_path, lambda text: text.replace("  - id: coalition\n",
+                                                                "  - id: Coal ition\n"))
+    assert main(["reprocess", "--out", str(ingested), "--gazetteer", str(broken)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "gazetteer.yaml" in error
+    victim = sorted((ingested / "articles").rglob("*.parquet"))[0]
+    victim.write_bytes(b"PAR1 not really")
+    files = dataset_files(ingested)
+    assert main(["reprocess", "--out", str(ingested), "--gazetteer", str(with_new_actor(tmp_path))]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and victim.name in error and "verify --repair" in error, error
+    assert dataset_files(ingested) == files
+    assert not list(ingested.rglob("*.inprogress"))
+
+
+# `news-ingest reprocess` that SIGKILLs itself `before` or `after` the first rename whose
+# destination holds `where` (the commit list, or a rewritten file).
+SELF_KILLING = """
+import os, signal, sys
+from apache_beam.io.filesystems import FileSystems
+when, where = sys.argv[1], sys.argv[2]
+real_rename = FileSystems.rename
+
+def rename(sources, destinations):
+    for source, destination in zip(sources, destinations):
+        if when == "before" and where in destination:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rename([source], [destination])
+        if when == "after" and where in destination:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+FileSystems.rename = staticmethod(rename)
+from pipelines.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize(("when", "where", "published"), [
+    ("before", "_state/commits/reprocess-", False),  # every file written, hidden: the old set stays
+    ("after", "_state/commits/reprocess-", True),  # committed, nothing renamed yet: rolled forward
+    ("after", "/reprocessed-", True),  # killed among the renames
+])
+def test_killed_anywhere_it_leaves_the_old_files_or_the_new(ingested, tmp_path, when, where, published):
+    before = articles(ingested)
+    gazetteer = with_new_actor(tmp_path)
+    process = subprocess.run([sys.executable, "-c", SELF_KILLING, when, where, "reprocess", "--out",
+                              str(ingested), "--gazetteer", str(gazetteer)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    assert_sound(ingested, repair=True)  # what the next start does: finish the commit or drop hidden files
+    after = articles(ingested)
+    assert after.keys() == before.keys()
+    tagged = {article_id for article_id, row in after.items() if "tanf-garrison" in row[2]}
+    assert bool(tagged) == published, "a mix of old and new files, or the wrong one"
+    assert_mentions_agree(ingested)
+
+
+def stored(article_id: str, text: str, actors: list[str]) -> StoredArticle:
+    moment = datetime(2026, 1, 5, tzinfo=UTC)
+    row = {"article_id": article_id, "url": f"https://a.example/{article_id}", "canonical_url": "",
+           "source": "a.example", "feed_url": "", "title": "A report", "text": text, "published_at": moment,
+           "date_source": "page", "fetched_at": moment, "language": "en", "language_confidence": 1.0,
+           "actors": actors, "primary_actor": actors[0] if actors else "none", "event_types": [],
+           "content_hash": "x", "word_count": len(text.split()), "run_id": "20260105T000000Z-aaaaaa"}
+    return StoredArticle("2026-01-05", row["primary_actor"], row, ())
+
+
+def test_retag_says_what_changed_and_keeps_the_rest():
+    text = ("Syrian government forces shelled Idlib on Monday, residents said, and the shelling went on "
+            "through the night across the province.")
+    calm = "The weather in the north was mild on Monday, and farmers expect a good harvest later this year."
+    with TestPipeline() as pipeline:
+        outcomes = (pipeline
+                    | beam.Create([("2026-01-05", stored("a1", text, [])),
+                                   ("2026-01-05", stored("b2", calm, []))])
+                    | RetagArticles(ClassifySettings(), DedupSettings(), WriteSettings(), text=False))
+        summary = outcomes | beam.MapTuple(lambda day, outcome: (
+            outcome.rows[0][1]["article_id"], outcome.changed, outcome.rows[0][0][2],
+            sorted(key[2] for key, _ in outcome.rows[1:])))
+        assert_that(summary, equal_to([("a1", True, "syrian-regime", ["syrian-regime"]),
+                                       ("b2", False, "none", [])]))

@@ -1,0 +1,313 @@
+"""Reprocess stage: stored articles tagged -- or cleaned and tagged -- again
+with today's rules and code; the publication days where anything changed
+are written anew.
+
+    days -> ReadStoredDays -> (text: ReadArchivedPages -> CleanPages -> JoinStored)
+         -> RetagArticles -> RewriteDays -> PublishFiles (one commit for all days)
+
+A publication day is the unit of rewriting: an article and its `mentions`
+rows all sit under that day's `date=` folders, so a day where an article
+changed has all its `articles` and `mentions` files replaced by new ones,
+in the one commit that ends the pipeline (transforms/write.py): readers see
+the old files or the new ones, and a crash before the commit list leaves
+only hidden files, which the next start removes. What identifies a row
+stays as stored (`article_id`, URLs, times, `run_id`, the archive
+pointer); an article whose primary actor changed is written under its new
+`actor=` folder. A row that comes out the same is kept as it was, with its
+`code_version`; a changed one gets today's, and `reprocessed_at`.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+from schemas.layout import matching_files, partition_folder, safe_partition_value, write_parquet
+from schemas.records import Article
+from schemas.settings import ClassifySettings, DedupSettings, WriteSettings
+from schemas.tables import SCHEMAS, article_from_row, mention_rows
+
+from .dedup import signed
+from .metrics import counter
+from .neardup import Signer, signature_values
+from .quarantine import require_regular_file
+from .tagging import Classifier
+from .warc import ArchiveError, read_page
+
+_LOG = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """One stored article: its row, the actor folder it was found in, and its
+    mentions rows with theirs."""
+
+    day: str
+    actor: str
+    row: dict
+    mentions: tuple[tuple[str, dict], ...]
+
+
+@dataclass(frozen=True)
+class StoredDay:
+    """A day's files, all replaced if anything of the day changes, and the
+    mentions rows no article of the day owns (kept as they are)."""
+
+    files: tuple[str, ...]
+    unowned: tuple[tuple[str, dict], ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An article's rows after reprocessing, each with its partition."""
+
+    rows: tuple[tuple[tuple[str, str, str], dict], ...]
+    changed: bool
+
+
+def _actor_of(path: str) -> str:
+    return next((part[6:] for part in path.split("/") if part.startswith("actor=")), "")
+
+
+def _read_rows(path: str) -> list[dict]:
+    require_regular_file(path)  # a FIFO would block the read forever
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            return pq.ParquetFile(handle).read().to_pylist()
+    except Exception as error:
+        raise OSError(f"{path} cannot be read ({type(error).__name__}); `news-ingest verify --repair` "
+                      "sets a damaged file aside") from error
+
+
+class _ReadDayFn(beam.DoFn):
+    DAYS = "days"
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, day: str):
+        found = {table: matching_files(self.out_dir, table, f"date={day}", "actor=*", "*.parquet")
+                 for table in ("articles", "mentions")}
+        owned: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+        for path in found["mentions"]:
+            for row in _read_rows(path):
+                owned[row["article_id"]].append((_actor_of(path), row))
+        for path in found["articles"]:
+            for row in _read_rows(path):
+                counter("reprocess/articles").inc()
+                mentions = tuple(owned.pop(row["article_id"], ()))
+                yield day, StoredArticle(day, _actor_of(path), row, mentions)
+        unowned = tuple(mention for mentions in owned.values() for mention in mentions)
+        files = tuple(found["articles"] + found["mentions"])
+        yield beam.pvalue.TaggedOutput(self.DAYS, (day, StoredDay(files, unowned)))
+
+
+class ReadStoredDays(beam.PTransform):
+    """Publication days (YYYY-MM-DD) -> (day, StoredArticle) per article, and
+    on `days` (day, StoredDay)."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def expand(self, days):
+        return (days
+                | "Spread" >> beam.Reshuffle()
+                | "Read" >> beam.ParDo(_ReadDayFn(self.out_dir)).with_outputs(_ReadDayFn.DAYS,
+                                                                              main="articles"))
+
+
+class _ReadPageFn(beam.DoFn):
+    """A stored article's page from the raw archive, told which article it is."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+
+    def process(self, keyed):
+        _, stored = keyed
+        warc_file, offset = stored.row.get("warc_file"), stored.row.get("warc_offset")
+        if not warc_file or offset is None:
+            counter("reprocess/kept/not-archived").inc()
+            return
+        where = f"{warc_file} at byte {offset}"
+        try:
+            with FileSystems.open(FileSystems.join(self.out_dir, warc_file),
+                                  compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                handle.seek(offset)
+                page = read_page(handle, where)
+        except (ArchiveError, OSError) as error:
+            counter("reprocess/kept/archive-unreadable").inc()
+            _LOG.warning("article %s kept as it was: %s", stored.row["article_id"], error)
+            return
+        yield replace(page, warc_file=warc_file, warc_offset=offset)
+
+
+class ReadArchivedPages(beam.PTransform):
+    """(day, StoredArticle) -> the Page the archive keeps for it; an article
+    without one (ingested without the archive, or its record unreadable) is
+    counted and left out: the join keeps it as it was."""
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out_dir = out_dir
+
+    def expand(self, stored):
+        return stored | "ReadPage" >> beam.ParDo(_ReadPageFn(self.out_dir))
+
+
+def _pair(joined):
+    """(url, {stored, cleaned}) -> (day, stored, cleaned article or None)."""
+    _, groups = joined
+    cleaned = list(groups["cleaned"])
+    for day, stored in groups["stored"]:
+        yield day, stored, (cleaned[0] if cleaned else None)
+
+
+class JoinStored(beam.PTransform):
+    """{'stored': (day, StoredArticle), 'cleaned': Article} -> (day, stored,
+    its cleaned article or None), matched by the feed link the article came
+    from (its `url`)."""
+
+    def expand(self, inputs):
+        stored = inputs["stored"] | "StoredByUrl" >> beam.Map(lambda kept: (kept[1].row["url"], kept))
+        cleaned = inputs["cleaned"] | "CleanedByUrl" >> beam.Map(lambda article: (article.url, article))
+        return ({"stored": stored, "cleaned": cleaned}
+                | "ByUrl" >> beam.CoGroupByKey()
+                | "Pair" >> beam.FlatMap(_pair))
+
+
+def _compared(article: Article) -> tuple:
+    return (article.title, article.text, tuple(article.authors), article.section,
+            tuple(article.clutter_removed), article.language, tuple(article.actors), article.primary_actor,
+            tuple(article.event_types), frozenset(article.mentions))
+
+
+class _RetagFn(beam.DoFn):
+    def __init__(self, settings: ClassifySettings, dedup: DedupSettings, write: WriteSettings,
+                 text: bool, now: datetime):
+        self.settings, self.dedup, self.write, self.text, self.now = settings, dedup, write, text, now
+
+    def setup(self):
+        self.classifier = Classifier(self.settings)
+        self.signer = Signer(self.dedup)
+
+    def process(self, element):
+        day, stored, cleaned = element if self.text else (*element, None)
+        before = article_from_row(stored.row, list(stored.mentions))
+        if self.text and cleaned is None:
+            counter("reprocess/kept/no-new-text").inc()
+            after = before
+        else:
+            candidate = before if cleaned is None else replace(
+                before, title=cleaned.title, text=cleaned.text, content_hash=cleaned.content_hash,
+                word_count=cleaned.word_count, authors=cleaned.authors, section=cleaned.section,
+                clutter_removed=cleaned.clutter_removed)
+            after = self.classifier.classify(candidate)
+        for actor in before.actors:
+            counter(f"reprocess/before/{actor}").inc()
+        for actor in after.actors:
+            counter(f"reprocess/after/{actor}").inc()
+        if _compared(after) == _compared(before):
+            yield day, Outcome(self._as_stored(day, stored), changed=False)
+            return
+        counter("reprocess/changed").inc()
+        if after.primary_actor != before.primary_actor:
+            counter("reprocess/moved").inc()
+        if self.text and after.text != before.text:
+            counter("reprocess/text-changed").inc()
+            after = signed(after, self.signer)
+        rows = self._as_changed(day, stored, replace(after, reprocessed_at=self.now))
+        yield day, Outcome(rows, changed=True)
+
+    def _key(self, table: str, day: str, actor: str) -> tuple[str, str, str]:
+        return table, day, safe_partition_value(actor, self.write.max_partition_chars)
+
+    def _as_stored(self, day: str, stored: StoredArticle):
+        return (((("articles", day, stored.actor), stored.row),)
+                + tuple((("mentions", day, actor), row) for actor, row in stored.mentions))
+
+    def _as_changed(self, day: str, stored: StoredArticle, article: Article):
+        fresh = {"language": article.language, "language_confidence": article.language_confidence,
+                 "actors": list(article.actors), "primary_actor": article.primary_actor,
+                 "event_types": list(article.event_types), "code_version": article.code_version,
+                 "reprocessed_at": article.reprocessed_at}
+        if self.text:
+            fresh.update(title=article.title, text=article.text, content_hash=article.content_hash,
+                         word_count=article.word_count, authors=list(article.authors),
+                         section=article.section, clutter_removed=list(article.clutter_removed),
+                         minhash=signature_values(article.signature), numbers=sorted(article.numbers))
+        row = {**stored.row, **fresh}
+        mentions = mention_rows(article, stored.row["run_id"])
+        return ((self._key("articles", day, article.primary_actor), row),
+                *((self._key("mentions", day, actor), mention) for actor, mention in mentions))
+
+
+class RetagArticles(beam.PTransform):
+    """(day, StoredArticle) -- with `text`, (day, StoredArticle, cleaned
+    Article or None) -- -> (day, Outcome): tagged again with the current
+    gazetteer and event types, compared with what is stored."""
+
+    def __init__(self, settings: ClassifySettings, dedup: DedupSettings, write: WriteSettings, text: bool,
+                 now: datetime | None = None):
+        super().__init__()
+        self.settings, self.dedup, self.write, self.text = settings, dedup, write, text
+        self.now = now or datetime.now(UTC)
+
+    def expand(self, stored):
+        return stored | "Retag" >> beam.ParDo(_RetagFn(self.settings, self.dedup, self.write, self.text,
+                                                       self.now))
+
+
+class _RewriteDayFn(beam.DoFn):
+    def __init__(self, out_dir: str, stem: str, settings: WriteSettings):
+        self.out_dir, self.stem, self.settings = out_dir, stem, settings
+
+    def process(self, grouped):
+        day, parts = grouped
+        outcomes = [part for kind, part in parts if kind == "article"]
+        days = [part for kind, part in parts if kind == "day"]
+        if not any(outcome.changed for outcome in outcomes) or not days:
+            return
+        rows: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+        for outcome in outcomes:
+            for key, row in outcome.rows:
+                rows[key].append(row)
+        for actor, row in days[0].unowned:
+            rows[("mentions", day, actor)].append(row)
+        finals = []
+        for (table, _, actor), table_rows in sorted(rows.items()):
+            table_rows.sort(key=lambda row: (row["article_id"], str(row.get("run_id"))))
+            directory = FileSystems.join(self.out_dir, *partition_folder(table, day, actor))
+            limit = self.settings.max_rows_per_file
+            finals += [write_parquet(directory, f"reprocessed-{self.stem}-{number:05d}.parquet",
+                                     table_rows[start:start + limit], SCHEMAS[table], publish=False)
+                       for number, start in enumerate(range(0, len(table_rows), limit))]
+        counter("reprocess/days-rewritten").inc()
+        counter("reprocess/files-replaced").inc(len(days[0].files))
+        counter("reprocess/files-written").inc(len(finals))
+        yield finals[0], days[0].files
+        for final in finals[1:]:
+            yield final, ()
+
+
+class RewriteDays(beam.PTransform):
+    """{'outcomes': (day, Outcome), 'days': (day, StoredDay)} -> (hidden
+    file's final path, files it replaces) for every day with a change, for
+    PublishFiles to make visible in one commit."""
+
+    def __init__(self, out_dir: str, stem: str, settings: WriteSettings):
+        super().__init__()
+        self.out_dir, self.stem, self.settings = out_dir, stem, settings
+
+    def expand(self, inputs):
+        outcomes = inputs["outcomes"] | "AsArticle" >> beam.MapTuple(lambda day, it: (day, ("article", it)))
+        days = inputs["days"] | "AsDay" >> beam.MapTuple(lambda day, it: (day, ("day", it)))
+        return ((outcomes, days)
+                | "Together" >> beam.Flatten()
+                | "ByDay" >> beam.GroupByKey()
+                | "Rewrite" >> beam.ParDo(_RewriteDayFn(self.out_dir, self.stem, self.settings)))
+
