@@ -31,6 +31,7 @@ STAGES = (
     ("dedup", ("dedup", "neardup", "memory")),
     ("classify", ("classify", "tagging", "rulefiles")),
     ("write", ("write",)),
+    ("reprocess", ("reprocess",)),
 )
 # The cores other tools reuse (extract, verify, benchmarks) without a pipeline.
 BEAM_FREE = ("transforms.urls", "transforms.textnorm", "transforms.failures", "transforms.netguard",
