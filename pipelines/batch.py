@@ -22,8 +22,8 @@ def build_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir: str,
     """Add the ingestion graph to `pipeline`; return its PCollections by name."""
     start = pipeline | "Start" >> beam.Create([run_id])
     feeds = start | "FeedList" >> ListFeeds(feed_urls, out_dir)
-    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
-    outputs = ingest(start, polled.items, polled.rejects, out_dir, run_id, settings)
+    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds, settings.write.archive)
+    outputs = ingest(start, polled.items, polled.rejects, out_dir, run_id, settings, polled.bodies)
     _ = polled.states | "RememberFeeds" >> WriteFeedStates(
         out_dir, after=outputs["written"], rejects=outputs["rejects"])
     return outputs

@@ -28,8 +28,10 @@ from transforms.templates import ReadTemplateHistory, WriteTemplateHistory
 from transforms.write import WriteDataset
 
 
-def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Settings) -> dict:
-    """Add the graph from `items` (FeedItem) to the dataset; return its PCollections."""
+def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Settings,
+           feed_bodies=None) -> dict:
+    """Add the graph from `items` (FeedItem) to the dataset; return its
+    PCollections. `feed_bodies`: the feeds read anew, as Pages, for the archive."""
     memory = DatasetMemory(out_dir, settings.memory, settings.dedup)
     history = trigger | "ReadTemplateHistory" >> ReadTemplateHistory(out_dir)
     boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory(out_dir)
@@ -37,7 +39,9 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
     pages, archived = fetched.pages, ()
     if settings.write.archive:
-        pages, files = pages | "ArchivePages" >> ArchivePages(out_dir, run_id, settings.write.archive_shards)
+        bodies = {"pages": pages, **({"feeds": feed_bodies} if feed_bodies is not None else {})}
+        pages, files = (bodies
+                        | "ArchivePages" >> ArchivePages(out_dir, run_id, settings.write.archive_shards))
         archived = (files,)
     cleaned = pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
     unique = cleaned["articles"] | "Deduplicate" >> DeduplicateArticles(memory, settings.dedup)

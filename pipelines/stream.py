@@ -37,7 +37,7 @@ from .ingest import ingest
 
 
 def stream_ingest(items, feed_rejects, feed_states, out_dir: str, run_id: str, settings: Settings,
-                  interval_s: float) -> dict:
+                  interval_s: float, feed_bodies=None) -> dict:
     """Items arriving over time -> the dataset, one set of files per window."""
     windows = window.FixedWindows(interval_s)
     once = (items
@@ -49,7 +49,8 @@ def stream_ingest(items, feed_rejects, feed_states, out_dir: str, run_id: str, s
     windowed = once | "ItemWindows" >> beam.WindowInto(windows)
     trigger = windowed | "WindowsWithItems" >> beam.combiners.Count.Globally().without_defaults()
     rejects = feed_rejects | "RejectWindows" >> beam.WindowInto(windows)
-    outputs = ingest(trigger, windowed, rejects, out_dir, run_id, settings)
+    bodies = None if feed_bodies is None else feed_bodies | "BodyWindows" >> beam.WindowInto(windows)
+    outputs = ingest(trigger, windowed, rejects, out_dir, run_id, settings, bodies)
     _ = (feed_states
          | "StateWindows" >> beam.WindowInto(windows)
          | "RememberFeeds" >> WriteFeedStates(
@@ -73,9 +74,9 @@ def build_stream_pipeline(pipeline: beam.Pipeline, feed_urls: list[str], out_dir
     feeds = (ticks
              | "PollWindows" >> beam.WindowInto(window.FixedWindows(interval_s))
              | "FeedList" >> ListFeeds(feed_urls, out_dir))
-    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds)
+    polled = feeds | "PollFeeds" >> PollFeeds(settings.fetch, settings.feeds, settings.write.archive)
     return stream_ingest(polled.items, polled.rejects, polled.states, out_dir, run_id, settings,
-                         interval_s)
+                         interval_s, polled.bodies)
 
 
 class Stopper:

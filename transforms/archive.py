@@ -1,4 +1,5 @@
-"""Archive stage: every fetched page, as it came, into the raw archive.
+"""Archive stage: every fetched page, and every feed read anew, as it came,
+into the raw archive.
 
     DIR/raw/date=YYYY-MM-DD/<run>-<shard>.warc.gz     (YYYY-MM-DD: the fetch day)
 
@@ -27,6 +28,9 @@ from .metrics import counter
 from .warc import file_header, page_records
 from .windows import window_run_id
 
+# What an archived body is: a page (flows on to the clean stage) or a feed.
+_PAGE, _FEED = "page", "feed"
+
 
 def shard_key(page: Page, shards: int) -> tuple[str, int]:
     """(fetch day, shard): which archive file a page goes to."""
@@ -41,8 +45,8 @@ class _WriteArchiveFn(beam.DoFn):
         self.archived, self.size = counter("archive/pages"), counter("archive/bytes")
 
     def process(self, grouped, window=beam.DoFn.WindowParam):
-        (day, shard), pages = grouped
-        pages = sorted(pages, key=lambda page: (page.final_url, page.item.url))
+        (day, shard), kept = grouped
+        kept = sorted(kept, key=lambda pair: (pair[0], pair[1].final_url, pair[1].item.url))
         name = f"{window_run_id(self.run_id, window)}-{shard:05d}.warc.gz"
         relative = archive_file(day, name)
         final = FileSystems.join(self.out_dir, relative)
@@ -51,9 +55,10 @@ class _WriteArchiveFn(beam.DoFn):
             header = file_header(name)
             handle.write(header)
             offset = len(header)
-            for page in pages:
-                records = page_records(page)
-                placed.append(replace(page, warc_file=relative, warc_offset=offset))
+            for kind, page in kept:
+                records = page_records(page, entry=kind == _PAGE)
+                if kind == _PAGE:
+                    placed.append(replace(page, warc_file=relative, warc_offset=offset))
                 handle.write(records)
                 offset += len(records)
         flush_to_disk(hidden_path(final))
@@ -63,17 +68,25 @@ class _WriteArchiveFn(beam.DoFn):
         yield from placed
 
 
+def _keyed(page: Page, kind: str, shards: int):
+    return shard_key(page, shards), (kind, page)
+
+
 class ArchivePages(beam.PTransform):
-    """Page -> the same Page, told where the archive keeps it; `files`:
-    (hidden file's final path, ()) pairs for the write stage's commit."""
+    """{'pages': Page, 'feeds' (optional): feed bodies as Pages} -> the pages, each told
+    where the archive keeps it; `files`: (hidden file's final path, ())
+    pairs for the write stage's commit. Feeds are archived, not passed on."""
 
     def __init__(self, out_dir: str, run_id: str, shards: int):
         super().__init__()
         self.out_dir, self.run_id, self.shards = out_dir, run_id, shards
 
-    def expand(self, pages):
-        written = (pages
-                   | "ByShard" >> beam.Map(lambda page, shards: (shard_key(page, shards), page), self.shards)
+    def expand(self, inputs):
+        keyed = [inputs["pages"] | "KeyPages" >> beam.Map(_keyed, _PAGE, self.shards)]
+        if inputs.get("feeds") is not None:
+            keyed.append(inputs["feeds"] | "KeyFeeds" >> beam.Map(_keyed, _FEED, self.shards))
+        written = (tuple(keyed)
+                   | "Together" >> beam.Flatten()
                    | "Group" >> beam.GroupByKey()
                    | "WriteWarc" >> beam.ParDo(_WriteArchiveFn(self.out_dir, self.run_id)).with_outputs(
                        _WriteArchiveFn.FILES, main="pages"))

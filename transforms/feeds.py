@@ -19,7 +19,7 @@ import feedparser
 import lxml.html
 from lxml import etree
 
-from schemas.records import FeedItem, FeedState, Reject
+from schemas.records import FeedItem, FeedState, Page, Reject
 from schemas.settings import FeedSettings, FetchSettings
 
 from .failures import FetchError, failure_label, is_temporary
@@ -218,9 +218,9 @@ class _Skipped(NamedTuple):
 
 
 class _PollFeedFn(ConcurrentFetchFn):
-    def __init__(self, settings: FetchSettings, feed_settings: FeedSettings):
+    def __init__(self, settings: FetchSettings, feed_settings: FeedSettings, keep_bodies: bool):
         super().__init__(settings)
-        self.feed_settings = feed_settings
+        self.feed_settings, self.keep_bodies = feed_settings, keep_bodies
         self.polled = counter("feeds/polled")
         self.failed = counter("feeds/rejected")
         self.seen = counter("items/seen")
@@ -276,6 +276,12 @@ class _PollFeedFn(ConcurrentFetchFn):
             return
         self.seen.inc(len(result.items) + len(result.rejects))
         yield from result.items
+        if self.keep_bodies:
+            yield beam.pvalue.TaggedOutput(PollFeeds.BODIES, Page(
+                item=FeedItem(url=feed_url, feed_url=feed_url), final_url=response.url,
+                status=response.status, content_type=response.content_type, body=response.body,
+                fetched_at=response.fetched_at, reason=response.reason, headers=response.headers,
+                request_headers=response.request_headers))
         for reject in result.rejects:
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, reject)
         yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
@@ -285,18 +291,21 @@ class _PollFeedFn(ConcurrentFetchFn):
 
 class PollFeeds(beam.PTransform):
     """(index, URL, FeedState) -> FeedItem; failed feeds and entries on
-    `rejects`; every feed's new state on `states`."""
+    `rejects`; every feed's new state on `states`; with `keep_bodies`, each
+    feed read anew as a Page on `bodies` (for the raw archive)."""
 
     REJECTS = "rejects"
     STATES = "states"
+    BODIES = "bodies"
 
-    def __init__(self, settings: FetchSettings, feed_settings: FeedSettings):
+    def __init__(self, settings: FetchSettings, feed_settings: FeedSettings, keep_bodies: bool = False):
         super().__init__()
-        self.settings, self.feed_settings = settings, feed_settings
+        self.settings, self.feed_settings, self.keep_bodies = settings, feed_settings, keep_bodies
 
     def expand(self, feeds):
-        return feeds | "Poll" >> beam.ParDo(_PollFeedFn(self.settings, self.feed_settings)).with_outputs(
-            self.REJECTS, self.STATES, main="items")
+        return feeds | "Poll" >> beam.ParDo(_PollFeedFn(self.settings, self.feed_settings,
+                                                        self.keep_bodies)).with_outputs(
+            self.REJECTS, self.STATES, self.BODIES, main="items")
 
 
 def forget_contents(state: FeedState) -> FeedState:

@@ -7,7 +7,8 @@ at any record (as in Common Crawl's files): the `response` -- the status
 line, the headers as the server sent them and the body (a page read from
 a local file is a `resource` record) --, the `request` we sent, and a
 `metadata` record with the feed entry that linked to the page (JSON), which
-`reprocess --what text` needs to clean the page again. The HTTP client
+`reprocess --what text` needs to clean the page again. A feed is kept the
+same way, without the metadata record. The HTTP client
 stores bodies decoded (gzip undone), so a `Content-Encoding` or
 `Transfer-Encoding` header is kept as `X-Archive-Orig-…` and
 `Content-Length` states the stored length, as archiving proxies do.
@@ -71,9 +72,10 @@ def _stored_headers(page: Page) -> list[tuple[str, str]]:
     return [*headers, ("Content-Length", str(len(page.body)))]
 
 
-def page_records(page: Page) -> bytes:
-    """The page's response (or resource), request and metadata records, each
-    a gzip member; the page's offset in a file is where these bytes start."""
+def page_records(page: Page, entry: bool = True) -> bytes:
+    """The page's response (or resource), request and (with `entry`: a page,
+    not a feed) metadata records, each a gzip member; the page's offset in a
+    file is where these bytes start."""
     writer = WARCWriter(io.BytesIO(), gzip=False)
     date = {"WARC-Date": _warc_date(page.fetched_at)}
     parts = urlsplit(page.final_url)
@@ -95,10 +97,11 @@ def page_records(page: Page) -> bytes:
                                  is_http_request=True)
         records.append(writer.create_warc_record(page.final_url, "request", http_headers=asked,
                                                  warc_headers_dict={**date, "WARC-Concurrent-To": main_id}))
-    entry = json.dumps(_item_fields(page.item), ensure_ascii=False).encode("utf-8")
-    records.append(writer.create_warc_record(page.final_url, "metadata", payload=io.BytesIO(entry),
-                                             length=len(entry), warc_content_type=_FEED_ITEM,
-                                             warc_headers_dict={**date, "WARC-Refers-To": main_id}))
+    if entry:
+        fields = json.dumps(_item_fields(page.item), ensure_ascii=False).encode("utf-8")
+        records.append(writer.create_warc_record(page.final_url, "metadata", payload=io.BytesIO(fields),
+                                                 length=len(fields), warc_content_type=_FEED_ITEM,
+                                                 warc_headers_dict={**date, "WARC-Refers-To": main_id}))
     return b"".join(_gzip_member(record) for record in _record_bytes(records))
 
 
