@@ -181,6 +181,7 @@ class RunSummary:
             "hints": self.hints(),
             "stage_seconds": self.stage_seconds,
             "quarantined": self.quarantined,
+            "archive": {"records": self.count("archive/pages"), "bytes": self.count("archive/bytes")},
         }
 
     def line(self) -> str:
@@ -223,6 +224,8 @@ class RunSummary:
             f"  primary    {_pairs(data['articles_by_actor']) or '-'}"
             + ("  (articles by their main actor)" if data["articles_by_actor"] else ""),
             f"  languages  {_pairs(data['articles_by_language']) or '-'}",
+            *([f"  archive    {data['archive']['records']} pages and feeds kept as fetched, "
+               f"{_size(data['archive']['bytes'])} (DIR/raw/)"] if data["archive"]["records"] else []),
             *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
                                   if row["seconds"] >= SLOW_FEED_SECONDS]),
             *_listing("failing", [f"{row['feed']}  {row['error']}" + (f": {_cut(row['message'])}"
@@ -273,6 +276,10 @@ def _slow_feed(row: dict) -> str:
 def _listing(label: str, rows: list[str]) -> list[str]:
     """Rows under a label in the summary's first column."""
     return [f"  {label if number == 0 else '':<9}  {row}" for number, row in enumerate(rows)]
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB" if count >= 1e6 else f"{count / 1e3:,.0f} kB"
 
 
 def _files(count: int) -> str:

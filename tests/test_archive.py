@@ -62,6 +62,8 @@ def test_each_article_points_at_its_page_as_the_server_sent_it(news_site, site, 
     assert sorted(feeds) == [site.url(f"/feeds/{name}.xml") for name in ("main", "second")]
     assert kinds.count("metadata") == summary["items"]["fetched"] > len(pointers)
     assert kinds.count("response") == kinds.count("request") == summary["items"]["fetched"] + len(feeds)
+    archived = sum(path.stat().st_size for path in (out / "raw").rglob("*.warc.gz"))
+    assert summary["archive"] == {"records": kinds.count("response"), "bytes": archived}
     assert_sound(out)
 
 

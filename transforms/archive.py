@@ -42,7 +42,7 @@ class _WriteArchiveFn(beam.DoFn):
 
     def __init__(self, out_dir: str, run_id: str):
         self.out_dir, self.run_id = out_dir, run_id
-        self.archived, self.size = counter("archive/pages"), counter("archive/bytes")
+        self.archived, self.size = counter("archive/pages"), counter("archive/bytes")  # pages and feeds
 
     def process(self, grouped, window=beam.DoFn.WindowParam):
         (day, shard), kept = grouped
@@ -62,7 +62,7 @@ class _WriteArchiveFn(beam.DoFn):
                 handle.write(records)
                 offset += len(records)
         flush_to_disk(hidden_path(final))
-        self.archived.inc(len(placed))
+        self.archived.inc(len(kept))
         self.size.inc(offset)
         yield beam.pvalue.TaggedOutput(self.FILES, (final, ()))
         yield from placed
