@@ -300,3 +300,26 @@ def pipeline():
     from apache_beam.testing.test_pipeline import TestPipeline
 
     return TestPipeline(runner="FnApiRunner")
+
+
+# `news-ingest ARGS` (run with `python -c`, then `when where ARGS`) that SIGKILLs itself
+# `before` or `after` the first rename (FileSystems.rename: how files are made visible)
+# whose destination holds `where`.
+SELF_KILLING_CLI = """
+import os, signal, sys
+from apache_beam.io.filesystems import FileSystems
+when, where = sys.argv[1], sys.argv[2]
+real_rename = FileSystems.rename
+
+def rename(sources, destinations):
+    for source, destination in zip(sources, destinations):
+        if when == "before" and where in destination:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rename([source], [destination])
+        if when == "after" and where in destination:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+FileSystems.rename = staticmethod(rename)
+from pipelines.cli import main
+sys.exit(main(sys.argv[3:]))
+"""

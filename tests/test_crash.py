@@ -35,6 +35,7 @@ from .conftest import (
     DEMO_PAGES,
     PAGES,
     ROOT,
+    SELF_KILLING_CLI,
     assert_sound,
     dataset_files,
     keys_of_tables,
@@ -112,30 +113,8 @@ def start_run(listing: Path, out: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 
-# `news-ingest run` that SIGKILLs itself `before` or `after` the first rename
-# (FileSystems.rename: how files are made visible) whose destination holds `where`.
-SELF_KILLING_RUN = """
-import os, signal, sys
-from apache_beam.io.filesystems import FileSystems
-when, where = sys.argv[1], sys.argv[2]
-real_rename = FileSystems.rename
-
-def rename(sources, destinations):
-    for source, destination in zip(sources, destinations):
-        if when == "before" and where in destination:
-            os.kill(os.getpid(), signal.SIGKILL)
-        real_rename([source], [destination])
-        if when == "after" and where in destination:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-FileSystems.rename = staticmethod(rename)
-from pipelines.cli import main
-sys.exit(main(sys.argv[3:]))
-"""
-
-
 def start_self_killing_run(listing: Path, out: Path, when: str, where: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", SELF_KILLING_RUN, when, where, "run",
+    return subprocess.Popen([sys.executable, "-c", SELF_KILLING_CLI, when, where, "run",
                              *run_args(listing, out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 

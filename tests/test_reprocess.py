@@ -17,7 +17,6 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.cli import main
@@ -28,6 +27,7 @@ from transforms.reprocess import RetagArticles, StoredArticle
 from .conftest import (
     DEMO_FEEDS,
     ROOT,
+    SELF_KILLING_CLI,
     assert_sound,
     dataset_files,
     keys_of_tables,
@@ -212,28 +212,6 @@ def test_a_bad_gazetteer_or_a_damaged_file_changes_nothing(ingested, tmp_path, c
     assert not list(ingested.rglob("*.inprogress"))
 
 
-# `news-ingest reprocess` that SIGKILLs itself `before` or `after` the first rename whose
-# destination holds `where` (the commit list, or a rewritten file).
-SELF_KILLING = """
-import os, signal, sys
-from apache_beam.io.filesystems import FileSystems
-when, where = sys.argv[1], sys.argv[2]
-real_rename = FileSystems.rename
-
-def rename(sources, destinations):
-    for source, destination in zip(sources, destinations):
-        if when == "before" and where in destination:
-            os.kill(os.getpid(), signal.SIGKILL)
-        real_rename([source], [destination])
-        if when == "after" and where in destination:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-FileSystems.rename = staticmethod(rename)
-from pipelines.cli import main
-sys.exit(main(sys.argv[3:]))
-"""
-
-
 @pytest.mark.parametrize(("when", "where", "published"), [
     ("before", "_state/commits/reprocess-", False),  # every file written, hidden: the old set stays
     ("after", "_state/commits/reprocess-", True),  # committed, nothing renamed yet: rolled forward
@@ -242,7 +220,7 @@ sys.exit(main(sys.argv[3:]))
 def test_killed_anywhere_it_leaves_the_old_files_or_the_new(ingested, tmp_path, when, where, published):
     before = articles(ingested)
     gazetteer = with_new_actor(tmp_path)
-    process = subprocess.run([sys.executable, "-c", SELF_KILLING, when, where, "reprocess", "--out",
+    process = subprocess.run([sys.executable, "-c", SELF_KILLING_CLI, when, where, "reprocess", "--out",
                               str(ingested), "--gazetteer", str(gazetteer)], cwd=ROOT, capture_output=True,
                              text=True, timeout=300)
     assert process.returncode == -signal.SIGKILL, process.stderr
@@ -264,11 +242,11 @@ def stored(article_id: str, text: str, actors: list[str]) -> StoredArticle:
     return StoredArticle("2026-01-05", row["primary_actor"], row, ())
 
 
-def test_retag_says_what_changed_and_keeps_the_rest():
+def test_retag_says_what_changed_and_keeps_the_rest(pipeline):
     text = ("Syrian government forces shelled Idlib on Monday, residents said, and the shelling went on "
             "through the night across the province.")
     calm = "The weather in the north was mild on Monday, and farmers expect a good harvest later this year."
-    with TestPipeline() as pipeline:
+    with pipeline:
         outcomes = (pipeline
                     | beam.Create([("2026-01-05", stored("a1", text, [])),
                                    ("2026-01-05", stored("b2", calm, []))])
