@@ -32,6 +32,7 @@ from .conftest import (
     dataset_files,
     keys_of_tables,
     memory_keys,
+    pipeline,
     query,
     run_cli,
 )
@@ -242,12 +243,12 @@ def stored(article_id: str, text: str, actors: list[str]) -> StoredArticle:
     return StoredArticle("2026-01-05", row["primary_actor"], row, ())
 
 
-def test_retag_says_what_changed_and_keeps_the_rest(pipeline):
+def test_retag_says_what_changed_and_keeps_the_rest():
     text = ("Syrian government forces shelled Idlib on Monday, residents said, and the shelling went on "
             "through the night across the province.")
     calm = "The weather in the north was mild on Monday, and farmers expect a good harvest later this year."
-    with pipeline:
-        outcomes = (pipeline
+    with pipeline() as p:
+        outcomes = (p
                     | beam.Create([("2026-01-05", stored("a1", text, [])),
                                    ("2026-01-05", stored("b2", calm, []))])
                     | RetagArticles(ClassifySettings(), DedupSettings(), WriteSettings(), text=False))
