@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from io import BytesIO
 
 import pytest
@@ -103,3 +104,46 @@ def test_a_changed_page_or_a_whole_file_gzip_is_said(capsys, tmp_path):
 def test_extract_needs_pages_or_a_warc(capsys):
     assert main(["extract"]) == 2
     assert "give saved pages (PAGE ..., or - for standard input) or --warc FILE" in capsys.readouterr().err
+
+
+def archived_page(**changes):
+    from datetime import UTC, datetime
+
+    from schemas.records import FeedItem, Page
+
+    body = (DEMO_PAGES / "levantmonitor-us-strikes-tanf-militia.html").read_bytes()
+    page = Page(item=FeedItem(url="https://a.example/story", feed_url="https://a.example/feed.xml",
+                              title="A story", published_at=datetime(2017, 6, 8, tzinfo=UTC)),
+                final_url="https://a.example/story", status=200, content_type="text/html", body=body,
+                fetched_at=datetime(2026, 12, 4, 10, 0, tzinfo=UTC), reason="OK",
+                headers=(("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip")),
+                request_headers=(("User-Agent", "news-ingest/test"),))
+    return replace(page, **changes)
+
+
+def test_an_archived_page_reads_back_as_it_was_fetched():
+    from transforms.warc import page_records, read_page
+
+    page = archived_page(reason="Très bien")  # a status phrase WARC cannot hold as it is
+    back = read_page(BytesIO(page_records(page)), "test")
+    assert (back.body, back.final_url, back.status, back.item) == (page.body, page.final_url, 200, page.item)
+    assert back.reason == "Tr?s bien" and ("X-Archive-Orig-Content-Encoding", "gzip") in back.headers
+
+
+def test_the_same_page_gives_the_same_bytes_so_a_retried_write_makes_the_same_file():
+    from datetime import UTC, datetime
+
+    from transforms.warc import file_header, page_records
+
+    assert page_records(archived_page()) == page_records(archived_page())
+    assert page_records(archived_page()) != page_records(archived_page(fetched_at=datetime.now(UTC)))
+    moment = datetime(2026, 12, 4, tzinfo=UTC)
+    assert file_header("x.warc.gz", moment) == file_header("x.warc.gz", moment)
+
+
+def test_a_server_sending_megabytes_of_headers_is_kept_to_32_kb():
+    from transforms.httpclient import kept_headers
+
+    kept = kept_headers([(f"X-Junk-{number}", "j" * 65_000) for number in range(95)] + [("Server", "x")])
+    assert sum(len(name) + len(value) for name, value in kept) < 40_000
+    assert kept[-1] == ("X-Archive-Headers-Dropped", "95")

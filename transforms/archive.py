@@ -3,30 +3,36 @@ into the raw archive.
 
     DIR/raw/date=YYYY-MM-DD/<run>-<shard>.warc.gz     (YYYY-MM-DD: the fetch day)
 
-Pages are grouped by fetch day and, by a hash of their URL, into a few
-shards; each shard is one WARC file (transforms/warc.py), written hidden
-like the tables' files and published by the same commit, so an archive file
-is visible exactly when the rows pointing into it are. Each page leaves
-with where its records start, which `articles.warc_file`/`warc_offset`
-keep: one page is read back with a seek, no scan. A file's name depends
-on the run (or window), day and shard only, and its pages are written in
-URL order, so a retried write makes the same file again.
+Each body becomes its WARC records (transforms/warc.py) where it is, in
+parallel; the compressed records -- a fifth of the page -- are grouped by
+fetch day and, by a hash of the URL, into a few shards, and each shard is
+written as one file, hidden like the tables' files and published by the
+same commit, so an archive file is visible exactly when the rows pointing
+into it are. Where each page's records start goes back to the page by a
+join on its link, for `articles.warc_file`/`warc_offset`: one page is read
+back with a seek, no scan. Records are written in link order and their ids
+come from what they hold, so a retried write makes the very same file. A
+body that cannot be archived costs its archive record only: counted, said
+with -v, and the page goes on without a pointer.
 """
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import replace
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from schemas.layout import archive_file, flush_to_disk, hidden_path
+from schemas.layout import archive_file, flush_to_disk, hidden_path, run_time
 from schemas.records import Page
 from schemas.tables import utc_date
 
 from .metrics import counter
 from .warc import file_header, page_records
 from .windows import window_run_id
+
+_LOG = logging.getLogger(__name__)
 
 # What an archived body is: a page (flows on to the clean stage) or a feed.
 _PAGE, _FEED = "page", "feed"
@@ -37,6 +43,18 @@ def shard_key(page: Page, shards: int) -> tuple[str, int]:
     return utc_date(page.fetched_at), zlib.crc32(page.final_url.encode("utf-8")) % max(1, shards)
 
 
+def _records(page: Page, kind: str, shards: int):
+    """(file key, (kind, link, final URL, compressed records)) of one body, or
+    nothing when it cannot be archived."""
+    try:
+        records = page_records(page, entry=kind == _PAGE)
+    except Exception as error:  # noqa: BLE001 -- the page itself must still become an article
+        counter("archive/failed").inc()
+        _LOG.info("%s not archived: %s: %s", page.final_url, type(error).__name__, error)
+        return
+    yield shard_key(page, shards), (kind, page.item.url, page.final_url, records)
+
+
 class _WriteArchiveFn(beam.DoFn):
     FILES = "files"
 
@@ -45,49 +63,62 @@ class _WriteArchiveFn(beam.DoFn):
         self.archived, self.size = counter("archive/pages"), counter("archive/bytes")  # pages and feeds
 
     def process(self, grouped, window=beam.DoFn.WindowParam):
-        (day, shard), kept = grouped
-        kept = sorted(kept, key=lambda pair: (pair[0], pair[1].final_url, pair[1].item.url))
-        name = f"{window_run_id(self.run_id, window)}-{shard:05d}.warc.gz"
+        (day, shard), bodies = grouped
+        run_id = window_run_id(self.run_id, window)
+        name = f"{run_id}-{shard:05d}.warc.gz"
         relative = archive_file(day, name)
         final = FileSystems.join(self.out_dir, relative)
-        placed = []
+        placed, count = [], 0
         with FileSystems.create(hidden_path(final), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            header = file_header(name)
+            header = file_header(name, run_time(run_id))
             handle.write(header)
             offset = len(header)
-            for kind, page in kept:
-                records = page_records(page, entry=kind == _PAGE)
+            for kind, link, _, records in sorted(bodies, key=lambda body: body[:3]):
                 if kind == _PAGE:
-                    placed.append(replace(page, warc_file=relative, warc_offset=offset))
+                    placed.append((link, (relative, offset)))
                 handle.write(records)
                 offset += len(records)
+                count += 1
         flush_to_disk(hidden_path(final))
-        self.archived.inc(len(kept))
+        self.archived.inc(count)
         self.size.inc(offset)
         yield beam.pvalue.TaggedOutput(self.FILES, (final, ()))
         yield from placed
 
 
-def _keyed(page: Page, kind: str, shards: int):
-    return shard_key(page, shards), (kind, page)
+def _placed(joined):
+    """A page told where its records are (the same link twice: the same
+    bytes, so either place holds them); a page left unarchived goes on as it is."""
+    _, groups = joined
+    places = sorted(groups["placed"])
+    for number, page in enumerate(groups["pages"]):
+        if places:
+            warc_file, offset = places[min(number, len(places) - 1)]
+            page = replace(page, warc_file=warc_file, warc_offset=offset)
+        yield page
 
 
 class ArchivePages(beam.PTransform):
-    """{'pages': Page, 'feeds' (optional): feed bodies as Pages} -> the pages, each told
-    where the archive keeps it; `files`: (hidden file's final path, ())
-    pairs for the write stage's commit. Feeds are archived, not passed on."""
+    """{'pages': Page, 'feeds' (optional): feeds read anew, as Pages} -> the
+    pages, each told where the archive keeps it; and (hidden file's final
+    path, ()) pairs for the write stage's commit. Feeds are archived only."""
 
     def __init__(self, out_dir: str, run_id: str, shards: int):
         super().__init__()
         self.out_dir, self.run_id, self.shards = out_dir, run_id, shards
 
     def expand(self, inputs):
-        keyed = [inputs["pages"] | "KeyPages" >> beam.Map(_keyed, _PAGE, self.shards)]
+        pages = inputs["pages"]
+        bodies = [pages | "PageRecords" >> beam.FlatMap(_records, _PAGE, self.shards)]
         if inputs.get("feeds") is not None:
-            keyed.append(inputs["feeds"] | "KeyFeeds" >> beam.Map(_keyed, _FEED, self.shards))
-        written = (tuple(keyed)
-                   | "Together" >> beam.Flatten()
-                   | "Group" >> beam.GroupByKey()
+            bodies.append(inputs["feeds"] | "FeedRecords" >> beam.FlatMap(_records, _FEED, self.shards))
+        written = (tuple(bodies)
+                   | "Bodies" >> beam.Flatten()
+                   | "ByFile" >> beam.GroupByKey()
                    | "WriteWarc" >> beam.ParDo(_WriteArchiveFn(self.out_dir, self.run_id)).with_outputs(
-                       _WriteArchiveFn.FILES, main="pages"))
-        return written.pages, written.files
+                       _WriteArchiveFn.FILES, main="placed"))
+        told = ({"pages": pages | "ByLink" >> beam.Map(lambda page: (page.item.url, page)),
+                 "placed": written.placed}
+                | "Join" >> beam.CoGroupByKey()
+                | "Tell" >> beam.FlatMap(_placed))
+        return told, written.files

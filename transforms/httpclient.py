@@ -89,6 +89,25 @@ def local_path(url: str) -> Path:
     return Path(url2pathname(parts.path))
 
 
+# Response headers kept for the archive, in bytes: real servers send a few
+# kB; a hostile one up to 100 lines of 64 kB each (what http.client allows).
+_KEPT_HEADER_BYTES = 32 * 1024
+
+
+def kept_headers(headers) -> tuple[tuple[str, str], ...]:
+    """The response's headers as sent, up to `_KEPT_HEADER_BYTES`; the rest
+    are counted in `X-Archive-Headers-Dropped`."""
+    kept, size, dropped = [], 0, 0
+    for name, value in headers:
+        line = len(name) + len(value) + 4
+        if size + line > _KEPT_HEADER_BYTES:
+            dropped += 1
+        else:
+            kept.append((name, value))
+            size += line
+    return (*kept, ("X-Archive-Headers-Dropped", str(dropped))) if dropped else tuple(kept)
+
+
 def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
@@ -234,7 +253,7 @@ class Fetcher:
         body = b"" if status == 304 else self._read_body(response, max_bytes, deadline)
         return Response(url, status, _media_type(response.headers.get("Content-Type")), body, now,
                         response.headers.get("ETag"), response.headers.get("Last-Modified"),
-                        response.reason or "", tuple(response.raw.headers.items()),
+                        response.reason or "", kept_headers(response.raw.headers.items()),
                         tuple(response.request.headers.items()))
 
     @staticmethod

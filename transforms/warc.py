@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zlib
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -58,12 +59,28 @@ def _warc_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def file_header(name: str) -> bytes:
+def _record_id(*parts: str) -> str:
+    """A record's id from what it holds, not drawn at random: writing the
+    same page again gives the same bytes (a retried bundle's file and offsets
+    are the first attempt's)."""
+    return f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, chr(0).join(parts))}>"
+
+
+def file_header(name: str, written_at: datetime) -> bytes:
     """The `warcinfo` record that opens each archive file: what wrote it."""
+    info = f"software: news-ingest/{VERSION}\r\nformat: WARC File Format 1.0\r\n".encode()
     writer = WARCWriter(io.BytesIO(), gzip=False)
-    record = writer.create_warcinfo_record(name, {"software": f"news-ingest/{VERSION}",
-                                                  "format": "WARC File Format 1.1"})
+    record = writer.create_warc_record("", "warcinfo", payload=io.BytesIO(info), length=len(info),
+                                       warc_content_type="application/warc-fields",
+                                       warc_headers_dict={"WARC-Record-ID": _record_id("warcinfo", name),
+                                                          "WARC-Date": _warc_date(written_at),
+                                                          "WARC-Filename": name})
     return _gzip_member(_record_bytes([record])[0])
+
+
+def _ascii(text: str) -> str:
+    """A status line's reason as WARC can hold it (`Très bien` -> `Tr?s bien`)."""
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)
 
 
 def _stored_headers(page: Page) -> list[tuple[str, str]]:
@@ -77,31 +94,38 @@ def page_records(page: Page, entry: bool = True) -> bytes:
     not a feed) metadata records, each a gzip member; the page's offset in a
     file is where these bytes start."""
     writer = WARCWriter(io.BytesIO(), gzip=False)
-    date = {"WARC-Date": _warc_date(page.fetched_at)}
+    date = _warc_date(page.fetched_at)
+    fetch = (page.item.url, page.final_url, page.fetched_at.isoformat())
+
+    def headers(kind: str, **more) -> dict:
+        return {"WARC-Record-ID": _record_id(kind, *fetch), "WARC-Date": date, **more}
+
     parts = urlsplit(page.final_url)
     if parts.scheme.lower() in ("http", "https"):
-        status = StatusAndHeaders(f"{page.status} {page.reason}".strip(), _stored_headers(page),
+        status = StatusAndHeaders(_ascii(f"{page.status} {page.reason}".strip()), _stored_headers(page),
                                   protocol="HTTP/1.1")
         main = writer.create_warc_record(page.final_url, "response", payload=io.BytesIO(page.body),
                                          length=len(page.body), http_headers=status,
-                                         warc_headers_dict=dict(date))
+                                         warc_headers_dict=headers("response"))
     else:
         main = writer.create_warc_record(page.final_url, "resource", payload=io.BytesIO(page.body),
                                          length=len(page.body), warc_content_type=page.content_type or
-                                         "application/octet-stream", warc_headers_dict=dict(date))
+                                         "application/octet-stream", warc_headers_dict=headers("resource"))
     main_id = main.rec_headers.get_header("WARC-Record-ID")
     records = [main]
     if parts.scheme.lower() in ("http", "https"):
         target = f"{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
         asked = StatusAndHeaders(f"GET {target} HTTP/1.1", [("Host", parts.netloc), *page.request_headers],
                                  is_http_request=True)
-        records.append(writer.create_warc_record(page.final_url, "request", http_headers=asked,
-                                                 warc_headers_dict={**date, "WARC-Concurrent-To": main_id}))
+        records.append(writer.create_warc_record(
+            page.final_url, "request", http_headers=asked,
+            warc_headers_dict=headers("request", **{"WARC-Concurrent-To": main_id})))
     if entry:
         fields = json.dumps(_item_fields(page.item), ensure_ascii=False).encode("utf-8")
-        records.append(writer.create_warc_record(page.final_url, "metadata", payload=io.BytesIO(fields),
-                                                 length=len(fields), warc_content_type=_FEED_ITEM,
-                                                 warc_headers_dict={**date, "WARC-Refers-To": main_id}))
+        records.append(writer.create_warc_record(
+            page.final_url, "metadata", payload=io.BytesIO(fields), length=len(fields),
+            warc_content_type=_FEED_ITEM,
+            warc_headers_dict=headers("metadata", **{"WARC-Refers-To": main_id})))
     return b"".join(_gzip_member(record) for record in _record_bytes(records))
 
 
