@@ -245,7 +245,7 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     from .lock import LockedError, RunLock
     from .options import check_beam_options, existing_dataset, parse_day, use_local_runner
-    from .reprocess import reprocess
+    from .reprocess import MemoryInterrupted, reprocess
 
     terminated = Terminated()
     try:
@@ -263,6 +263,8 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
         return _preflight_failure(error)
     except LockedError as error:
         return fail(str(error), EXIT_LOCKED)
+    except MemoryInterrupted as error:
+        return fail(str(error), 128 + signal.SIGTERM if terminated.received else EXIT_INTERRUPTED)
     except (KeyboardInterrupt, Exception) as error:
         if interrupted(error):
             return fail(f"{'stopped by SIGTERM' if terminated.received else 'interrupted'}; the dataset "

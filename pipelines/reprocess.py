@@ -24,6 +24,7 @@ from schemas.layout import ACTOR_TABLES, dataset_files, new_run_id
 from schemas.settings import Settings
 from transforms.boilerplate import ReadBoilerplateMemory
 from transforms.clean import CleanPages
+from transforms.memory import MANIFEST, memory_path, read_manifest
 from transforms.reprocess import JoinStored, ReadArchivedPages, ReadStoredDays, RetagArticles, RewriteDays
 from transforms.templates import ReadTemplateHistory
 from transforms.write import PublishFiles
@@ -62,8 +63,9 @@ def build_reprocess_pipeline(pipeline: beam.Pipeline, days: list[str], out_dir: 
         articles = {"stored": articles, "cleaned": cleaned["articles"]} | "Join" >> JoinStored()
     retag = RetagArticles(settings.classify, settings.dedup, settings.write, text, now)
     outcomes = articles | "Retag" >> retag
+    stale = (memory_path(out_dir, MANIFEST),) if text else ()
     return ({"outcomes": outcomes, "days": stored.days}
-            | "RewriteDays" >> RewriteDays(out_dir, stem, settings.write)
+            | "RewriteDays" >> RewriteDays(out_dir, stem, settings.write, stale)
             | "Commit" >> PublishFiles(out_dir, f"reprocess-{stem}"))
 
 
@@ -139,6 +141,7 @@ def reprocess(options, out_dir: str, what: str, since: date | None, until: date 
 
     started = time.monotonic()
     days = days_to_reprocess(out_dir, since, until)
+    kept_days = (read_manifest(out_dir) or {}).get("texts_days", settings.dedup.lookback_days)
     summary = ReprocessSummary(what, len(days))
     if days:
         pipeline = beam.Pipeline(options=options)
@@ -150,21 +153,26 @@ def reprocess(options, out_dir: str, what: str, since: date | None, until: date 
             for table in ACTOR_TABLES:
                 remove_empty_folders(Path(out_dir, table))
         if what == "text" and summary.count("text-changed"):
-            summary.memory = _rebuild_memory(out_dir, settings)
+            summary.memory = _rebuild_memory(out_dir, settings, kept_days)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _rebuild_memory(out_dir: str, settings: Settings) -> str:
-    """The memory made anew from the rewritten tables, keeping its look-back."""
-    from transforms.memory import read_manifest
-
+def _rebuild_memory(out_dir: str, settings: Settings, kept_days: int) -> str:
+    """The memory made anew from the rewritten tables (whose commit deleted
+    its manifest: a run meeting it so rebuilds it first, should this fail)."""
     from .rebuild import rebuild_memory
 
-    kept = (read_manifest(out_dir) or {}).get("texts_days", settings.dedup.lookback_days)
+    later = "the next run rebuilds it (or `news-ingest memory --rebuild`)"
     try:
-        built = rebuild_memory(out_dir, settings.memory, replace(settings.dedup, lookback_days=kept))
-    except Exception as error:  # noqa: BLE001 -- the tables are rewritten already: say how to finish
-        return (f"warning: the dataset memory could not be rebuilt ({type(error).__name__}: {error}); "
-                f"run `news-ingest memory --rebuild --out {out_dir}` before the next run")
+        built = rebuild_memory(out_dir, settings.memory, replace(settings.dedup, lookback_days=kept_days))
+    except KeyboardInterrupt:
+        raise MemoryInterrupted(f"interrupted while rebuilding the dataset memory; the tables are "
+                                f"rewritten, and {later}") from None
+    except Exception as error:  # noqa: BLE001 -- the tables are rewritten already: say how it ends
+        return f"warning: the dataset memory could not be rebuilt ({type(error).__name__}: {error}); {later}"
     return f"dataset memory rebuilt from {built.line()}"
+
+
+class MemoryInterrupted(Exception):
+    """Ctrl-C after the tables were rewritten, while the memory was rebuilt."""

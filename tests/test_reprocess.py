@@ -257,3 +257,17 @@ def test_retag_says_what_changed_and_keeps_the_rest():
             sorted(key[2] for key, _ in outcome.rows[1:])))
         assert_that(summary, equal_to([("a1", True, "syrian-regime", ["syrian-regime"]),
                                        ("b2", False, "none", [])]))
+
+
+def test_killed_after_a_text_commit_the_next_run_rebuilds_the_memory(ingested):
+    before = articles(ingested)
+    target = sorted(before)[0]
+    rewrite_text(ingested, target, before[target][6] + "\n\nShare this article on Facebook Twitter WhatsApp")
+    process = subprocess.run([sys.executable, "-c", SELF_KILLING_CLI, "after", "_state/commits/reprocess-",
+                              "reprocess", "--out", str(ingested), "--what", "text"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    code, printed, summary = run_cli("--feeds", str(DEMO_FEEDS), "--out", str(ingested))
+    assert code == 0 and summary["items"]["articles"] == 0, printed
+    assert articles(ingested)[target][6] == before[target][6]
+    assert memory_keys(ingested) == keys_of_tables(ingested)

@@ -67,6 +67,7 @@ class Outcome:
 
     rows: tuple[tuple[tuple[str, str, str], dict], ...]
     changed: bool
+    text_changed: bool = False
 
 
 def _actor_of(path: str) -> str:
@@ -217,11 +218,12 @@ class _RetagFn(beam.DoFn):
         counter("reprocess/changed").inc()
         if after.primary_actor != before.primary_actor:
             counter("reprocess/moved").inc()
-        if self.text and after.text != before.text:
+        text_changed = self.text and after.text != before.text
+        if text_changed:
             counter("reprocess/text-changed").inc()
             after = signed(after, self.signer)
         rows = self._as_changed(day, stored, replace(after, reprocessed_at=self.now))
-        yield day, Outcome(rows, changed=True)
+        yield day, Outcome(rows, changed=True, text_changed=text_changed)
 
     def _key(self, table: str, day: str, actor: str) -> tuple[str, str, str]:
         return table, day, safe_partition_value(actor, self.write.max_partition_chars)
@@ -263,8 +265,8 @@ class RetagArticles(beam.PTransform):
 
 
 class _RewriteDayFn(beam.DoFn):
-    def __init__(self, out_dir: str, stem: str, settings: WriteSettings):
-        self.out_dir, self.stem, self.settings = out_dir, stem, settings
+    def __init__(self, out_dir: str, stem: str, settings: WriteSettings, stale: tuple[str, ...]):
+        self.out_dir, self.stem, self.settings, self.stale = out_dir, stem, settings, stale
 
     def process(self, grouped):
         day, parts = grouped
@@ -289,7 +291,8 @@ class _RewriteDayFn(beam.DoFn):
         counter("reprocess/days-rewritten").inc()
         counter("reprocess/files-replaced").inc(len(days[0].files))
         counter("reprocess/files-written").inc(len(finals))
-        yield finals[0], days[0].files
+        stale = self.stale if any(outcome.text_changed for outcome in outcomes) else ()
+        yield finals[0], days[0].files + stale
         for final in finals[1:]:
             yield final, ()
 
@@ -297,11 +300,14 @@ class _RewriteDayFn(beam.DoFn):
 class RewriteDays(beam.PTransform):
     """{'outcomes': (day, Outcome), 'days': (day, StoredDay)} -> (hidden
     file's final path, files it replaces) for every day with a change, for
-    PublishFiles to make visible in one commit."""
+    PublishFiles to make visible in one commit. `stale`: files that commit
+    also deletes once a text changed (the dataset memory's manifest: the
+    memory is then rebuilt, by reprocess or by the next run, never left
+    describing the old texts)."""
 
-    def __init__(self, out_dir: str, stem: str, settings: WriteSettings):
+    def __init__(self, out_dir: str, stem: str, settings: WriteSettings, stale: tuple[str, ...] = ()):
         super().__init__()
-        self.out_dir, self.stem, self.settings = out_dir, stem, settings
+        self.out_dir, self.stem, self.settings, self.stale = out_dir, stem, settings, tuple(stale)
 
     def expand(self, inputs):
         outcomes = inputs["outcomes"] | "AsArticle" >> beam.MapTuple(lambda day, it: (day, ("article", it)))
@@ -309,5 +315,5 @@ class RewriteDays(beam.PTransform):
         return ((outcomes, days)
                 | "Together" >> beam.Flatten()
                 | "ByDay" >> beam.GroupByKey()
-                | "Rewrite" >> beam.ParDo(_RewriteDayFn(self.out_dir, self.stem, self.settings)))
+                | "Rewrite" >> beam.ParDo(_RewriteDayFn(self.out_dir, self.stem, self.settings, self.stale)))
 
