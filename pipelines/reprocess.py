@@ -23,15 +23,21 @@ import apache_beam as beam
 from schemas.layout import ACTOR_TABLES, dataset_files, new_run_id
 from schemas.settings import Settings
 from transforms.boilerplate import ReadBoilerplateMemory
-from transforms.clean import CleanPages
 from transforms.memory import MANIFEST, memory_path, read_manifest
-from transforms.reprocess import JoinStored, ReadArchivedPages, ReadStoredDays, RetagArticles, RewriteDays
-from transforms.templates import ReadTemplateHistory
+from transforms.reprocess import (
+    CleanArchivedPages,
+    JoinStored,
+    ReadArchivedPages,
+    ReadStoredDays,
+    RetagArticles,
+    RewriteDays,
+)
 from transforms.write import PublishFiles
 
 # The counters of transforms/reprocess.py a summary states (below `reprocess/`).
 COUNTED = ("articles", "changed", "text-changed", "moved", "days-rewritten", "files-replaced",
-           "files-written", "kept/not-archived", "kept/archive-unreadable", "kept/no-new-text")
+           "files-written", "kept/not-archived", "kept/archive-unreadable", "kept/not-an-article",
+           "kept/no-new-text")
 
 
 def days_to_reprocess(out_dir: str, since: date | None, until: date | None) -> list[str]:
@@ -55,12 +61,11 @@ def build_reprocess_pipeline(pipeline: beam.Pipeline, days: list[str], out_dir: 
     stored = pipeline | "Days" >> beam.Create(days) | "ReadStored" >> ReadStoredDays(out_dir)
     articles = stored.articles
     if text:
-        trigger = pipeline | "Start" >> beam.Create([stem])
-        history = trigger | "ReadTemplateHistory" >> ReadTemplateHistory(out_dir)
-        boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory(out_dir)
+        boilerplate = (pipeline | "Start" >> beam.Create([stem])
+                       | "ReadBoilerplateMemory" >> ReadBoilerplateMemory(out_dir))
         pages = articles | "ReadArchive" >> ReadArchivedPages(out_dir)
-        cleaned = pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
-        articles = {"stored": articles, "cleaned": cleaned["articles"]} | "Join" >> JoinStored()
+        cleaned = pages | "Clean" >> CleanArchivedPages(settings.clean, boilerplate)
+        articles = {"stored": articles, "cleaned": cleaned} | "Join" >> JoinStored()
     retag = RetagArticles(settings.classify, settings.dedup, settings.write, text, now)
     outcomes = articles | "Retag" >> retag
     stale = (memory_path(out_dir, MANIFEST),) if text else ()
@@ -110,7 +115,8 @@ class ReprocessSummary:
             lines.append("  no actor's count changed")
         kept = {"not-archived": "ingested without the raw archive",
                 "archive-unreadable": "their archived page could not be read (-v says which)",
-                "no-new-text": "no new text (not archived, unreadable, or no longer an article when cleaned)"}
+                "no-new-text": "no new text (not archived, unreadable, or no longer an article when cleaned)",
+                "not-an-article": "of those, no longer an article when cleaned again (-v says why)"}
         for name, why in kept.items():
             if self.count(f"kept/{name}"):
                 lines.append(f"  kept as they were: {self.count(f'kept/{name}'):,} articles, {why}")

@@ -2,7 +2,7 @@
 with today's rules and code; the publication days where anything changed
 are written anew.
 
-    days -> ReadStoredDays -> (text: ReadArchivedPages -> CleanPages -> JoinStored)
+    days -> ReadStoredDays -> (text: ReadArchivedPages -> CleanArchivedPages -> JoinStored)
          -> RetagArticles -> RewriteDays -> PublishFiles (one commit for all days)
 
 A publication day is the unit of rewriting: an article and its `mentions`
@@ -28,15 +28,18 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from schemas.layout import matching_files, partition_folder, safe_partition_value, write_parquet
-from schemas.records import Article
-from schemas.settings import ClassifySettings, DedupSettings, WriteSettings
+from schemas.records import Article, Page
+from schemas.settings import ClassifySettings, CleanSettings, DedupSettings, WriteSettings
 from schemas.tables import SCHEMAS, article_from_row, mention_rows
 
+from .boilerplate import KnownBoilerplate
+from .cleaner import Cleaner
 from .dedup import signed
 from .metrics import counter
 from .neardup import Signer, signature_values
 from .quarantine import require_regular_file
 from .tagging import Classifier
+from .templates import article_history, learn_templates, recent_window, strip_templates
 from .warc import ArchiveError, read_page
 
 _LOG = logging.getLogger(__name__)
@@ -158,6 +161,89 @@ class ReadArchivedPages(beam.PTransform):
 
     def expand(self, stored):
         return stored | "ReadPage" >> beam.ParDo(_ReadPageFn(self.out_dir))
+
+
+class _CleanPageFn(beam.DoFn):
+    """A page cleaned on its own (transforms/cleaner.py); one that no longer
+    yields an article is counted, and its stored article kept."""
+
+    def __init__(self, settings: CleanSettings):
+        self.settings = settings
+
+    def setup(self):
+        self.cleaner = Cleaner(self.settings)
+
+    def process(self, page: Page):
+        try:
+            yield self.cleaner.clean(page)
+        except Exception as error:  # noqa: BLE001 -- CleanError or an odd page: the stored row stays
+            counter("reprocess/kept/not-an-article").inc()
+            _LOG.info("%s is no article when cleaned again (%s: %s); kept as stored", page.final_url,
+                      type(error).__name__, error)
+
+
+def fetching_run(article: Article) -> str:
+    """The run that fetched an article's page: the stem of its archive file's name."""
+    return (article.warc_file or "").rsplit("/", 1)[-1].rsplit("-", 1)[0]
+
+
+class _TemplatesPerRunFn(beam.DoFn):
+    """A source's articles, by the run that fetched them -> the templates in
+    force for each run: learned, as that run learned them, from the window
+    of the source's articles up to it (not from today's window)."""
+
+    def __init__(self, settings: CleanSettings):
+        self.settings = settings
+
+    def process(self, grouped):
+        source, rows = grouped
+        by_run: dict[str, list] = defaultdict(list)
+        for run, row in rows:
+            by_run[run].append(row)
+        window: list = []
+        for run in sorted(by_run, key=lambda run: (max(row.seen_at for row in by_run[run]), run)):
+            window = recent_window(window + by_run[run], self.settings.template_window)
+            yield (source, run), learn_templates(window, self.settings)
+
+
+class _StripFn(beam.DoFn):
+    def __init__(self, settings: CleanSettings):
+        self.settings = settings
+
+    def process(self, joined, known=()):
+        _, groups = joined
+        templates = next(iter(groups["templates"]), frozenset())
+        boilerplate = known[0] if known else frozenset()
+        for article in groups["articles"]:
+            stripped = strip_templates(article, templates, boilerplate, self.settings.cross_source_max_words)
+            if stripped.word_count < self.settings.min_words:
+                counter("reprocess/kept/not-an-article").inc()
+                continue
+            yield stripped
+
+
+class CleanArchivedPages(beam.PTransform):
+    """Page -> Article, cleaned as a run cleans it, with each source's
+    templates as they were when its run fetched it and the cross-source
+    boilerplate known today (`boilerplate`: ReadBoilerplateMemory's rows)."""
+
+    def __init__(self, settings: CleanSettings, boilerplate):
+        super().__init__()
+        self.settings, self.boilerplate = settings, boilerplate
+
+    def expand(self, pages):
+        cleaned = pages | "Clean" >> beam.ParDo(_CleanPageFn(self.settings))
+        templates = (cleaned
+                     | "Keys" >> beam.Map(lambda article: (article.source,
+                                                           (fetching_run(article), article_history(article))))
+                     | "BySource" >> beam.GroupByKey()
+                     | "PerRun" >> beam.ParDo(_TemplatesPerRunFn(self.settings)))
+        known = beam.pvalue.AsList(self.boilerplate | "Known" >> KnownBoilerplate(self.settings))
+        return ({"articles": cleaned | "ByRun" >> beam.Map(lambda article: ((article.source,
+                                                                            fetching_run(article)), article)),
+                 "templates": templates}
+                | "Together" >> beam.CoGroupByKey()
+                | "Strip" >> beam.ParDo(_StripFn(self.settings), known))
 
 
 def _pair(joined):
