@@ -121,6 +121,18 @@ def byte_size(text: str) -> int:
     return int(size)
 
 
+def writable_file(path: str | None, option: str) -> None:
+    """PreflightError unless `path` (when given) can be written: found out
+    before a run changes anything, not after."""
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise PreflightError(f"cannot write {option} {path}: {error.strerror or error}") from None
+
+
 def classify_settings(options) -> ClassifySettings:
     """The bundled gazetteer and event types, or the user's files, checked
     (PreflightError naming the file and line). Imported here, not above:

@@ -32,6 +32,7 @@ from .arguments import (
     add_ingest_arguments,
     add_rules_arguments,
     classify_settings,
+    writable_file,
 )
 from .drivers import (
     Terminated,
@@ -85,6 +86,7 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
     )
 
     parse_compact_every(args.compact_every)
+    writable_file(getattr(args, "summary_json", None), "--summary-json")
     options = PipelineOptions(beam_args)
     check_beam_options(options, args.command)
     urls, settings, out = feed_urls(args.feeds), settings_from(args), output_dir(args.out)
@@ -256,6 +258,7 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
         check_beam_options(options, "reprocess")
         settings = Settings(classify=classify_settings(args))
         out = existing_dataset(args.out)
+        writable_file(args.summary_json, "--summary-json")
         use_local_runner(options)
         with terminated, RunLock(out):
             summary = reprocess(options, out, args.what, since, until, settings)

@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
-from schemas.layout import RAW, STATE, TABLES, delete_files, matching_files
+from schemas.layout import RAW, STATE, TABLES, delete_files, holds_files, matching_files
 from schemas.settings import VERSION, DedupSettings, FeedSettings, FetchSettings, Settings
 from transforms.feedlist import read_feed_list
 
@@ -199,8 +199,8 @@ def with_archive_choice(settings: Settings, given: bool | None, out: str) -> Set
     articles but no raw archive (an older version's): it stays as it was."""
     archive = given
     if archive is None:
-        archive = (FileSystems.exists(FileSystems.join(out, RAW))
-                   or not FileSystems.exists(FileSystems.join(out, "articles")))
+        archive = (holds_files(FileSystems.join(out, RAW))
+                   or not holds_files(FileSystems.join(out, "articles")))
     return replace(settings, write=replace(settings.write, archive=archive))
 
 

@@ -113,13 +113,14 @@ class ReprocessSummary:
             lines += [f"    {actor} {_change(was, now)}" for actor, was, now in changes]
         elif self.count("articles"):
             lines.append("  no actor's count changed")
-        kept = {"not-archived": "ingested without the raw archive",
-                "archive-unreadable": "their archived page could not be read (-v says which)",
-                "no-new-text": "no new text (not archived, unreadable, or no longer an article when cleaned)",
-                "not-an-article": "of those, no longer an article when cleaned again (-v says why)"}
-        for name, why in kept.items():
-            if self.count(f"kept/{name}"):
-                lines.append(f"  kept as they were: {self.count(f'kept/{name}'):,} articles, {why}")
+        reasons = {"not-archived": "ingested without the raw archive",
+                   "archive-unreadable": "their archived page unreadable (-v says which)",
+                   "not-an-article": "no longer an article when cleaned again (-v says why)"}
+        why = [f"{self.count(f'kept/{name}'):,} {text}" for name, text in reasons.items()
+               if self.count(f"kept/{name}")]
+        if self.count("kept/no-new-text"):
+            kept = self.count("kept/no-new-text")
+            lines.append(f"  kept as they were: {kept:,} articles with no new text: " + "; ".join(why))
         if self.memory:
             lines.append(f"  {self.memory}")
         return "\n".join(lines)

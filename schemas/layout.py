@@ -103,6 +103,16 @@ def matching_files(folder: str, *pattern: str) -> list[str]:
                   for meta in result.metadata_list)
 
 
+def holds_files(folder: str) -> bool:
+    """Whether anything is stored below `folder` (taken literally). Object
+    stores have no folders, so `FileSystems.exists` cannot tell: one object
+    listed is enough."""
+    if "://" not in folder:
+        return os.path.isdir(folder) and any(os.scandir(folder))
+    literal = _WILDCARDS.sub(r"[\1]", folder)
+    return bool(FileSystems.match([FileSystems.join(literal, "**")], limits=[1])[0].metadata_list)
+
+
 def delete_files(paths: list[str]) -> None:
     """Delete these files and only these: Beam's delete matches its paths
     as globs, so "/data/al*/x" would also take /data/alpha/x."""

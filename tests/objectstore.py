@@ -7,6 +7,8 @@ output code never touches the local disk directly.
 """
 from __future__ import annotations
 
+import os
+
 from apache_beam.io.filesystem import FileMetadata, FileSystem
 from apache_beam.io.localfilesystem import LocalFileSystem
 
@@ -63,8 +65,8 @@ class ObjectStore(FileSystem):
     def rename(self, sources, destinations):
         self.disk.rename([self._local(p) for p in sources], [self._local(p) for p in destinations])
 
-    def exists(self, path):
-        return self.disk.exists(self._local(path))
+    def exists(self, path):  # objects only: a "folder" exists nowhere, as on GCS and S3
+        return self.disk.exists(self._local(path)) and not os.path.isdir(self._local(path))
 
     def size(self, path):
         return self.disk.size(self._local(path))

@@ -3,6 +3,7 @@ Dataflow take), translated to the Runner API, and writing to an object store."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pipelines.options import PreflightError, feed_urls
 from pipelines.stream import build_stream_pipeline
 from schemas.settings import Settings
 
-from .conftest import dataset_files, query, run_cli
+from .conftest import ROOT, dataset_files, query, run_cli
 from .objectstore import ObjectStore
 
 PORTABLE = ("--runner", "PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK")
@@ -79,6 +80,7 @@ def test_a_run_writes_to_an_object_store_through_beam_filesystems(news_site, sit
     stored = tmp_path / "bucket" / "bucket" / "news"
     assert query(stored, "articles")[0][0] == 5
     assert (stored / "_state" / "feeds.json").exists()
+    assert list((stored / "raw").rglob("*.warc.gz")), "a new dataset in a store keeps its pages too"
     files = dataset_files(stored)  # the tables' files (the memory's are replaced as it grows)
     code, printed, summary = run_cli(*args)
     assert code == 0, printed
@@ -94,6 +96,18 @@ def test_a_run_writes_to_an_object_store_through_beam_filesystems(news_site, sit
         "earlier fingerprints are read from the store"
     assert files < dataset_files(stored), "no file rewritten"
     assert list((stored / "_state" / "memory" / "keys").rglob("*.parquet")), "the memory is in the store"
+
+
+@pytest.mark.e2e
+def test_an_older_dataset_in_a_store_stays_without_an_archive(news_site, tmp_path, monkeypatch):
+    monkeypatch.setattr(ObjectStore, "root", str(tmp_path / "bucket"))
+    stored = tmp_path / "bucket" / "bucket" / "old"
+    shutil.copytree(ROOT / "tests" / "data" / "old-dataset", stored,
+                    ignore=shutil.ignore_patterns("README.md"))
+    code, printed, _ = run_cli("--feeds", str(news_site), "--out", "objstore://bucket/old",
+                               "--allow-private-network", "--read-timeout", "1", *PORTABLE)
+    assert code == 0, printed
+    assert not (stored / "raw").exists(), "an older dataset in a store began an archive nobody asked for"
 
 
 @pytest.mark.e2e

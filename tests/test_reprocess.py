@@ -205,6 +205,11 @@ def test_a_bad_gazetteer_or_a_damaged_file_changes_nothing(ingested, tmp_path, c
     assert main(["reprocess", "--out", str(ingested), "--gazetteer", str(broken)]) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "gazetteer.yaml" in error
+    gazetteer = str(with_new_actor(tmp_path))
+    assert main(["reprocess", "--out", str(ingested), "--gazetteer", gazetteer,
+                 "--summary-json", str(tmp_path / "no" / "such" / "folder.json")]) == 1
+    assert "cannot write --summary-json" in capsys.readouterr().err
+    assert dataset_files(ingested) == files, "rewritten before finding it cannot say how"
     victim = sorted((ingested / "articles").rglob("*.parquet"))[0]
     victim.write_bytes(b"PAR1 not really")
     files = dataset_files(ingested)

@@ -27,7 +27,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
-from schemas.layout import matching_files, partition_folder, safe_partition_value, write_parquet
+from schemas.layout import RAW, matching_files, partition_folder, safe_partition_value, write_parquet
 from schemas.records import Article, Page
 from schemas.settings import ClassifySettings, CleanSettings, DedupSettings, WriteSettings
 from schemas.tables import SCHEMAS, article_from_row, mention_rows
@@ -139,15 +139,23 @@ class _ReadPageFn(beam.DoFn):
             return
         where = f"{warc_file} at byte {offset}"
         try:
+            if not _in_archive(warc_file):
+                raise ArchiveError(f"{warc_file} is not a file of DIR/{RAW}/")
             with FileSystems.open(FileSystems.join(self.out_dir, warc_file),
                                   compression_type=CompressionTypes.UNCOMPRESSED) as handle:
                 handle.seek(offset)
                 page = read_page(handle, where)
-        except (ArchiveError, OSError) as error:
+        except (ArchiveError, FileNotFoundError) as error:  # other I/O errors fail the bundle: Beam retries
             counter("reprocess/kept/archive-unreadable").inc()
             _LOG.warning("article %s kept as it was: %s", stored.row["article_id"], error)
             return
         yield replace(page, warc_file=warc_file, warc_offset=offset)
+
+
+def _in_archive(warc_file: str) -> bool:
+    """A pointer the archive stage could have written: below raw/, no way up."""
+    parts = warc_file.split("/")
+    return parts[0] == RAW and len(parts) == 3 and ".." not in parts and "\\" not in warc_file
 
 
 class ReadArchivedPages(beam.PTransform):
