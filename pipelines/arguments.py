@@ -5,6 +5,7 @@ second). pipelines/options.py gives them to Beam's options and checks them.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from dataclasses import replace
 from decimal import Decimal
@@ -127,8 +128,11 @@ def writable_file(path: str | None, option: str) -> None:
     if not path:
         return
     try:
+        existed = os.path.lexists(path)
         with open(path, "a", encoding="utf-8"):
             pass
+        if not existed:  # only the check made it: no empty file left should the command fail
+            os.remove(path)
     except OSError as error:
         raise PreflightError(f"cannot write {option} {path}: {error.strerror or error}") from None
 

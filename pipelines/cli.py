@@ -261,7 +261,7 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
         writable_file(args.summary_json, "--summary-json")
         use_local_runner(options)
         with terminated, RunLock(out):
-            summary = reprocess(options, out, args.what, since, until, settings)
+            summary = reprocess(options, out, args.what, since, until, settings, args.redo_dedup)
     except PreflightError as error:
         return _preflight_failure(error)
     except LockedError as error:
@@ -563,6 +563,10 @@ def _parser() -> argparse.ArgumentParser:
                                 "again from the raw archive, then classify")
     reprocess.add_argument("--since", metavar="DATE", help="first publication day, YYYY-MM-DD (default: all)")
     reprocess.add_argument("--until", metavar="DATE", help="last publication day, YYYY-MM-DD (default: all)")
+    reprocess.add_argument("--redo-dedup", action="store_true",
+                           help="then compare the articles of the days reprocessed again: one that is now an "
+                                "exact or near copy of another moves to duplicates (default: ingestion's "
+                                "decisions stay)")
     reprocess.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     add_rules_arguments(reprocess)
     _add_verbosity(reprocess)

@@ -26,16 +26,19 @@ from transforms.boilerplate import ReadBoilerplateMemory
 from transforms.memory import MANIFEST, memory_path, read_manifest
 from transforms.reprocess import (
     CleanArchivedPages,
+    FindCopies,
     JoinStored,
     ReadArchivedPages,
     ReadStoredDays,
     RetagArticles,
     RewriteDays,
+    RewriteDuplicates,
 )
 from transforms.write import PublishFiles
 
 # The counters of transforms/reprocess.py a summary states (below `reprocess/`).
-COUNTED = ("articles", "changed", "text-changed", "moved", "days-rewritten", "files-replaced",
+COUNTED = ("articles", "changed", "text-changed", "moved", "demoted", "duplicates-repointed",
+           "days-rewritten", "files-replaced",
            "files-written", "kept/not-archived", "kept/archive-unreadable", "kept/not-an-article",
            "kept/no-new-text")
 
@@ -55,8 +58,11 @@ def days_to_reprocess(out_dir: str, since: date | None, until: date | None) -> l
 
 
 def build_reprocess_pipeline(pipeline: beam.Pipeline, days: list[str], out_dir: str, stem: str,
-                             what: str, settings: Settings, now: datetime | None = None):
-    """Add the reprocessing graph to `pipeline`; return the published paths."""
+                             what: str, settings: Settings, now: datetime | None = None,
+                             duplicates_files: list[str] | None = None):
+    """Add the reprocessing graph to `pipeline`; return the published paths.
+    With `duplicates_files` (every file of `duplicates`: --redo-dedup),
+    articles that are now copies of another move to `duplicates`."""
     text = what == "text"
     stored = pipeline | "Days" >> beam.Create(days) | "ReadStored" >> ReadStoredDays(out_dir)
     articles = stored.articles
@@ -67,10 +73,18 @@ def build_reprocess_pipeline(pipeline: beam.Pipeline, days: list[str], out_dir: 
         cleaned = pages | "Clean" >> CleanArchivedPages(settings.clean, boilerplate)
         articles = {"stored": articles, "cleaned": cleaned} | "Join" >> JoinStored()
     retag = RetagArticles(settings.classify, settings.dedup, settings.write, text, now)
-    outcomes = articles | "Retag" >> retag
-    stale = (memory_path(out_dir, MANIFEST),) if text else ()
-    return ({"outcomes": outcomes, "days": stored.days}
-            | "RewriteDays" >> RewriteDays(out_dir, stem, settings.write, stale)
+    retagged = articles | "Retag" >> retag
+    copies, written = None, []
+    if duplicates_files is not None:
+        copies = retagged.articles | "FindCopies" >> FindCopies(settings.dedup)
+        files = pipeline | "DuplicatesFiles" >> beam.Create(duplicates_files)
+        written.append({"copies": copies, "files": files}
+                       | "RewriteDuplicates" >> RewriteDuplicates(out_dir, stem, settings.write))
+    stale = (memory_path(out_dir, MANIFEST),) if text or copies is not None else ()
+    written.append({"outcomes": retagged.outcomes, "days": stored.days}
+                   | "RewriteDays" >> RewriteDays(out_dir, stem, settings.write, stale, copies))
+    return (tuple(written)
+            | "AllWritten" >> beam.Flatten()
             | "Commit" >> PublishFiles(out_dir, f"reprocess-{stem}"))
 
 
@@ -121,6 +135,10 @@ class ReprocessSummary:
         if self.count("kept/no-new-text"):
             kept = self.count("kept/no-new-text")
             lines.append(f"  kept as they were: {kept:,} articles with no new text: " + "; ".join(why))
+        if self.count("demoted"):
+            lines.append(f"  now copies of another article: {self.count('demoted'):,}, moved to "
+                         f"duplicates ({self.count('duplicates-repointed'):,} duplicates rows repointed "
+                         "to the one kept)")
         if self.memory:
             lines.append(f"  {self.memory}")
         return "\n".join(lines)
@@ -141,7 +159,7 @@ def _change(was: int, now: int) -> str:
 
 
 def reprocess(options, out_dir: str, what: str, since: date | None, until: date | None,
-              settings: Settings) -> ReprocessSummary:
+              settings: Settings, redo_dedup: bool = False) -> ReprocessSummary:
     """Run the reprocessing pipeline over the days in range (hold the run lock)."""
     from .lock import remove_empty_folders
     from .summary import counters_of
@@ -152,14 +170,15 @@ def reprocess(options, out_dir: str, what: str, since: date | None, until: date 
     summary = ReprocessSummary(what, len(days))
     if days:
         pipeline = beam.Pipeline(options=options)
-        build_reprocess_pipeline(pipeline, days, out_dir, new_run_id(), what, settings, datetime.now(UTC))
+        build_reprocess_pipeline(pipeline, days, out_dir, new_run_id(), what, settings, datetime.now(UTC),
+                                 dataset_files(out_dir, "duplicates") if redo_dedup else None)
         result = pipeline.run()
         result.wait_until_finish()
         summary.counts = counters_of(result)
         if "://" not in out_dir:  # the folders of actors no article has any more
             for table in ACTOR_TABLES:
                 remove_empty_folders(Path(out_dir, table))
-        if what == "text" and summary.count("text-changed"):
+        if summary.count("text-changed") or summary.count("demoted"):
             summary.memory = _rebuild_memory(out_dir, settings, kept_days)
     summary.seconds = time.monotonic() - started
     return summary

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from transforms.reprocess import RetagArticles, StoredArticle
 
 from .conftest import (
     DEMO_FEEDS,
+    DEMO_PAGES,
+    PAGES,
     ROOT,
     SELF_KILLING_CLI,
     assert_sound,
@@ -258,7 +261,8 @@ def test_retag_says_what_changed_and_keeps_the_rest():
         outcomes = (p
                     | beam.Create([("2026-01-05", stored("a1", text, [])),
                                    ("2026-01-05", stored("b2", calm, []))])
-                    | RetagArticles(ClassifySettings(), DedupSettings(), WriteSettings(), text=False))
+                    | RetagArticles(ClassifySettings(), DedupSettings(), WriteSettings(),
+                                    text=False)).outcomes
         summary = outcomes | beam.MapTuple(lambda day, outcome: (
             outcome.rows[0][1]["article_id"], outcome.changed, outcome.rows[0][0][2],
             sorted(key[2] for key, _ in outcome.rows[1:])))
@@ -318,3 +322,34 @@ def test_text_strips_each_article_with_the_templates_of_its_own_run(site, tmp_pa
     assert len(stored) == 65 and not any(PROMO in text for (text,) in stored)
     code, printed, summary = reprocess_cli(*args[:2], "--what", "text")
     assert code == 0 and summary["changed"] == 0, printed
+
+
+def test_redo_dedup_moves_an_article_now_a_copy_to_duplicates(site, tmp_path):
+    """Two datasets merged by hand hold one story twice (as an older version's dedup could
+    have left it): --redo-dedup keeps the earlier copy, and every row that pointed at the
+    later one points at it."""
+    args = ("--allow-private-network", "--host-delay", "0")
+    site.add("/p/arabtimes", (DEMO_PAGES / PAGES["/p/arabtimes"]).read_bytes())
+    site.add("/p/gulfwire", (DEMO_PAGES / PAGES["/p/gulfwire"]).read_bytes())
+    site.add("/first.xml", rss([{"link": "/p/arabtimes", "pubDate": "Wed, 23 Sep 2015 08:00:00 +0000"}]),
+             content_type="application/rss+xml")
+    site.add("/second.xml", rss([{"link": "/p/gulfwire", "pubDate": "Wed, 23 Sep 2015 11:00:00 +0000"},
+                                 {"link": "/p/gulfwire?utm_source=rss"}]), content_type="application/rss+xml")
+    out, other = tmp_path / "data", tmp_path / "other"
+    assert run_cli("--feeds", site.url("/first.xml"), "--out", str(out), *args).code == 0
+    assert run_cli("--feeds", site.url("/second.xml"), "--out", str(other), *args).code == 0
+    for table in ("articles", "mentions", "duplicates", "raw"):
+        shutil.copytree(other / table, out / table, dirs_exist_ok=True)
+    kept, later = (query(out, "articles", f"select article_id from t where url like '%{name}'")[0][0]
+                   for name in ("arabtimes", "gulfwire"))
+    assert query(out, "duplicates", "select duplicate_of from t") == [(later,)]
+    code, printed, summary = reprocess_cli("--out", str(out), "--what", "text", "--redo-dedup")
+    assert code == 0, printed
+    assert summary["demoted"] == 1 and summary["duplicates_repointed"] == 1, printed
+    assert [row[0] for row in query(out, "articles", "select article_id from t")] == [kept]
+    [listing] = query(out, "duplicates", "select article_id from t where method = 'url'")
+    assert sorted(query(out, "duplicates", "select article_id, duplicate_of, method from t")) == sorted(
+        [(later, kept, "exact"), (listing[0], kept, "url")])
+    assert_mentions_agree(out)
+    assert memory_keys(out) == keys_of_tables(out)
+    assert_sound(out)

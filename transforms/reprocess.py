@@ -19,6 +19,7 @@ pointer); an article whose primary actor changed is written under its new
 from __future__ import annotations
 
 import logging
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -30,11 +31,11 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from schemas.layout import RAW, matching_files, partition_folder, safe_partition_value, write_parquet
 from schemas.records import Article, Page
 from schemas.settings import ClassifySettings, CleanSettings, DedupSettings, WriteSettings
-from schemas.tables import SCHEMAS, article_from_row, mention_rows
+from schemas.tables import DUPLICATES, SCHEMAS, article_from_row, mention_rows, record_row, utc_date
 
 from .boilerplate import KnownBoilerplate
 from .cleaner import Cleaner
-from .dedup import signed
+from .dedup import DeduplicateArticles, signed
 from .metrics import counter
 from .neardup import Signer, signature_values
 from .quarantine import require_regular_file
@@ -282,6 +283,8 @@ def _compared(article: Article) -> tuple:
 
 
 class _RetagFn(beam.DoFn):
+    ARTICLES = "articles"
+
     def __init__(self, settings: ClassifySettings, dedup: DedupSettings, write: WriteSettings,
                  text: bool, now: datetime):
         self.settings, self.dedup, self.write, self.text, self.now = settings, dedup, write, text, now
@@ -306,6 +309,7 @@ class _RetagFn(beam.DoFn):
             counter(f"reprocess/before/{actor}").inc()
         for actor in after.actors:
             counter(f"reprocess/after/{actor}").inc()
+        yield beam.pvalue.TaggedOutput(self.ARTICLES, after)  # as it now reads, for --redo-dedup
         if _compared(after) == _compared(before):
             yield day, Outcome(self._as_stored(day, stored), changed=False)
             return
@@ -344,8 +348,9 @@ class _RetagFn(beam.DoFn):
 
 class RetagArticles(beam.PTransform):
     """(day, StoredArticle) -- with `text`, (day, StoredArticle, cleaned
-    Article or None) -- -> (day, Outcome): tagged again with the current
-    gazetteer and event types, compared with what is stored."""
+    Article or None) -- -> `outcomes`: (day, Outcome), tagged again with the
+    current gazetteer and event types, compared with what is stored; and
+    `articles`: each Article as it now reads (for FindCopies)."""
 
     def __init__(self, settings: ClassifySettings, dedup: DedupSettings, write: WriteSettings, text: bool,
                  now: datetime | None = None):
@@ -355,21 +360,28 @@ class RetagArticles(beam.PTransform):
 
     def expand(self, stored):
         return stored | "Retag" >> beam.ParDo(_RetagFn(self.settings, self.dedup, self.write, self.text,
-                                                       self.now))
+                                                       self.now)).with_outputs(_RetagFn.ARTICLES,
+                                                                               main="outcomes")
 
 
 class _RewriteDayFn(beam.DoFn):
     def __init__(self, out_dir: str, stem: str, settings: WriteSettings, stale: tuple[str, ...]):
         self.out_dir, self.stem, self.settings, self.stale = out_dir, stem, settings, stale
 
-    def process(self, grouped):
+    def process(self, grouped, demoted=None):
         day, parts = grouped
         outcomes = [part for kind, part in parts if kind == "article"]
         days = [part for kind, part in parts if kind == "day"]
-        if not any(outcome.changed for outcome in outcomes) or not days:
+        copies = {id(outcome) for outcome in outcomes if outcome.rows[0][1]["article_id"] in (demoted or {})}
+        if not (copies or any(outcome.changed for outcome in outcomes)) or not days:
             return
         rows: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
         for outcome in outcomes:
+            if id(outcome) in copies:  # now a copy of another article: its rows go, a duplicates row comes
+                counter("reprocess/demoted").inc()
+                for actor in outcome.rows[0][1].get("actors") or ():
+                    counter(f"reprocess/after/{actor}").inc(-1)
+                continue
             for key, row in outcome.rows:
                 rows[key].append(row)
         for actor, row in days[0].unowned:
@@ -385,7 +397,7 @@ class _RewriteDayFn(beam.DoFn):
         counter("reprocess/days-rewritten").inc()
         counter("reprocess/files-replaced").inc(len(days[0].files))
         counter("reprocess/files-written").inc(len(finals))
-        stale = self.stale if any(outcome.text_changed for outcome in outcomes) else ()
+        stale = self.stale if copies or any(outcome.text_changed for outcome in outcomes) else ()
         yield finals[0], days[0].files + stale
         for final in finals[1:]:
             yield final, ()
@@ -397,11 +409,14 @@ class RewriteDays(beam.PTransform):
     PublishFiles to make visible in one commit. `stale`: files that commit
     also deletes once a text changed (the dataset memory's manifest: the
     memory is then rebuilt, by reprocess or by the next run, never left
-    describing the old texts)."""
+    describing the old texts). `copies` (FindCopies): articles left out, now
+    copies of another."""
 
-    def __init__(self, out_dir: str, stem: str, settings: WriteSettings, stale: tuple[str, ...] = ()):
+    def __init__(self, out_dir: str, stem: str, settings: WriteSettings, stale: tuple[str, ...] = (),
+                 copies=None):
         super().__init__()
         self.out_dir, self.stem, self.settings, self.stale = out_dir, stem, settings, tuple(stale)
+        self.copies = copies
 
     def expand(self, inputs):
         outcomes = inputs["outcomes"] | "AsArticle" >> beam.MapTuple(lambda day, it: (day, ("article", it)))
@@ -409,5 +424,103 @@ class RewriteDays(beam.PTransform):
         return ((outcomes, days)
                 | "Together" >> beam.Flatten()
                 | "ByDay" >> beam.GroupByKey()
-                | "Rewrite" >> beam.ParDo(_RewriteDayFn(self.out_dir, self.stem, self.settings, self.stale)))
+                | "Rewrite" >> beam.ParDo(_RewriteDayFn(self.out_dir, self.stem, self.settings, self.stale),
+                                          *_as_dict(self.copies)))
 
+
+
+def _as_dict(copies) -> tuple:
+    """FindCopies' Duplicates as a side input: article id -> its row."""
+    if copies is None:
+        return ()
+    return (beam.pvalue.AsDict(copies | "CopyById" >> beam.Map(lambda row: (row.article_id, row))),)
+
+
+class _NothingStored:
+    """The dataset memory as FindCopies shows it to dedup: empty, for every
+    stored article of the days reprocessed is among the articles compared."""
+
+    @staticmethod
+    def key_lookup():
+        return beam.FlatMap(_nothing)
+
+    @staticmethod
+    def lookalike_lookup():
+        return beam.FlatMap(_nothing)
+
+
+def _nothing(_):
+    return ()
+
+
+class FindCopies(beam.PTransform):
+    """Article (every article of the days reprocessed, as it now reads) ->
+    a Duplicate for each that is now an exact or near copy of another of
+    them, pointing at the one kept (the earliest published, as a run keeps)."""
+
+    def __init__(self, settings: DedupSettings):
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, articles):
+        found = articles | "Dedup" >> DeduplicateArticles(_NothingStored(), self.settings)
+        return found[DeduplicateArticles.DUPLICATES] | "Copies" >> beam.Filter(
+            lambda row: row.method in ("exact", "near") and row.duplicate_of not in ("", row.article_id))
+
+
+class _RepointFn(beam.DoFn):
+    """A `duplicates` file naming a demoted article as kept -> the same rows
+    pointing at the article kept now, as a new file replacing it."""
+
+    def __init__(self, out_dir: str, stem: str):
+        self.out_dir, self.stem = out_dir, stem
+
+    def process(self, path: str, copies):
+        rows = _read_rows(path)
+        if not any(row["duplicate_of"] in copies for row in rows):
+            return
+        for row in rows:
+            if row["duplicate_of"] in copies:
+                row["duplicate_of"] = copies[row["duplicate_of"]].duplicate_of
+                counter("reprocess/duplicates-repointed").inc()
+        directory, _ = FileSystems.split(path)
+        name = f"reprocessed-{self.stem}-{zlib.crc32(path.encode('utf-8')):08x}.parquet"
+        yield write_parquet(directory, name, rows, SCHEMAS["duplicates"], publish=False), (path,)
+
+
+class _NewCopiesFn(beam.DoFn):
+    def __init__(self, out_dir: str, stem: str, settings: WriteSettings):
+        self.out_dir, self.stem, self.settings = out_dir, stem, settings
+
+    def process(self, grouped):
+        day, copies = grouped
+        rows = sorted((record_row(copy, DUPLICATES, run_id=self.stem) for copy in copies),
+                      key=lambda row: row["article_id"])
+        directory = FileSystems.join(self.out_dir, *partition_folder("duplicates", day, ""))
+        limit = self.settings.max_rows_per_file
+        for number, start in enumerate(range(0, len(rows), limit)):
+            yield write_parquet(directory, f"reprocessed-{self.stem}-{number:05d}.parquet",
+                                rows[start:start + limit], SCHEMAS["duplicates"], publish=False), ()
+
+
+class RewriteDuplicates(beam.PTransform):
+    """{'copies': FindCopies' Duplicates, 'files': every `duplicates` file}
+    -> (hidden file's final path, files it replaces): the new copies' rows,
+    and the files whose rows pointed at an article now a copy, pointing at
+    the one kept instead (no row ever points at an article not stored)."""
+
+    def __init__(self, out_dir: str, stem: str, settings: WriteSettings):
+        super().__init__()
+        self.out_dir, self.stem, self.settings = out_dir, stem, settings
+
+    def expand(self, inputs):
+        copies = inputs["copies"]
+        max_chars = self.settings.max_partition_chars
+        added = (copies
+                 | "ByDay" >> beam.Map(lambda row: (safe_partition_value(
+                     utc_date(row.published_at or row.detected_at), max_chars), row))
+                 | "Group" >> beam.GroupByKey()
+                 | "Write" >> beam.ParDo(_NewCopiesFn(self.out_dir, self.stem, self.settings)))
+        repointed = inputs["files"] | "Repoint" >> beam.ParDo(_RepointFn(self.out_dir, self.stem),
+                                                              *_as_dict(copies))
+        return (added, repointed) | "Both" >> beam.Flatten()
