@@ -7,7 +7,7 @@
     news-ingest compact [--out DIR] [--before DATE]
     news-ingest memory [--out DIR] [--rebuild]
     news-ingest verify [--out DIR] [--repair]
-    news-ingest reprocess [--out DIR] [--what tags|text] [--since DATE] [--until DATE] [beam options]
+    news-ingest reprocess [--out DIR] [--what tags|text] [--since DATE] [--until DATE] [--redo-dedup]
 
 argparse (stdlib) because Beam's own options are argparse too: `run` and
 `stream` parse their options with `parse_known_args` and hand the rest to

@@ -1,7 +1,8 @@
 """The ingestion graph both pipelines share: from feed items to Parquet.
 
-    items -> DropSeenUrls -> FetchPages -> ArchivePages -> CleanPages
-          -> DeduplicateArticles -> ClassifyArticles -> WriteDataset
+    items -> DropSeenUrls -> FetchPages -> CleanPages -> DeduplicateArticles
+          -> ClassifyArticles -> PointAtArchive -> WriteDataset
+                                 `-> ArchivePages --^ (where each page's records are)
 
 Dedup looks up what earlier runs stored in the dataset memory
 (transforms/memory.py), only for this run's own keys, and the write stage
@@ -17,7 +18,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from schemas.settings import Settings
-from transforms.archive import ArchivePages
+from transforms.archive import ArchivePages, PointAtArchive
 from transforms.boilerplate import ReadBoilerplateMemory, WriteBoilerplateMemory
 from transforms.classify import ClassifyArticles
 from transforms.clean import CleanPages
@@ -37,15 +38,17 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
     boilerplate = trigger | "ReadBoilerplateMemory" >> ReadBoilerplateMemory(out_dir)
     new_items = items | "DropSeenUrls" >> DropSeenUrls(memory)
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
-    pages, archived = fetched.pages, ()
+    placed, archived = None, ()
     if settings.write.archive:
-        bodies = {"pages": pages, **({"feeds": feed_bodies} if feed_bodies is not None else {})}
-        pages, files = (bodies
-                        | "ArchivePages" >> ArchivePages(out_dir, run_id, settings.write.archive_shards))
+        bodies = {"pages": fetched.pages, **({"feeds": feed_bodies} if feed_bodies is not None else {})}
+        placed, files = (bodies
+                         | "ArchivePages" >> ArchivePages(out_dir, run_id, settings.write.archive_shards))
         archived = (files,)
-    cleaned = pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
+    cleaned = fetched.pages | "CleanPages" >> CleanPages(settings.clean, history, boilerplate)
     unique = cleaned["articles"] | "Deduplicate" >> DeduplicateArticles(memory, settings.dedup)
     articles = unique["articles"] | "Classify" >> ClassifyArticles(settings.classify)
+    if placed is not None:
+        articles = {"articles": articles, "placed": placed} | "PointAtArchive" >> PointAtArchive()
     rejects = ((feed_rejects, fetched.rejects, cleaned["rejects"])
                | "AllRejects" >> beam.Flatten())
     outputs = {"articles": articles, "duplicates": unique["duplicates"], "rejects": rejects}

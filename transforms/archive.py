@@ -4,13 +4,14 @@ into the raw archive.
     DIR/raw/date=YYYY-MM-DD/<run>-<shard>.warc.gz     (YYYY-MM-DD: the fetch day)
 
 Each body becomes its WARC records (transforms/warc.py) where it is, in
-parallel; the compressed records -- a fifth of the page -- are grouped by
-fetch day and, by a hash of the URL, into a few shards, and each shard is
-written as one file, hidden like the tables' files and published by the
-same commit, so an archive file is visible exactly when the rows pointing
-into it are. Where each page's records start goes back to the page by a
-join on its link, for `articles.warc_file`/`warc_offset`: one page is read
-back with a seek, no scan. Records are written in link order and their ids
+parallel, while the page itself goes on to the clean stage; only the
+compressed records -- a fifth of the page -- are grouped by fetch day and,
+by a hash of the URL, into a few shards, and each shard is written as one
+file, hidden like the tables' files and published by the same commit, so an
+archive file is visible exactly when the rows pointing into it are. Where
+each page's records start reaches its article by a join on the link
+(PointAtArchive, before the write), for `articles.warc_file`/`warc_offset`:
+one page is read back with a seek, no scan. Records are written in link order and their ids
 come from what they hold, so a retried write makes the very same file. A
 body that cannot be archived costs its archive record only: counted, said
 with -v, and the page goes on without a pointer.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -55,6 +57,15 @@ def _records(page: Page, kind: str, shards: int):
     yield shard_key(page, shards), (kind, page.item.url, page.final_url, records)
 
 
+def _written_at(run_id: str) -> datetime:
+    """When the run that writes a file started (its id says), for the file's
+    warcinfo record: a retried write dates it the same."""
+    try:
+        return run_time(run_id)
+    except ValueError:  # an id given by hand (tests): no time in it
+        return datetime.fromtimestamp(0, UTC)
+
+
 class _WriteArchiveFn(beam.DoFn):
     FILES = "files"
 
@@ -70,7 +81,7 @@ class _WriteArchiveFn(beam.DoFn):
         final = FileSystems.join(self.out_dir, relative)
         placed, count = [], 0
         with FileSystems.create(hidden_path(final), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            header = file_header(name, run_time(run_id))
+            header = file_header(name, _written_at(run_id))
             handle.write(header)
             offset = len(header)
             for kind, link, _, records in sorted(bodies, key=lambda body: body[:3]):
@@ -86,30 +97,29 @@ class _WriteArchiveFn(beam.DoFn):
         yield from placed
 
 
-def _placed(joined):
-    """A page told where its records are (the same link twice: the same
-    bytes, so either place holds them); a page left unarchived goes on as it is."""
+def _pointed(joined):
+    """An article told where its page's records are (none: it goes on as it is)."""
     _, groups = joined
     places = sorted(groups["placed"])
-    for number, page in enumerate(groups["pages"]):
+    for article in groups["articles"]:
         if places:
-            warc_file, offset = places[min(number, len(places) - 1)]
-            page = replace(page, warc_file=warc_file, warc_offset=offset)
-        yield page
+            article = replace(article, warc_file=places[0][0], warc_offset=places[0][1])
+        yield article
 
 
 class ArchivePages(beam.PTransform):
-    """{'pages': Page, 'feeds' (optional): feeds read anew, as Pages} -> the
-    pages, each told where the archive keeps it; and (hidden file's final
-    path, ()) pairs for the write stage's commit. Feeds are archived only."""
+    """{'pages': Page, 'feeds' (optional): feeds read anew, as Pages} ->
+    (where each page's records start: (link, (warc_file, offset)), and
+    (hidden file's final path, ()) pairs for the write stage's commit).
+    The pages themselves go on to the clean stage untouched: only their
+    compressed records are grouped, never their bodies."""
 
     def __init__(self, out_dir: str, run_id: str, shards: int):
         super().__init__()
         self.out_dir, self.run_id, self.shards = out_dir, run_id, shards
 
     def expand(self, inputs):
-        pages = inputs["pages"]
-        bodies = [pages | "PageRecords" >> beam.FlatMap(_records, _PAGE, self.shards)]
+        bodies = [inputs["pages"] | "PageRecords" >> beam.FlatMap(_records, _PAGE, self.shards)]
         if inputs.get("feeds") is not None:
             bodies.append(inputs["feeds"] | "FeedRecords" >> beam.FlatMap(_records, _FEED, self.shards))
         written = (tuple(bodies)
@@ -117,8 +127,16 @@ class ArchivePages(beam.PTransform):
                    | "ByFile" >> beam.GroupByKey()
                    | "WriteWarc" >> beam.ParDo(_WriteArchiveFn(self.out_dir, self.run_id)).with_outputs(
                        _WriteArchiveFn.FILES, main="placed"))
-        told = ({"pages": pages | "ByLink" >> beam.Map(lambda page: (page.item.url, page)),
-                 "placed": written.placed}
+        return written.placed, written.files
+
+
+class PointAtArchive(beam.PTransform):
+    """{'articles': Article, 'placed': ArchivePages' places} -> each article
+    with `warc_file`/`warc_offset`, matched by the link its page was fetched
+    from (`Article.url`)."""
+
+    def expand(self, inputs):
+        articles = inputs["articles"] | "ByLink" >> beam.Map(lambda article: (article.url, article))
+        return ({"articles": articles, "placed": inputs["placed"]}
                 | "Join" >> beam.CoGroupByKey()
-                | "Tell" >> beam.FlatMap(_placed))
-        return told, written.files
+                | "Point" >> beam.FlatMap(_pointed))
