@@ -38,7 +38,7 @@ from .cleaner import Cleaner
 from .dedup import DeduplicateArticles, signed
 from .metrics import counter
 from .neardup import Signer, signature_values
-from .quarantine import require_regular_file
+from .quarantine import DamagedFile, require_regular_file
 from .tagging import Classifier
 from .templates import article_history, learn_templates, recent_window, strip_templates
 from .warc import ArchiveError, read_page
@@ -139,14 +139,16 @@ class _ReadPageFn(beam.DoFn):
             counter("reprocess/kept/not-archived").inc()
             return
         where = f"{warc_file} at byte {offset}"
+        path = FileSystems.join(self.out_dir, warc_file)
         try:
             if not _in_archive(warc_file):
                 raise ArchiveError(f"{warc_file} is not a file of DIR/{RAW}/")
-            with FileSystems.open(FileSystems.join(self.out_dir, warc_file),
-                                  compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            require_regular_file(path)  # a FIFO would block the read forever
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
                 handle.seek(offset)
                 page = read_page(handle, where)
-        except (ArchiveError, FileNotFoundError) as error:  # other I/O errors fail the bundle: Beam retries
+        except (ArchiveError, DamagedFile, FileNotFoundError, IsADirectoryError) as error:
+            # what the archive holds is gone or damaged; other I/O errors fail the bundle, which is retried
             counter("reprocess/kept/archive-unreadable").inc()
             _LOG.warning("article %s kept as it was: %s", stored.row["article_id"], error)
             return

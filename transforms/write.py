@@ -101,7 +101,7 @@ def publish_files(out_dir: str, commit_id: str, finals: list[str], replaced: lis
     FileSystems.rename([hidden_path(listing)], [listing])  # from here on, the run happened
     with contextlib.suppress(OSError):  # a file system that cannot flush a folder (EINVAL): as it is
         flush_to_disk(FileSystems.split(listing)[0])  # before the feed state says its items were seen
-    _complete({"files": finals, "replaced": replaced})
+    _complete({"files": finals, "replaced": sorted(set(replaced))})
     delete_files([listing])
     return finals
 
@@ -113,7 +113,7 @@ def _complete(commit: dict) -> None:
     waiting = [final for final in finals if FileSystems.exists(hidden_path(final))]
     if waiting:
         FileSystems.rename([hidden_path(final) for final in waiting], waiting)
-    replaced = [path for path in commit.get("replaced", ()) if FileSystems.exists(path)]
+    replaced = [path for path in sorted(set(commit.get("replaced", ()))) if FileSystems.exists(path)]
     if replaced:
         delete_files(replaced)
 
