@@ -181,7 +181,8 @@ class RunSummary:
             "hints": self.hints(),
             "stage_seconds": self.stage_seconds,
             "quarantined": self.quarantined,
-            "archive": {"records": self.count("archive/pages"), "bytes": self.count("archive/bytes")},
+            "archive": {"records": self.count("archive/pages"), "bytes": self.count("archive/bytes"),
+                        "failed": self.count("archive/failed")},
         }
 
     def line(self) -> str:
@@ -225,7 +226,10 @@ class RunSummary:
             + ("  (articles by their main actor)" if data["articles_by_actor"] else ""),
             f"  languages  {_pairs(data['articles_by_language']) or '-'}",
             *([f"  archive    {data['archive']['records']} pages and feeds kept as fetched, "
-               f"{_size(data['archive']['bytes'])} (DIR/raw/)"] if data["archive"]["records"] else []),
+               f"{_size(data['archive']['bytes'])} (DIR/raw/)"
+               + (f"; {data['archive']['failed']} could not be archived (-v says why)"
+                  if data["archive"]["failed"] else "")]
+              if data["archive"]["records"] or data["archive"]["failed"] else []),
             *_listing("slowest", [_slow_feed(row) for row in data["slowest_feeds"]
                                   if row["seconds"] >= SLOW_FEED_SECONDS]),
             *_listing("failing", [f"{row['feed']}  {row['error']}" + (f": {_cut(row['message'])}"

@@ -63,7 +63,7 @@ def test_each_article_points_at_its_page_as_the_server_sent_it(news_site, site, 
     assert kinds.count("metadata") == summary["items"]["fetched"] > len(pointers)
     assert kinds.count("response") == kinds.count("request") == summary["items"]["fetched"] + len(feeds)
     archived = sum(path.stat().st_size for path in (out / "raw").rglob("*.warc.gz"))
-    assert summary["archive"] == {"records": kinds.count("response"), "bytes": archived}
+    assert summary["archive"] == {"records": kinds.count("response"), "bytes": archived, "failed": 0}
     assert_sound(out)
 
 
@@ -141,3 +141,21 @@ def test_a_record_not_where_the_row_says_is_one_clear_error(news_site, tmp_path)
         handle.seek(offset + 7)
         with pytest.raises(ArchiveError, match=f"{warc_file}: not a readable WARC record"):
             read_page(handle, warc_file)
+
+
+def test_a_link_with_an_arabic_slug_is_archived_as_it_was_requested(site, tmp_path):
+    page = (DEMO_PAGES / PAGES["/p/sohr"]).read_bytes()
+    site.add("/news/%D9%85%D9%82%D8%A7%D9%84-1", page)
+    site.add("/feed.xml", rss([{"link": "/news/مقال-1", "pubDate": "Wed, 02 Aug 2017 09:30:00 +0000"}]),
+             content_type="application/rss+xml")
+    out = tmp_path / "data"
+    code, printed, summary = run_cli(*loopback_args(site.url("/feed.xml"), out))
+    assert code == 0 and summary["items"]["articles"] == 1 and summary["archive"]["failed"] == 0, printed
+    [(url, warc_file, offset, _)] = stored_pointers(out)
+    with open(out / warc_file, "rb") as stream:
+        stream.seek(offset)
+        records = iter(ArchiveIterator(stream))
+        assert next(records).content_stream().read() == page
+        request = next(records)
+        assert request.rec_type == "request"
+        assert request.http_headers.protocol == "GET" and "%D9%85" in request.http_headers.statusline

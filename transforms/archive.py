@@ -52,7 +52,7 @@ def _records(page: Page, kind: str, shards: int):
         records = page_records(page, entry=kind == _PAGE)
     except Exception as error:  # noqa: BLE001 -- the page itself must still become an article
         counter("archive/failed").inc()
-        _LOG.info("%s not archived: %s: %s", page.final_url, type(error).__name__, error)
+        _LOG.warning("%s not archived: %s: %s", page.final_url, type(error).__name__, error)
         return
     yield shard_key(page, shards), (kind, page.item.url, page.final_url, records)
 

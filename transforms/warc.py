@@ -23,6 +23,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from requests.utils import requote_uri
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -114,7 +115,8 @@ def page_records(page: Page, entry: bool = True) -> bytes:
     main_id = main.rec_headers.get_header("WARC-Record-ID")
     records = [main]
     if parts.scheme.lower() in ("http", "https"):
-        target = f"{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
+        # As sent: the HTTP client percent-encodes a link's non-ASCII path (an Arabic slug).
+        target = requote_uri(f"{parts.path or '/'}{'?' + parts.query if parts.query else ''}")
         asked = StatusAndHeaders(f"GET {target} HTTP/1.1", [("Host", parts.netloc), *page.request_headers],
                                  is_http_request=True)
         records.append(writer.create_warc_record(
