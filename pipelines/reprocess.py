@@ -72,7 +72,7 @@ def build_reprocess_pipeline(pipeline: beam.Pipeline, days: list[str], out_dir: 
         pages = articles | "ReadArchive" >> ReadArchivedPages(out_dir)
         cleaned = pages | "Clean" >> CleanArchivedPages(settings.clean, boilerplate)
         articles = {"stored": articles, "cleaned": cleaned} | "Join" >> JoinStored()
-    retag = RetagArticles(settings.classify, settings.dedup, settings.write, text, now)
+    retag = RetagArticles(settings.classify, settings.dedup, settings.write, text, now, settings.clean)
     retagged = articles | "Retag" >> retag
     copies, written = None, []
     if duplicates_files is not None:

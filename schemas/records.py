@@ -88,6 +88,9 @@ class Article:
     # The figures the text states (neardup.figures), taken with the signature:
     # dedup compares them, the write stage and the memory store them.
     numbers: frozenset[str] = field(default=frozenset(), compare=False)
+    # The lines the site-template step removed, "<kind> <line hash>": what
+    # `reprocess --what text` removes again.
+    template_lines: tuple[str, ...] = ()
     # The page as fetched, in the raw archive (None: not archived).
     warc_file: str | None = None
     warc_offset: int | None = None

@@ -43,6 +43,9 @@ ARTICLES = pa.schema([
     # copies of it (and tell a new daily report from a copy of this one).
     pa.field("minhash", pa.list_(pa.uint32())),
     pa.field("numbers", pa.list_(pa.string())),
+    # The lines removed as the site's template or cross-source boilerplate,
+    # "<kind> <line hash>" (null: written before they were kept).
+    pa.field("template_lines", pa.list_(pa.string())),
     # The page as fetched, in the raw archive: DIR/<warc_file>, its response
     # record at byte `warc_offset` (null: not archived).
     pa.field("warc_file", pa.string()),
@@ -138,7 +141,7 @@ def article_from_row(row: dict, mentions: list[tuple[str, dict]] = ()) -> Articl
     again. Columns an older version did not write read as their defaults."""
     names = set(Article.__dataclass_fields__) - {"item", "copies", "signature", "numbers", "mentions"}
     values = {name: row.get(name) for name in names if row.get(name) is not None}
-    for name in ("authors", "clutter_removed", "actors", "event_types"):
+    for name in ("authors", "clutter_removed", "actors", "event_types", "template_lines"):
         values[name] = tuple(row.get(name) or ())
     values["title"] = row.get("title") or ""
     values["text"] = row.get("text") or ""

@@ -40,7 +40,13 @@ from .metrics import counter
 from .neardup import Signer, signature_values
 from .quarantine import DamagedFile, require_regular_file
 from .tagging import Classifier
-from .templates import article_history, learn_templates, recent_window, strip_templates
+from .templates import (
+    article_history,
+    learn_templates,
+    recent_window,
+    strip_lines_as_stored,
+    strip_templates,
+)
 from .warc import ArchiveError, read_page
 
 _LOG = logging.getLogger(__name__)
@@ -226,17 +232,26 @@ class _StripFn(beam.DoFn):
         templates = next(iter(groups["templates"]), frozenset())
         boilerplate = known[0] if known else frozenset()
         for article in groups["articles"]:
-            stripped = strip_templates(article, templates, boilerplate, self.settings.cross_source_max_words)
-            if stripped.word_count < self.settings.min_words:
-                counter("reprocess/kept/not-an-article").inc()
-                continue
-            yield stripped
+            yield Cleaned(article, strip_templates(article, templates, boilerplate,
+                                                   self.settings.cross_source_max_words))
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """A page cleaned again: as the page alone gives it, and without the
+    template lines learned again for its run (for rows stored without the
+    lines ingestion removed)."""
+
+    alone: Article
+    learned: Article
 
 
 class CleanArchivedPages(beam.PTransform):
-    """Page -> Article, cleaned as a run cleans it, with each source's
-    templates as they were when its run fetched it and the cross-source
-    boilerplate known today (`boilerplate`: ReadBoilerplateMemory's rows)."""
+    """Page -> Cleaned: cleaned as a run cleans it, and stripped with each
+    source's templates learned again as its run knew them (the source's
+    articles up to it) and the cross-source boilerplate known today
+    (`boilerplate`: ReadBoilerplateMemory's rows). RetagArticles strips a
+    stored row's own `template_lines` instead where it has them."""
 
     def __init__(self, settings: CleanSettings, boilerplate):
         super().__init__()
@@ -272,7 +287,7 @@ class JoinStored(beam.PTransform):
 
     def expand(self, inputs):
         stored = inputs["stored"] | "StoredByUrl" >> beam.Map(lambda kept: (kept[1].row["url"], kept))
-        cleaned = inputs["cleaned"] | "CleanedByUrl" >> beam.Map(lambda article: (article.url, article))
+        cleaned = inputs["cleaned"] | "CleanedByUrl" >> beam.Map(lambda pair: (pair.alone.url, pair))
         return ({"stored": stored, "cleaned": cleaned}
                 | "ByUrl" >> beam.CoGroupByKey()
                 | "Pair" >> beam.FlatMap(_pair))
@@ -288,16 +303,18 @@ class _RetagFn(beam.DoFn):
     ARTICLES = "articles"
 
     def __init__(self, settings: ClassifySettings, dedup: DedupSettings, write: WriteSettings,
-                 text: bool, now: datetime):
+                 text: bool, now: datetime, clean: CleanSettings):
         self.settings, self.dedup, self.write, self.text, self.now = settings, dedup, write, text, now
+        self.clean = clean
 
     def setup(self):
         self.classifier = Classifier(self.settings)
         self.signer = Signer(self.dedup)
 
     def process(self, element):
-        day, stored, cleaned = element if self.text else (*element, None)
+        day, stored, again = element if self.text else (*element, None)
         before = article_from_row(stored.row, list(stored.mentions))
+        cleaned = self._stripped(stored, again) if again is not None else None
         if self.text and cleaned is None:
             counter("reprocess/kept/no-new-text").inc()
             after = before
@@ -305,7 +322,7 @@ class _RetagFn(beam.DoFn):
             candidate = before if cleaned is None else replace(
                 before, title=cleaned.title, text=cleaned.text, content_hash=cleaned.content_hash,
                 word_count=cleaned.word_count, authors=cleaned.authors, section=cleaned.section,
-                clutter_removed=cleaned.clutter_removed)
+                clutter_removed=cleaned.clutter_removed, template_lines=cleaned.template_lines)
             after = self.classifier.classify(candidate)
         for actor in before.actors:
             counter(f"reprocess/before/{actor}").inc()
@@ -325,6 +342,17 @@ class _RetagFn(beam.DoFn):
         rows = self._as_changed(day, stored, replace(after, reprocessed_at=self.now))
         yield day, Outcome(rows, changed=True, text_changed=text_changed)
 
+    def _stripped(self, stored: StoredArticle, again: Cleaned) -> Article | None:
+        """The text cleaned again without the lines the template step removed at
+        ingestion (the row's `template_lines`), or -- for a row stored before
+        they were kept -- those learned again; None when too little is left."""
+        lines = stored.row.get("template_lines")
+        article = again.learned if lines is None else strip_lines_as_stored(again.alone, tuple(lines))
+        if article.word_count < self.clean.min_words:
+            counter("reprocess/kept/not-an-article").inc()
+            return None
+        return article
+
     def _key(self, table: str, day: str, actor: str) -> tuple[str, str, str]:
         return table, day, safe_partition_value(actor, self.write.max_partition_chars)
 
@@ -341,6 +369,7 @@ class _RetagFn(beam.DoFn):
             fresh.update(title=article.title, text=article.text, content_hash=article.content_hash,
                          word_count=article.word_count, authors=list(article.authors),
                          section=article.section, clutter_removed=list(article.clutter_removed),
+                         template_lines=list(article.template_lines),
                          minhash=signature_values(article.signature), numbers=sorted(article.numbers))
         row = {**stored.row, **fresh}
         mentions = mention_rows(article, stored.row["run_id"])
@@ -355,15 +384,14 @@ class RetagArticles(beam.PTransform):
     `articles`: each Article as it now reads (for FindCopies)."""
 
     def __init__(self, settings: ClassifySettings, dedup: DedupSettings, write: WriteSettings, text: bool,
-                 now: datetime | None = None):
+                 now: datetime | None = None, clean: CleanSettings | None = None):
         super().__init__()
         self.settings, self.dedup, self.write, self.text = settings, dedup, write, text
-        self.now = now or datetime.now(UTC)
+        self.now, self.clean = now or datetime.now(UTC), clean or CleanSettings()
 
     def expand(self, stored):
-        return stored | "Retag" >> beam.ParDo(_RetagFn(self.settings, self.dedup, self.write, self.text,
-                                                       self.now)).with_outputs(_RetagFn.ARTICLES,
-                                                                               main="outcomes")
+        retag = _RetagFn(self.settings, self.dedup, self.write, self.text, self.now, self.clean)
+        return stored | "Retag" >> beam.ParDo(retag).with_outputs(_RetagFn.ARTICLES, main="outcomes")
 
 
 class _RewriteDayFn(beam.DoFn):

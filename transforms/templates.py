@@ -87,21 +87,43 @@ def strip_templates(article: Article, templates: frozenset[str], boilerplate: fr
                     max_boilerplate_words: int = 0) -> Article:
     """The article without its source's template lines and without short
     lines known as boilerplate across sources (each removal recorded)."""
-    lines = article.text.split("\n\n")
-    kept, removed = [], []
-    for line in lines:
-        key = line_hash(line)
+    def kind(line: str, key: str) -> str | None:
         if key in templates:
-            removed.append("site-template")
-        elif key in boilerplate and len(line.split()) <= max_boilerplate_words:
-            removed.append("cross-source")
-        else:
+            return "site-template"
+        if key in boilerplate and len(line.split()) <= max_boilerplate_words:
+            return "cross-source"
+        return None
+
+    return _without_lines(article, kind)
+
+
+def strip_lines_as_stored(article: Article, stored: tuple[str, ...]) -> Article:
+    """The article without the lines this step removed from it when it was
+    ingested (`Article.template_lines`, "<kind> <line hash>"): `reprocess
+    --what text` strips what the site's template was then, not what it is now."""
+    kinds = dict(reversed(entry.split(" ", 1)) for entry in stored if " " in entry)
+    return _without_lines(article, lambda line, key: kinds.get(key))
+
+
+def _without_lines(article: Article, kind_of) -> Article:
+    """The article without the lines `kind_of(line, hash)` names a kind for,
+    each removal recorded (kind in `clutter_removed`, kind and hash in
+    `template_lines`)."""
+    kept, removed, hashes = [], [], []
+    for line in article.text.split("\n\n"):
+        key = line_hash(line)
+        kind = kind_of(line, key)
+        if kind is None:
             kept.append(line)
+        else:
+            removed.append(kind)
+            hashes.append(f"{kind} {key}")
     if not removed:
         return article
     text = "\n\n".join(kept)
     return replace(article, text=text, content_hash=content_hash(text), word_count=word_count(text),
-                   clutter_removed=article.clutter_removed + tuple(removed))
+                   clutter_removed=article.clutter_removed + tuple(removed),
+                   template_lines=article.template_lines + tuple(hashes))
 
 
 class _StripTemplatesFn(beam.DoFn):
