@@ -18,7 +18,7 @@ from __future__ import annotations
 import apache_beam as beam
 
 from schemas.settings import Settings
-from transforms.archive import ArchivePages, PointAtArchive
+from transforms.archive import ArchivePages, FeedsWithNewItems, PointAtArchive
 from transforms.boilerplate import ReadBoilerplateMemory, WriteBoilerplateMemory
 from transforms.classify import ClassifyArticles
 from transforms.clean import CleanPages
@@ -40,7 +40,9 @@ def ingest(trigger, items, feed_rejects, out_dir: str, run_id: str, settings: Se
     fetched = new_items | "FetchPages" >> FetchPages(settings.fetch)
     placed, archived = None, ()
     if settings.write.archive:
-        bodies = {"pages": fetched.pages, **({"feeds": feed_bodies} if feed_bodies is not None else {})}
+        feeds = {} if feed_bodies is None else {"feeds": {"bodies": feed_bodies, "items": new_items}
+                                                 | "FeedsWithNewItems" >> FeedsWithNewItems()}
+        bodies = {"pages": fetched.pages, **feeds}
         placed, files = (bodies
                          | "ArchivePages" >> ArchivePages(out_dir, run_id, settings.write.archive_shards))
         archived = (files,)

@@ -159,3 +159,19 @@ def test_a_link_with_an_arabic_slug_is_archived_as_it_was_requested(site, tmp_pa
         request = next(records)
         assert request.rec_type == "request"
         assert request.http_headers.protocol == "GET" and "%D9%85" in request.http_headers.statusline
+
+
+def test_a_feed_is_kept_only_when_it_brought_something_new(site, tmp_path):
+    site.add("/p/one", (DEMO_PAGES / PAGES["/p/sohr"]).read_bytes())
+    items = rss([{"link": "/p/one", "pubDate": "Wed, 02 Aug 2017 09:30:00 +0000"}])
+    site.add("/feed.xml", items, content_type="application/rss+xml")
+    out = tmp_path / "data"
+    code, printed, summary = run_cli(*loopback_args(site.url("/feed.xml"), out))
+    assert code == 0 and summary["archive"]["records"] == 2, printed  # the page and its feed
+    files = set((out / "raw").rglob("*.warc.gz"))
+    # Only the feed's build time changed: read anew, nothing new in it, not kept again.
+    site.add("/feed.xml", items.replace("<channel>", "<channel><lastBuildDate>now</lastBuildDate>"),
+             content_type="application/rss+xml")
+    code, printed, summary = run_cli(*loopback_args(site.url("/feed.xml"), out, "--force"))
+    assert code == 0 and summary["feeds"]["unchanged"] == 0, printed
+    assert summary["archive"]["records"] == 0 and set((out / "raw").rglob("*.warc.gz")) == files

@@ -140,3 +140,27 @@ class PointAtArchive(beam.PTransform):
         return ({"articles": articles, "placed": inputs["placed"]}
                 | "Join" >> beam.CoGroupByKey()
                 | "Point" >> beam.FlatMap(_pointed))
+
+
+def _feeds_of(item) -> list[str]:
+    return sorted({entry.feed_url for entry in (item, *item.also_listed)})
+
+
+def _wanted(joined):
+    _, groups = joined
+    if any(True for _ in groups["new"]):
+        yield from groups["bodies"]
+
+
+class FeedsWithNewItems(beam.PTransform):
+    """{'bodies': feeds read anew, as Pages; 'items': the items to fetch} ->
+    the bodies of the feeds that brought at least one of them: a feed whose
+    `lastBuildDate` alone changed is not archived on every poll."""
+
+    def expand(self, inputs):
+        new = inputs["items"] | "FeedsOfItems" >> beam.FlatMap(lambda item: [(url, True) for url in
+                                                                             _feeds_of(item)])
+        bodies = inputs["bodies"] | "ByFeed" >> beam.Map(lambda body: (body.item.feed_url, body))
+        return ({"bodies": bodies, "new": new}
+                | "Join" >> beam.CoGroupByKey()
+                | "Wanted" >> beam.FlatMap(_wanted))
