@@ -81,7 +81,7 @@ class _WriteArchiveFn(beam.DoFn):
         final = FileSystems.join(self.out_dir, relative)
         placed, count = [], 0
         with FileSystems.create(hidden_path(final), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            header = file_header(name, _written_at(run_id))
+            header = file_header(name, _written_at(run_id), relative)
             handle.write(header)
             offset = len(header)
             for kind, link, _, records in sorted(bodies, key=lambda body: body[:3]):

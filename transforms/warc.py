@@ -67,13 +67,14 @@ def _record_id(*parts: str) -> str:
     return f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, chr(0).join(parts))}>"
 
 
-def file_header(name: str, written_at: datetime) -> bytes:
-    """The `warcinfo` record that opens each archive file: what wrote it."""
+def file_header(name: str, written_at: datetime, path: str = "") -> bytes:
+    """The `warcinfo` record that opens each archive file (`path` below DIR,
+    whose day tells apart two files of a run with one name): what wrote it."""
     info = f"software: news-ingest/{VERSION}\r\nformat: WARC File Format 1.0\r\n".encode()
     writer = WARCWriter(io.BytesIO(), gzip=False)
     record = writer.create_warc_record("", "warcinfo", payload=io.BytesIO(info), length=len(info),
                                        warc_content_type="application/warc-fields",
-                                       warc_headers_dict={"WARC-Record-ID": _record_id("warcinfo", name),
+                                       warc_headers_dict={"WARC-Record-ID": _record_id("warcinfo", path or name),
                                                           "WARC-Date": _warc_date(written_at),
                                                           "WARC-Filename": name})
     return _gzip_member(_record_bytes([record])[0])
