@@ -72,11 +72,10 @@ def file_header(name: str, written_at: datetime, path: str = "") -> bytes:
     whose day tells apart two files of a run with one name): what wrote it."""
     info = f"software: news-ingest/{VERSION}\r\nformat: WARC File Format 1.0\r\n".encode()
     writer = WARCWriter(io.BytesIO(), gzip=False)
+    headers = {"WARC-Record-ID": _record_id("warcinfo", path or name), "WARC-Date": _warc_date(written_at),
+               "WARC-Filename": name}
     record = writer.create_warc_record("", "warcinfo", payload=io.BytesIO(info), length=len(info),
-                                       warc_content_type="application/warc-fields",
-                                       warc_headers_dict={"WARC-Record-ID": _record_id("warcinfo", path or name),
-                                                          "WARC-Date": _warc_date(written_at),
-                                                          "WARC-Filename": name})
+                                       warc_content_type="application/warc-fields", warc_headers_dict=headers)
     return _gzip_member(_record_bytes([record])[0])
 
 
