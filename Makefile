@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-installed-stamp
 BROWSER_STAMP := $(VENV)/.browser-installed-stamp
 OUT    ?= data
 
-.PHONY: setup run report test test-fast test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history clean
+.PHONY: setup run report test test-fast test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history bench-reprocess clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 # `make run` installs what running needs; the test targets add the test extras.
@@ -90,6 +90,9 @@ bench-report: $(BROWSER_STAMP) chromium
 # A run's cost against the dataset's history: HISTORY_ARGS="--runs 2880" for one size (see the script).
 bench-history: $(TEST_STAMP)
 	$(BIN)/python bench/bench_history.py $(HISTORY_ARGS)
+
+bench-reprocess: $(TEST_STAMP) $(CORPUS_DIR)/evaldata.json
+	$(BIN)/python bench/bench_reprocess.py --corpus $(CORPUS_DIR)/eval $(REPROCESS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
