@@ -110,24 +110,27 @@ def serve(bodies: list[bytes], stack: contextlib.ExitStack, work: Path) -> tuple
     return feed_list, sites
 
 
-def _serve_until_told(folder: Path, count: int, work: Path, channel) -> None:
+def _serve_until_told(work: Path, channel, load, *load_args) -> None:
     """In the server process: serve the pages, send the feed list, serve until told to stop."""
     with contextlib.ExitStack() as stack:
-        feed_list, sites = serve(load_pages(folder, count), stack, work)
+        feed_list, sites = serve(load(*load_args), stack, work)
         channel.send((feed_list, len(sites)))
         channel.recv()
 
 
 @contextlib.contextmanager
-def served_elsewhere(folder: Path, count: int, work: Path):
-    """(feed list, number of sites) of `serve`, the sites in a process of their own."""
+def served_elsewhere(work: Path, load, *load_args, timeout: float = 300):
+    """(feed list, number of sites) of `serve`, the sites in a process of their own.
+
+    `load(*load_args)` gives the page bodies there (a module-level function: it is
+    pickled for the spawned process)."""
     ours, theirs = multiprocessing.Pipe()
     server = multiprocessing.get_context("spawn").Process(
-        target=_serve_until_told, args=(folder, count, work, theirs), daemon=True)
+        target=_serve_until_told, args=(work, theirs, load, *load_args), daemon=True)
     server.start()
     theirs.close()  # the child's end: a child that dies then shows as end of file
     try:
-        ready = multiprocessing.connection.wait([ours, server.sentinel], timeout=300)
+        ready = multiprocessing.connection.wait([ours, server.sentinel], timeout=timeout)
         started = None
         if ours in ready:
             with contextlib.suppress(EOFError):  # the server died before it sent anything
@@ -139,6 +142,8 @@ def served_elsewhere(folder: Path, count: int, work: Path):
         with contextlib.suppress(OSError):
             ours.send("stop")
         server.join(10)
+        if server.is_alive():
+            server.terminate()
 
 
 def whole_run(feed_list: Path, out: Path, *beam_args: str) -> tuple[float, dict]:
@@ -249,7 +254,7 @@ def bench(pages: Path, count: int, workers: int) -> None:
     bodies = load_pages(pages, count)
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        feed_list, sites = stack.enter_context(served_elsewhere(pages, count, work))
+        feed_list, sites = stack.enter_context(served_elsewhere(work, load_pages, pages, count))
         print(f"{len(bodies)} pages from {pages}, on {sites} loopback sites (served by another process)")
         pages_dir = work / "pages"
         pages_dir.mkdir()

@@ -98,7 +98,7 @@ def add_ingest_arguments(parser) -> None:
              "that has DIR/raw/, off for one an older version wrote without it)")
     parser.add_argument(
         "--no-archive", dest="archive", action="store_const", const=False,
-        help="keep no raw pages (about 16 kB a page less; `reprocess --what text` then has nothing to read)")
+        help="keep no raw pages (30 kB of disk a page less; `reprocess --what text` has nothing to read)")
     parser.add_argument(
         "--contact", default=PROJECT_URL, metavar="URL",
         help="contact URL or e-mail sent in the User-Agent (default: the project URL)")
