@@ -565,8 +565,8 @@ def _parser() -> argparse.ArgumentParser:
     reprocess.add_argument("--until", metavar="DATE", help="last publication day, YYYY-MM-DD (default: all)")
     reprocess.add_argument("--redo-dedup", action="store_true",
                            help="then compare the articles of the days reprocessed again: one that is now an "
-                                "exact or near copy of another moves to duplicates (default: ingestion's "
-                                "decisions stay)")
+                                "exact or near copy of another fetched within the runs' look-back moves to "
+                                "duplicates (default: ingestion's decisions stay)")
     reprocess.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     add_rules_arguments(reprocess)
     _add_verbosity(reprocess)

@@ -40,7 +40,7 @@ from transforms.write import PublishFiles
 COUNTED = ("articles", "changed", "text-changed", "moved", "demoted", "duplicates-repointed",
            "days-rewritten", "files-replaced",
            "files-written", "kept/not-archived", "kept/archive-unreadable", "kept/not-an-article",
-           "kept/no-new-text")
+           "kept/no-new-text", "copies-outside-lookback")
 
 
 def days_to_reprocess(out_dir: str, since: date | None, until: date | None) -> list[str]:
@@ -95,6 +95,7 @@ class ReprocessSummary:
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     memory: str = ""
+    lookback_days: int = 0
 
     def count(self, name: str) -> int:
         return self.counts.get(f"reprocess/{name}", 0)
@@ -139,6 +140,10 @@ class ReprocessSummary:
             lines.append(f"  now copies of another article: {self.count('demoted'):,}, moved to "
                          f"duplicates ({self.count('duplicates-repointed'):,} duplicates rows repointed "
                          "to the one kept)")
+        if self.count("copies-outside-lookback"):
+            apart = self.count("copies-outside-lookback")
+            lines.append(f"  left as articles: {apart:,} copies fetched more than {self.lookback_days} days "
+                         "apart from the one kept (the runs' look-back: no run compared them)")
         if self.memory:
             lines.append(f"  {self.memory}")
         return "\n".join(lines)
@@ -166,8 +171,11 @@ def reprocess(options, out_dir: str, what: str, since: date | None, until: date 
 
     started = time.monotonic()
     days = days_to_reprocess(out_dir, since, until)
+    # The runs' look-back (kept in the memory's manifest): --redo-dedup pairs only articles
+    # fetched within it, as runs did, and the memory is rebuilt keeping as many days.
     kept_days = (read_manifest(out_dir) or {}).get("texts_days", settings.dedup.lookback_days)
-    summary = ReprocessSummary(what, len(days))
+    settings = replace(settings, dedup=replace(settings.dedup, lookback_days=kept_days))
+    summary = ReprocessSummary(what, len(days), lookback_days=kept_days)
     if days:
         pipeline = beam.Pipeline(options=options)
         build_reprocess_pipeline(pipeline, days, out_dir, new_run_id(), what, settings, datetime.now(UTC),
@@ -179,19 +187,19 @@ def reprocess(options, out_dir: str, what: str, since: date | None, until: date 
             for table in ACTOR_TABLES:
                 remove_empty_folders(Path(out_dir, table))
         if summary.count("text-changed") or summary.count("demoted"):
-            summary.memory = _rebuild_memory(out_dir, settings, kept_days)
+            summary.memory = _rebuild_memory(out_dir, settings)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _rebuild_memory(out_dir: str, settings: Settings, kept_days: int) -> str:
+def _rebuild_memory(out_dir: str, settings: Settings) -> str:
     """The memory made anew from the rewritten tables (whose commit deleted
     its manifest: a run meeting it so rebuilds it first, should this fail)."""
     from .rebuild import rebuild_memory
 
     later = "the next run rebuilds it (or `news-ingest memory --rebuild`)"
     try:
-        built = rebuild_memory(out_dir, settings.memory, replace(settings.dedup, lookback_days=kept_days))
+        built = rebuild_memory(out_dir, settings.memory, settings.dedup)
     except KeyboardInterrupt:
         raise MemoryInterrupted(f"interrupted while rebuilding the dataset memory; the tables are "
                                 f"rewritten, and {later}") from None

@@ -12,11 +12,12 @@ import signal
 import subprocess
 import sys
 from contextlib import redirect_stdout
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
@@ -338,10 +339,10 @@ def test_text_strips_each_article_of_the_template_lines_its_run_removed(site, tm
     assert code == 0 and summary["changed"] == 0, printed
 
 
-def test_redo_dedup_moves_an_article_now_a_copy_to_duplicates(site, tmp_path):
-    """Two datasets merged by hand hold one story twice (as an older version's dedup could
-    have left it): --redo-dedup keeps the earlier copy, and every row that pointed at the
-    later one points at it."""
+def merged_copies(site, tmp_path, fetched_apart_days: int = 0):
+    """A dataset holding one story twice, merged by hand from two (as an older version's
+    dedup could have left it), the second fetched `fetched_apart_days` later: (dataset,
+    id of the earlier copy, id of the later)."""
     args = ("--allow-private-network", "--host-delay", "0")
     site.add("/p/arabtimes", (DEMO_PAGES / PAGES["/p/arabtimes"]).read_bytes())
     site.add("/p/gulfwire", (DEMO_PAGES / PAGES["/p/gulfwire"]).read_bytes())
@@ -352,11 +353,23 @@ def test_redo_dedup_moves_an_article_now_a_copy_to_duplicates(site, tmp_path):
     out, other = tmp_path / "data", tmp_path / "other"
     assert run_cli("--feeds", site.url("/first.xml"), "--out", str(out), *args).code == 0
     assert run_cli("--feeds", site.url("/second.xml"), "--out", str(other), *args).code == 0
+    for path in (other / "articles").rglob("*.parquet"):
+        table = pq.read_table(path)
+        later_fetch = pc.add(table["fetched_at"], pa.scalar(timedelta(days=fetched_apart_days)))
+        pq.write_table(table.set_column(table.schema.get_field_index("fetched_at"), "fetched_at",
+                                        later_fetch.cast(table.schema.field("fetched_at").type)), path)
     for table in ("articles", "mentions", "duplicates", "raw"):
         shutil.copytree(other / table, out / table, dirs_exist_ok=True)
     kept, later = (query(out, "articles", f"select article_id from t where url like '%{name}'")[0][0]
                    for name in ("arabtimes", "gulfwire"))
     assert query(out, "duplicates", "select duplicate_of from t") == [(later,)]
+    return out, kept, later
+
+
+def test_redo_dedup_moves_an_article_now_a_copy_to_duplicates(site, tmp_path):
+    """--redo-dedup keeps the earlier copy, and every row that pointed at the later one
+    points at it."""
+    out, kept, later = merged_copies(site, tmp_path)
     code, printed, summary = reprocess_cli("--out", str(out), "--what", "text", "--redo-dedup")
     assert code == 0, printed
     assert summary["demoted"] == 1 and summary["duplicates_repointed"] == 1, printed
@@ -366,4 +379,19 @@ def test_redo_dedup_moves_an_article_now_a_copy_to_duplicates(site, tmp_path):
         [(later, kept, "exact"), (listing[0], kept, "url")])
     assert_mentions_agree(out)
     assert memory_keys(out) == keys_of_tables(out)
+    assert_sound(out)
+
+
+def test_redo_dedup_pairs_only_articles_a_run_would_have_compared(site, tmp_path):
+    """A copy fetched further apart than the runs' look-back (30 days) from its original
+    stays an article, as runs left it, and the summary says so."""
+    out, kept, later = merged_copies(site, tmp_path, fetched_apart_days=90)
+    before = sorted(query(out, "duplicates", "select article_id, duplicate_of from t"))
+    code, printed, summary = reprocess_cli("--out", str(out), "--what", "text", "--redo-dedup")
+    assert code == 0, printed
+    assert summary["demoted"] == 0 and summary["copies_outside_lookback"] == 1, printed
+    assert "fetched more than 30 days apart" in printed
+    stored = sorted(row[0] for row in query(out, "articles", "select article_id from t"))
+    assert stored == sorted([kept, later])
+    assert sorted(query(out, "duplicates", "select article_id, duplicate_of from t")) == before
     assert_sound(out)

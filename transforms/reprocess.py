@@ -22,7 +22,7 @@ import logging
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -483,10 +483,32 @@ def _nothing(_):
     return ()
 
 
+def fetched_apart(copy: datetime, kept: datetime, lookback_days: int) -> bool:
+    """Whether two articles were fetched further apart than a run looks back
+    (`--dedup-days`; 0: no limit), so no run would have compared them."""
+    return lookback_days > 0 and abs(copy - kept) > timedelta(days=lookback_days)
+
+
+class _WithinLookbackFn(beam.DoFn):
+    def __init__(self, lookback_days: int):
+        self.lookback_days = lookback_days
+
+    def process(self, grouped):
+        _, found = grouped
+        kept = list(found["kept"])
+        for copy, fetched_at in found["copies"]:
+            if kept and not fetched_apart(fetched_at, kept[0], self.lookback_days):
+                yield copy
+            else:
+                counter("reprocess/copies-outside-lookback").inc()
+
+
 class FindCopies(beam.PTransform):
     """Article (every article of the days reprocessed, as it now reads) ->
     a Duplicate for each that is now an exact or near copy of another of
-    them, pointing at the one kept (the earliest published, as a run keeps)."""
+    them, pointing at the one kept (the earliest published, as a run keeps
+    within one run). As a run, it pairs only articles fetched at most
+    `lookback_days` apart: a story republished a year later stays an article."""
 
     def __init__(self, settings: DedupSettings):
         super().__init__()
@@ -494,8 +516,25 @@ class FindCopies(beam.PTransform):
 
     def expand(self, articles):
         found = articles | "Dedup" >> DeduplicateArticles(_NothingStored(), self.settings)
-        return found[DeduplicateArticles.DUPLICATES] | "Copies" >> beam.Filter(
+        copies = found[DeduplicateArticles.DUPLICATES] | "Copies" >> beam.Filter(
             lambda row: row.method in ("exact", "near") and row.duplicate_of not in ("", row.article_id))
+        fetched = articles | "FetchedAt" >> beam.Map(lambda article: (article.article_id, article.fetched_at))
+        return (
+            {"copies": ({"row": copies | "ById" >> beam.Map(lambda row: (row.article_id, row)),
+                         "fetched": fetched}
+                        | "WithOwnTime" >> beam.CoGroupByKey()
+                        | "ByKept" >> beam.FlatMap(_by_kept)),
+             "kept": fetched}
+            | "WithKeptTime" >> beam.CoGroupByKey()
+            | "WithinLookback" >> beam.ParDo(_WithinLookbackFn(self.settings.lookback_days)))
+
+
+def _by_kept(grouped):
+    """(copy id, {row, fetched}) -> (kept id, (row, the copy's fetch time))."""
+    _, found = grouped
+    fetched = list(found["fetched"])
+    for row in found["row"]:
+        yield row.duplicate_of, (row, fetched[0])
 
 
 class _RepointFn(beam.DoFn):
