@@ -79,6 +79,14 @@ class FeedSettings:
     # Real feeds list tens to a few thousand entries; parsing costs memory per
     # entry (about 5 KB), so a feed listing more is refused before parsing.
     max_entries: int = 5000
+    # A sitemap lists a site's pages of years; its entries dated (news
+    # publication date, else <lastmod>) before this many days are not news.
+    # Google News sitemaps hold the last two days by rule.
+    sitemap_max_age_days: float = 2.0
+    # A sitemap index is followed this many levels down (index -> index ->
+    # sitemap), to at most this many sitemaps per poll, the newest first.
+    sitemap_max_depth: int = 2
+    max_child_sitemaps: int = 50
     # Poll every feed now, whatever its interval or back-off says (--force:
     # after fixing the network, or to see a failing feed's reason at once).
     force: bool = False

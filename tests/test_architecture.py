@@ -24,7 +24,7 @@ PACKAGES = ("schemas", "transforms", "pipelines")
 SHARED = ("urls", "textnorm", "metrics", "windows", "quarantine")
 STAGES = (
     ("client", ("failures", "netguard", "politeness", "httpclient", "robots", "scheduler")),
-    ("feeds", ("feeds", "feedlist", "feedstate")),
+    ("feeds", ("feeds", "feedlist", "feedstate", "feedformats")),
     ("fetch", ("fetch", "warc", "archive")),
     ("clean", ("clean", "cleaner", "metadata", "recall", "clutter", "cues", "furniture", "templates",
                "boilerplate")),
@@ -37,7 +37,8 @@ STAGES = (
 BEAM_FREE = ("transforms.urls", "transforms.textnorm", "transforms.failures", "transforms.netguard",
              "transforms.httpclient", "transforms.politeness", "transforms.robots", "transforms.metadata",
              "transforms.clutter", "transforms.cues", "transforms.furniture", "transforms.recall",
-             "transforms.feedstate", "transforms.neardup", "transforms.feedlist", "transforms.quarantine",
+             "transforms.feedstate", "transforms.feedformats", "transforms.neardup", "transforms.feedlist",
+             "transforms.quarantine",
              "transforms.cleaner", "transforms.tagging", "transforms.rulefiles", "transforms.warc")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.settings import FeedSettings
 from transforms.failures import FetchError
 from transforms.feedlist import FeedListError, read_feed_list
 from transforms.feeds import parse_feed
@@ -63,7 +64,7 @@ def test_unusable_feed_lists_fail_with_one_line(tmp_path, content, message):
 def test_entries_resolve_relative_links_and_keep_feed_dates():
     body = rss([{"link": "../pages/a.html", "title": "A", "pubDate": "Thu, 03 Aug 2017 09:30:00 +0200"},
                 {"link": "https://b.example/2"}]).encode()
-    items, rejects, _ = parse_feed(body, "https://site.example/feeds/rss.xml", 3, NOW)
+    items, rejects, *_ = parse_feed(body, "https://site.example/feeds/rss.xml", 3, NOW)
     assert rejects == []
     assert [item.url for item in items] == ["https://site.example/pages/a.html", "https://b.example/2"]
     assert items[0].published_at == datetime(2017, 8, 3, 7, 30, tzinfo=UTC)
@@ -75,7 +76,7 @@ def test_entries_that_cannot_be_followed_are_item_rejects():
     body = rss([{"title": "no link"}, {"link": "javascript:alert(1)"},
                 {"link": "mailto:desk@example.org"}, {"link": "file:///etc/passwd"},
                 {"link": "https://ok.example/1"}]).encode()
-    items, rejects, _ = parse_feed(body, "https://site.example/rss", 0, NOW)
+    items, rejects, *_ = parse_feed(body, "https://site.example/rss", 0, NOW)
     assert [item.url for item in items] == ["https://ok.example/1"]
     assert [(r.stage, r.error_type) for r in rejects] == [
         ("item", "no-link"), ("item", "unsupported-scheme"),
@@ -85,20 +86,20 @@ def test_entries_that_cannot_be_followed_are_item_rejects():
 def test_emoji_written_as_surrogate_references_do_not_lose_the_feed():
     body = rss([{"link": "https://a.example/1", "title": "Peace &#55357;&#56842; at last"},
                 {"link": "https://a.example/2", "title": "stray &#xD83D; half"}]).encode()
-    items, rejects, _ = parse_feed(body, "https://site.example/rss", 0, NOW)
+    items, rejects, *_ = parse_feed(body, "https://site.example/rss", 0, NOW)
     assert rejects == []
     assert [item.title for item in items] == ["Peace \U0001F60A at last", "stray \uFFFD half"]
 
 
 def test_placeholder_dates_are_no_dates():
     body = rss([{"link": "https://a.example/1", "pubDate": "0000-00-00T00:00:00Z"}]).encode()
-    items, _, _ = parse_feed(body, "https://site.example/rss", 0, NOW)
+    items, *_ = parse_feed(body, "https://site.example/rss", 0, NOW)
     assert items[0].published_at is None
 
 
 def test_file_links_are_followed_from_local_feeds():
     body = rss([{"link": "page.html"}]).encode()
-    items, rejects, _ = parse_feed(body, "file:///srv/feeds/rss.xml", 0, NOW)
+    items, rejects, *_ = parse_feed(body, "file:///srv/feeds/rss.xml", 0, NOW)
     assert rejects == [] and items[0].url == "file:///srv/feeds/page.html"
     assert items[0].from_local_feed
 
@@ -154,6 +155,7 @@ def test_a_feed_listing_more_entries_than_any_real_one_is_refused_before_parsing
         return document.format(entry * count).encode()
 
     with pytest.raises(FetchError) as raised:
-        parse_feed(feed(51), "https://site.example/rss", 0, NOW, max_entries=50)
+        parse_feed(feed(51), "https://site.example/rss", 0, NOW, FeedSettings(max_entries=50))
     assert raised.value.error_type == "too-many-entries" and "51 entries" in str(raised.value)
-    assert len(parse_feed(feed(50), "https://site.example/rss", 0, NOW, max_entries=50).items) == 50
+    assert len(parse_feed(feed(50), "https://site.example/rss", 0, NOW, FeedSettings(max_entries=50)).items) \
+        == 50

@@ -87,14 +87,14 @@ def test_every_local_form_of_a_file_link_names_the_file(tmp_path, form):
     for body in (rss([{"link": link}]),
                  f'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
                  f'<entry><title>A</title><link href="{link}"/></entry></feed>'):
-        items, rejects, _ = parse_feed(body.encode(), feed_url, 0, NOW)
+        items, rejects, *_ = parse_feed(body.encode(), feed_url, 0, NOW)
         assert rejects == [] and [item.url for item in items] == [page.as_uri()]
         assert items[0].from_local_feed
 
 
 def test_a_remote_feed_file_link_is_refused_as_written():
     body = rss([{"link": "file:///etc/passwd"}, {"link": "file:/etc/passwd"}]).encode()
-    items, rejects, _ = parse_feed(body, "https://site.example/rss", 0, NOW)
+    items, rejects, *_ = parse_feed(body, "https://site.example/rss", 0, NOW)
     assert items == []
     assert [(r.stage, r.url, r.error_type) for r in rejects] == [
         ("item", "file:///etc/passwd", "blocked-scheme")] * 2

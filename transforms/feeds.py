@@ -23,6 +23,16 @@ from schemas.records import FeedItem, FeedState, Page, Reject
 from schemas.settings import FeedSettings, FetchSettings
 
 from .failures import FetchError, failure_label, is_temporary
+from .feedformats import (
+    ChildSitemap,
+    FeedEntry,
+    is_json_feed,
+    is_sitemap,
+    may_be_sitemap_index,
+    newest_first,
+    read_json_feed,
+    read_sitemap,
+)
 from .feedstate import (
     after_failure,
     after_success,
@@ -73,6 +83,8 @@ class ParsedFeed(NamedTuple):
     rejects: list[Reject]
     # How long the publisher asks readers to wait between polls (<ttl>, sy:).
     wait: timedelta | None
+    # A sitemap index's sitemaps, to be fetched and read in turn.
+    children: tuple[ChildSitemap, ...] = ()
 
 
 def _cut_short(error) -> bool:
@@ -128,18 +140,27 @@ def _not_a_feed(body: bytes, page_url: str) -> str:
     return "an HTML page, not a feed: give the site's RSS or Atom feed URL"
 
 
+_DEFAULT_FEEDS, _DEFAULT_FETCH = FeedSettings(), FetchSettings()
+
+
 def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
-               max_entries: int = FeedSettings.max_entries) -> ParsedFeed:
-    """Items of one feed document and rejects for entries that cannot be followed.
+               settings: FeedSettings = _DEFAULT_FEEDS,
+               max_bytes: int = _DEFAULT_FETCH.max_feed_bytes) -> ParsedFeed:
+    """Items of one feed document -- RSS, Atom, JSON Feed or a sitemap -- and
+    rejects for entries that cannot be followed.
 
     Raises FetchError("parse") when the document is not a feed at all. A
-    malformed feed is read as far as feedparser's tolerant parser gets; when
-    the document stops short, its last, unfinished entry is a `truncated`
-    reject.
+    malformed feed is read as far as the tolerant parsers get; when the
+    document stops short, its last, unfinished entry is a `truncated`
+    reject. A sitemap index gives its child sitemaps to fetch next.
     """
+    if is_json_feed(body):
+        return _follow(read_json_feed(body, settings.max_entries), feed_url, feed_index, now)
+    if is_sitemap(body):
+        return _sitemap_items(body, feed_url, feed_index, now, settings, max_bytes)
     listed = sum(1 for _ in _ENTRY_TAG.finditer(body))
-    if listed > max_entries:  # counted before parsing, which would hold them all
-        raise FetchError("too-many-entries", f"{listed} entries, more than {max_entries}")
+    if listed > settings.max_entries:  # counted before parsing, which would hold them all
+        raise FetchError("too-many-entries", f"{listed} entries, more than {settings.max_entries}")
     # A stream, never bytes: feedparser opens bytes that look like a path as a file.
     parsed = feedparser.parse(io.BytesIO(repair_character_references(body)), sanitize_html=False,
                               resolve_relative_uris=False)
@@ -150,16 +171,29 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
         raise FetchError("parse", f"not a readable RSS/Atom feed: {reason[:200]}")
     if not parsed.entries and not parsed.get("version"):
         raise FetchError("parse", "not an RSS/Atom feed")
-    local = urlsplit(feed_url).scheme == "file"
-    items, rejects = [], []
     entries = list(parsed.entries)
+    cut = None
     if parsed.bozo and _cut_short(parsed.get("bozo_exception")):
         # The document ends inside its last entry, whose link may be cut too.
         cut = entries.pop()
-        rejects.append(Reject("item", (cut.get("link") or feed_url)[:2000], feed_url, "truncated",
-                              "the feed ends inside this entry", None, now))
+    followed = _follow([FeedEntry(link=(entry.get("link") or "").strip(), title=entry.get("title"),
+                                  author=entry.get("author"), published_at=_entry_time(entry))
+                        for entry in entries], feed_url, feed_index, now)
+    if cut is not None:
+        followed.rejects.insert(0, Reject("item", (cut.get("link") or feed_url)[:2000], feed_url,
+                                          "truncated", "the feed ends inside this entry", None, now))
+    channel = parsed.get("feed", {})
+    wait = publisher_interval(channel.get("ttl"), channel.get("sy_updateperiod"),
+                              channel.get("sy_updatefrequency"))
+    return followed._replace(wait=wait)
+
+
+def _follow(entries: list[FeedEntry], feed_url: str, feed_index: int, now: datetime) -> ParsedFeed:
+    """A FeedItem for each entry whose link can be followed; a reject for the others."""
+    local = urlsplit(feed_url).scheme == "file"
+    items, rejects = [], []
     for position, entry in enumerate(entries):
-        link = (entry.get("link") or "").strip()
+        link = entry.link.strip()
         if not link:
             rejects.append(Reject("item", feed_url, feed_url, "no-link",
                                   f"entry {position} has no link", None, now))
@@ -175,15 +209,33 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
             rejects.append(Reject("item", url[:2000], feed_url, error.error_type,
                                   str(error), None, now))
             continue
-        items.append(FeedItem(url=url, feed_url=feed_url, title=entry.get("title"),
-                              author=entry.get("author"),
-                              published_at=_entry_time(entry),
-                              first_seen=(feed_index, position),
+        items.append(FeedItem(url=url, feed_url=feed_url, title=entry.title, author=entry.author,
+                              published_at=entry.published_at, first_seen=(feed_index, position),
                               from_local_feed=local))
-    channel = parsed.get("feed", {})
-    wait = publisher_interval(channel.get("ttl"), channel.get("sy_updateperiod"),
-                              channel.get("sy_updatefrequency"))
-    return ParsedFeed(items, rejects, wait)
+    return ParsedFeed(items, rejects, None)
+
+
+def _sitemap_items(body: bytes, feed_url: str, feed_index: int, now: datetime, settings: FeedSettings,
+                   max_bytes: int) -> ParsedFeed:
+    """A sitemap's recent pages as items, the newest `max_entries` of them
+    (a `too-many-entries` reject counts the rest), and its child sitemaps."""
+    sitemap = read_sitemap(body, max_bytes, now - timedelta(days=settings.sitemap_max_age_days))
+    counter("sitemaps/entries_too_old").inc(sitemap.too_old)
+    entries = newest_first(sitemap.entries, lambda entry: entry.published_at or entry.modified_at)
+    followed = _follow(entries[:settings.max_entries], feed_url, feed_index, now)
+    if len(entries) > settings.max_entries:
+        followed.rejects.append(Reject(
+            "item", feed_url, feed_url, "too-many-entries",
+            f"{len(entries) - settings.max_entries} more recent entries left out (more than "
+            f"{settings.max_entries})", None, now))
+    if sitemap.cut_short:
+        followed.rejects.append(Reject("item", feed_url, feed_url, "truncated",
+                                       f"the sitemap ends inside an entry: {sitemap.cut_short}", None, now))
+    return followed._replace(children=tuple(sitemap.children))
+
+
+def _modified(child: ChildSitemap) -> datetime | None:
+    return child.modified_at
 
 
 class _ListFeedsFn(beam.DoFn):
@@ -232,12 +284,66 @@ class _PollFeedFn(ConcurrentFetchFn):
         response = self.fetcher.get(feed_url, max_bytes=self.settings.max_feed_bytes, allow_file=True,
                                     etag=state.etag, last_modified=state.last_modified)
         if response.status == 304:
-            return _Skipped("not-modified", response.etag, response.last_modified), response
-        digest = body_hash(response.body)
-        if digest == state.body_hash:
-            return _Skipped("unchanged", response.etag, response.last_modified), response
-        return parse_feed(response.body, feed_url, index, response.fetched_at,
-                          self.feed_settings.max_entries), response
+            return _Skipped("not-modified", response.etag, response.last_modified), response, ()
+        # An index's sitemaps change under an unchanged index: it is read down on every poll.
+        if body_hash(response.body) == state.body_hash and not may_be_sitemap_index(response.body):
+            return _Skipped("unchanged", response.etag, response.last_modified), response, ()
+        parsed = parse_feed(response.body, feed_url, index, response.fetched_at, self.feed_settings,
+                            self.settings.max_feed_bytes)
+        if not parsed.children:
+            return parsed, response, ()
+        read_down, sitemaps = self._read_children(parsed, feed_url, index, response.fetched_at)
+        return read_down, response, tuple(sitemaps)
+
+    def _read_children(self, index_parsed: ParsedFeed, feed_url: str, index: int, now: datetime):
+        """A sitemap index read down: its sitemaps fetched in turn, the newest
+        first, to `sitemap_max_depth` levels and `max_child_sitemaps` sitemaps;
+        one seen before (a loop) is not fetched again. -> (ParsedFeed of all
+        their items, as of `feed_url`, the index's response, the sitemaps' responses)."""
+        settings = self.feed_settings
+        newer_than = now - timedelta(days=settings.sitemap_max_age_days)
+        local = urlsplit(feed_url).scheme == "file"
+        items, rejects, responses, seen = [], list(index_parsed.rejects), [], {feed_url}
+        pending = [(child, 1) for child in newest_first(index_parsed.children, _modified)]
+        while pending:
+            child, depth = pending.pop(0)
+            url = urljoin(feed_url, child.url)
+            problem = None
+            if url in seen:
+                problem = ("sitemap-loop", "listed again by a sitemap index (a loop or a repeat)")
+            elif depth > settings.sitemap_max_depth:
+                problem = ("sitemap-too-deep", f"more than {settings.sitemap_max_depth} sitemap indexes deep")
+            elif len(responses) >= settings.max_child_sitemaps:
+                problem = ("too-many-sitemaps", f"{len(pending) + 1} more sitemaps left out (more than "
+                                                f"{settings.max_child_sitemaps} a poll)")
+                pending = []
+            elif child.modified_at is not None and child.modified_at < newer_than:
+                counter("sitemaps/too_old").inc()
+                continue
+            if problem:
+                rejects.append(Reject("feed", url[:2000], feed_url, *problem, None, now))
+                continue
+            seen.add(url)
+            try:
+                response = self.fetcher.get(url, max_bytes=self.settings.max_feed_bytes, allow_file=local)
+                parsed = parse_feed(response.body, url, index, response.fetched_at, settings,
+                                    self.settings.max_feed_bytes)
+            except FetchError as error:
+                rejects.append(Reject("feed", url[:2000], feed_url, error.error_type, str(error),
+                                      error.http_status, now))
+                continue
+            responses.append(response)
+            counter("sitemaps/read").inc()
+            items += parsed.items
+            rejects += [replace(reject, feed_url=feed_url) for reject in parsed.rejects]
+            pending += [(grandchild, depth + 1) for grandchild in newest_first(parsed.children, _modified)]
+        kept = [replace(item, feed_url=feed_url, first_seen=(index, position))
+                for position, item in enumerate(items[:settings.max_entries])]
+        if len(items) > settings.max_entries:
+            rejects.append(Reject("item", feed_url, feed_url, "too-many-entries",
+                                  f"{len(items) - settings.max_entries} more recent entries of its sitemaps "
+                                  f"left out (more than {settings.max_entries})", None, now))
+        return ParsedFeed(kept, rejects, None), responses
 
     def timing_name(self, element) -> str:
         return f"feeds/ms/{element[1]}"
@@ -267,21 +373,22 @@ class _PollFeedFn(ConcurrentFetchFn):
                 "feed", feed_url, feed_url, outcome.error_type, str(outcome),
                 outcome.http_status, now))
             return
-        result, response = outcome
+        result, response, sitemaps = outcome
         if isinstance(result, _Skipped):  # 304 or the same body: nothing to parse
             counter(f"feeds/{result.status.replace('-', '_')}").inc()
             yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
                 state, result.status, now, self.feed_settings, result.etag, result.last_modified,
                 wait=None))
             return
-        self.seen.inc(len(result.items) + len(result.rejects))
+        self.seen.inc(len(result.items) + sum(reject.stage != "feed" for reject in result.rejects))
         yield from result.items
         if self.keep_bodies:
-            yield beam.pvalue.TaggedOutput(PollFeeds.BODIES, Page(
-                item=FeedItem(url=feed_url, feed_url=feed_url), final_url=response.url,
-                status=response.status, content_type=response.content_type, body=response.body,
-                fetched_at=response.fetched_at, reason=response.reason, headers=response.headers,
-                request_headers=response.request_headers))
+            for asked, read in ((feed_url, response), *((sitemap.url, sitemap) for sitemap in sitemaps)):
+                yield beam.pvalue.TaggedOutput(PollFeeds.BODIES, Page(
+                    item=FeedItem(url=asked, feed_url=feed_url), final_url=read.url,
+                    status=read.status, content_type=read.content_type, body=read.body,
+                    fetched_at=read.fetched_at, reason=read.reason, headers=read.headers,
+                    request_headers=read.request_headers))
         for reject in result.rejects:
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, reject)
         yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
