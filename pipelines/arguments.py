@@ -34,6 +34,17 @@ def add_rules_arguments(parser) -> None:
         help="the event types and their patterns, as schemas/data/event_types.yaml (default: that file)")
 
 
+def add_discover_arguments(parser) -> None:
+    """The fetching options of `discover` (its client is the run's)."""
+    parser.add_argument("--allow-private-network", action="store_true", default=False,
+                        help="allow loopback, private and link-local addresses (tests, intranets)")
+    parser.add_argument("--host-delay", type=float, default=_DEFAULT_FETCH.host_delay_s, metavar="S",
+                        help="seconds between request starts to one host "
+                             f"(default: {_DEFAULT_FETCH.host_delay_s:g})")
+    parser.add_argument("--contact", default=PROJECT_URL, metavar="URL",
+                        help="contact URL sent in the User-Agent (default: the project's)")
+
+
 def add_ingest_arguments(parser) -> None:
     """The options of an ingestion run (Beam's own are added by Beam)."""
     add_rules_arguments(parser)

@@ -8,6 +8,7 @@
     news-ingest memory [--out DIR] [--rebuild]
     news-ingest verify [--out DIR] [--repair]
     news-ingest reprocess [--out DIR] [--what tags|text] [--since DATE] [--until DATE] [--redo-dedup]
+    news-ingest discover URL [URL ...] [--opml FILE]
 
 argparse (stdlib) because Beam's own options are argparse too: `run` and
 `stream` parse their options with `parse_known_args` and hand the rest to
@@ -29,6 +30,7 @@ from pathlib import Path
 from .arguments import (
     PreflightError,
     UsageError,
+    add_discover_arguments,
     add_ingest_arguments,
     add_rules_arguments,
     classify_settings,
@@ -169,6 +171,41 @@ def cmd_extract(args: argparse.Namespace) -> int:
         return fail("give saved pages (PAGE ..., or - for standard input) or --warc FILE", EXIT_USAGE)
     return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr, settings,
                          tuple(args.warc or ()))
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from schemas.settings import VERSION, FetchSettings
+
+    from .discover import check_pages, discover_sites, render, write_opml
+
+    try:
+        check_pages(args.urls)
+        if args.host_delay < 0:
+            raise UsageError("--host-delay must be 0 or more")
+        writable_file(args.opml, "--opml")
+    except UsageError as error:
+        return fail(str(error), EXIT_USAGE)
+    except PreflightError as error:
+        return fail(str(error))
+    settings = replace(FetchSettings(), allow_private_network=args.allow_private_network,
+                       host_delay_s=args.host_delay, user_agent=f"news-ingest/{VERSION} (+{args.contact})")
+    found = discover_sites(args.urls, settings)
+    if args.verbosity >= 0:
+        print(render(found, args.verbosity > 0))
+    feeds = sum(len(site.feeds) for site in found)
+    if args.opml and feeds:
+        try:
+            write_opml(found, args.opml)
+        except OSError as error:
+            return fail(f"--opml {args.opml}: {error.strerror or error}")
+        if args.verbosity >= 0:
+            print(f"wrote {args.opml}: run it with `news-ingest run --feeds {args.opml}`")
+    if not feeds:
+        return fail(f"no feed found from {len(found)} page{'' if len(found) == 1 else 's'}"
+                    + (f"; {args.opml} not written" if args.opml else ""), EXIT_NO_FEED)
+    return 0
 
 
 def cmd_gazetteer(args: argparse.Namespace) -> int:
@@ -474,6 +511,22 @@ def _parser() -> argparse.ArgumentParser:
     add_rules_arguments(extract)
     _add_verbosity(extract)
 
+    discover = commands.add_parser(
+        "discover", help="find a site's feeds and sitemaps from a page, check them, write OPML",
+        description="From each page (a site's home page or any other) find the feeds it declares "
+                    "(<link rel=\"alternate\">), the Sitemap: lines of its robots.txt and the usual feed "
+                    "paths (/feed/, /rss.xml, /atom.xml, /feed.json, news sitemaps, ...), fetch each with "
+                    "the run's guarded client and keep those that are real feeds, with how many entries "
+                    "they list and how fresh they are. robots.txt is obeyed for the page and the guessed "
+                    "paths.",
+        epilog="Exit status: 0 when a feed was found, 2 for bad options or URLs, 3 when no page "
+               "gave a feed (nothing is written then).")
+    discover.add_argument("urls", nargs="+", metavar="URL", help="a page of the site, e.g. its home page")
+    discover.add_argument("--opml", metavar="FILE",
+                          help="also write the feeds found as an OPML feed list for `run --feeds FILE`")
+    add_discover_arguments(discover)
+    _add_verbosity(discover)
+
     compact = commands.add_parser(
         "compact", help="rewrite each partition's many small files as one (rows and ids unchanged)",
         description="Rewrite every partition of more than one file as one file, with the same rows, ids "
@@ -620,6 +673,8 @@ def _command(argv: list[str]) -> int:
             return cmd_verify(args)
         if args.command == "gazetteer":
             return cmd_gazetteer(args)
+        if args.command == "discover":
+            return cmd_discover(args)
         return cmd_extract(args)
     except KeyboardInterrupt:  # before a command's own handling began: nothing was written
         return fail("interrupted", EXIT_INTERRUPTED)

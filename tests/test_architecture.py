@@ -24,7 +24,7 @@ PACKAGES = ("schemas", "transforms", "pipelines")
 SHARED = ("urls", "textnorm", "metrics", "windows", "quarantine")
 STAGES = (
     ("client", ("failures", "netguard", "politeness", "httpclient", "robots", "scheduler")),
-    ("feeds", ("feeds", "feedlist", "feedstate", "feedformats")),
+    ("feeds", ("feeds", "feedlist", "feedstate", "feedformats", "discovery")),
     ("fetch", ("fetch", "warc", "archive")),
     ("clean", ("clean", "cleaner", "metadata", "recall", "clutter", "cues", "furniture", "templates",
                "boilerplate")),

@@ -11,19 +11,26 @@ ultimate-sitemap-parser: it is GPL-3.0, drops an index's <lastmod>, and
 logs parse errors instead of raising them.
 
 Each reader gives FeedEntry tuples; feeds.py follows them as it follows
-RSS and Atom entries.
+RSS and Atom entries. `declared_feeds` reads the feeds a web page links to
+(<link rel="alternate" type=...>, the types in schemas/data/discovery.yaml).
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import re
 import zlib
 from datetime import UTC, datetime
+from functools import cache
 from typing import NamedTuple
+from urllib.parse import urljoin
 
+import lxml.html
 from lxml import etree
+
+from schemas import load_data
 
 from .failures import FetchError
 
@@ -190,3 +197,41 @@ def _fields(element) -> dict[str, str]:
         elif name in ("loc", "lastmod"):
             fields[name] = (child.text or "").strip()
     return fields
+
+
+class DeclaredFeed(NamedTuple):
+    url: str
+    title: str | None
+
+
+@cache
+def discovery_rules() -> dict:
+    """schemas/data/discovery.yaml: feed link types and the usual feed paths."""
+    rules = load_data("discovery.yaml")
+    return {"feed_paths": tuple(rules["feed_paths"]), "feed_types": frozenset(rules["feed_types"])}
+
+
+def declared_feeds(body: bytes, page_url: str) -> list[DeclaredFeed]:
+    """The feeds a web page declares (`<link rel="alternate" type="application/rss+xml"
+    href=...>` and the other feed types), resolved against its <base href>, in order, once each."""
+    try:
+        tree = lxml.html.fromstring(body)
+    except (etree.ParserError, ValueError):
+        return []
+    base = page_url
+    for element in tree.iter("base"):
+        if element.get("href"):
+            with contextlib.suppress(ValueError):
+                base = urljoin(page_url, element.get("href").strip())
+            break
+    types, found = discovery_rules()["feed_types"], {}
+    for link in tree.iter("link"):
+        rels = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower().split(";")[0].strip()
+        if "alternate" in rels and kind in types and (link.get("href") or "").strip():
+            try:
+                url = urljoin(base, link.get("href").strip())
+            except ValueError:  # an href no URL parser reads: not one to offer
+                continue
+            found.setdefault(url, DeclaredFeed(url, (link.get("title") or "").strip() or None))
+    return list(found.values())

@@ -16,8 +16,6 @@ from xml.sax import SAXParseException
 
 import apache_beam as beam
 import feedparser
-import lxml.html
-from lxml import etree
 
 from schemas.records import FeedItem, FeedState, Page, Reject
 from schemas.settings import FeedSettings, FetchSettings
@@ -26,6 +24,7 @@ from .failures import FetchError, failure_label, is_temporary
 from .feedformats import (
     ChildSitemap,
     FeedEntry,
+    declared_feeds,
     is_json_feed,
     is_sitemap,
     may_be_sitemap_index,
@@ -115,24 +114,12 @@ def _file_link(url: str) -> str:
 # A web page: optional BOM, XML declaration, comments and doctype, then <html>.
 _HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*"
                          rb"(?:<!doctype\s+html[\s>]|<html[\s>])", re.I | re.S)
-_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
 
 
 def _not_a_feed(body: bytes, page_url: str) -> str:
     """Why a web page given as a feed is none, naming the feeds it links to
     (`<link rel="alternate" type="application/rss+xml" href=…>`), if any."""
-    try:
-        tree = lxml.html.fromstring(body)
-    except (etree.ParserError, ValueError):
-        tree = None
-    links = {}
-    for link in [] if tree is None else tree.iter("link"):
-        if ("alternate" in (link.get("rel") or "").lower().split() and link.get("href")
-                and (link.get("type") or "").lower().split(";")[0].strip() in _FEED_TYPES):
-            try:
-                links[urljoin(page_url, link.get("href").strip())] = None
-            except ValueError:  # an href no URL parser reads: not one to offer
-                continue
+    links = [feed.url for feed in declared_feeds(body, page_url)]
     if links:
         shown = [url[:200] for url in list(links)[:5]]
         return (f"an HTML page, not a feed; it links to {len(links)} feed{'s' if len(links) > 1 else ''}: "
