@@ -129,7 +129,9 @@ def _build(root: Path, since: date | None, until: date | None, top: int, listed:
         return con.execute(sql, list(params)).fetchall()
 
     first_day, last_day = rows("select min(date), max(date) from articles")[0]
-    names = {actor["id"]: actor["name"] for actor in load_data("gazetteer.yaml")["actors"]}
+    gazetteer = load_data("gazetteer.yaml")["actors"]
+    names = {actor["id"]: actor["name"] for actor in gazetteer}
+    wikidata = {actor["id"]: actor.get("wikidata", "") for actor in gazetteer}
     articles, sources, languages = rows(
         "select count(*), count(distinct source), count(distinct language) from articles")[0]
     report = Report(
@@ -162,8 +164,9 @@ def _build(root: Path, since: date | None, until: date | None, top: int, listed:
             from kept left join copies using (source)
             order by kept.articles desc, kept.source limit ?""", TOP_ROWS), filters=("source",))
     report.tables = [
-        Table("Top actors", ("actor", "name", "articles", "as primary", "in title"),
-              [(actor, names.get(actor, ""), *counts) for actor, *counts in top_actors],
+        Table("Top actors", ("actor", "name", "articles", "as primary", "in title", "wikidata"),
+              [(actor, names.get(actor, ""), *counts, wikidata.get(actor, ""))
+               for actor, *counts in top_actors],
               filters=("actor",)),
         _named_together(con, top_ids),
         sources_table,

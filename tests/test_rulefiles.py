@@ -71,6 +71,8 @@ ACTOR = "  - id: {id}\n    name: Someone\n    type: group\n    aliases: [{alias}
     (ACTOR.format(id="islamic-society", alias="X").replace("aliases: [X]", "exact: [IS]"), 2,
      "exact word 'IS' of"),
     (ACTOR.format(id="fsa", alias="Free Syrian Army"), 2, "of the ignore list folds like a name of fsa"),
+    (ACTOR.format(id="wd", alias="X") + "    wikidata: Q-12\n", 6, "must be a Wikidata item id like"),
+    (ACTOR.format(id="wd", alias="X") + "    wikidata: q42\n", 6, "must be a Wikidata item id like"),
 ])
 def test_a_bad_gazetteer_is_one_line_naming_its_line(capsys, tmp_path, entry, line, words):
     """`line` counts from the added actor's first line (2, as if it were first in its file)."""
@@ -154,3 +156,26 @@ def test_a_run_tags_with_the_users_gazetteer(capsys, tmp_path):
                    "--gazetteer", str(with_actor(tmp_path)))[0] == 0
     tagged = query(out, "mentions", "select count(distinct article_id) from t where actor = 'lebanon'")
     assert tagged[0][0] >= 1
+
+
+def test_one_wikidata_item_for_two_actors_names_both(capsys, tmp_path):
+    path = with_actor(tmp_path, ACTOR.format(id="daesh-again", alias="X") + "    wikidata: Q2429253\n")
+    assert main(["gazetteer", "--check", str(path)]) == 1
+    err = capsys.readouterr().err
+    added = path.read_text().splitlines().index("    wikidata: Q2429253") + 1  # the new actor's, first
+    assert f"wikidata Q2429253 of 'isis' is already 'daesh-again''s (line {added})" in err, err
+
+
+def test_every_bundled_wikidata_item_is_well_formed_and_names_one_actor():
+    """Each actor's Wikidata QID, where it has one, is Q and digits and no other actor's;
+    the states have theirs."""
+    import re
+
+    from schemas import load_data
+
+    actors = load_data("gazetteer.yaml")["actors"]
+    items = [actor["wikidata"] for actor in actors if "wikidata" in actor]
+    assert all(re.fullmatch(r"Q[1-9][0-9]*", item) for item in items), items
+    assert len(items) == len(set(items))
+    assert {actor["id"] for actor in actors if actor["type"] == "state"} <= {
+        actor["id"] for actor in actors if "wikidata" in actor}

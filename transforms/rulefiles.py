@@ -22,7 +22,9 @@ GAZETTEER, EVENT_TYPES = "gazetteer.yaml", "event_types.yaml"
 _ACTOR_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LONGEST_ID = WriteSettings().max_partition_chars  # longer ids would be cut in their folder names
 _EVENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_ACTOR_KEYS = {"id": str, "name": str, "type": str, "aliases": list, "exact": list, "needs_context": list}
+_ACTOR_KEYS = {"id": str, "name": str, "type": str, "wikidata": str, "aliases": list, "exact": list,
+               "needs_context": list}
+_WIKIDATA_ID = re.compile(r"Q[1-9][0-9]{0,11}")
 _TERM_LISTS = ("context_terms", "border_terms", "border_actors", "place_prepositions", "ignore")
 
 
@@ -99,7 +101,7 @@ def _check_gazetteer(spec, text: str, name: str) -> None:
             raise _fail(name, line, f"unknown key {key!r} (known: actors, {', '.join(_TERM_LISTS)})")
         if key in _TERM_LISTS:
             _check_terms(spec[key], f"{key}", name, line)
-    lines = {}
+    lines, items = {}, {}
     for entry in spec["actors"]:
         line = getattr(entry, "line", spec.line)
         if not isinstance(entry, dict):
@@ -122,6 +124,7 @@ def _check_gazetteer(spec, text: str, name: str) -> None:
         if actor in lines:
             raise _fail(name, line, f"actor {actor!r} is listed twice (first on line {lines[actor]})")
         lines[actor] = line
+        _check_wikidata(entry, name, line, items)
         if not entry.get("aliases") and not entry.get("exact"):
             raise _fail(name, line, f"actor {actor!r} has no aliases or exact words: it could never be found")
     try:
@@ -200,7 +203,7 @@ def gazetteer_changes(text: str) -> list[str]:
     changes += [f"actor {actor} removed (articles already tagged with it keep it)"
                 for actor in old if actor not in new]
     for actor in (actor for actor in new if actor in old):
-        for field in ("name", "type"):
+        for field in ("name", "type", "wikidata"):
             if old[actor].get(field) != new[actor].get(field):
                 changes.append(f"{actor}: {field} {old[actor].get(field)!r} -> {new[actor].get(field)!r}")
         for field in ("aliases", "exact", "needs_context"):
@@ -218,3 +221,19 @@ def _set_changes(what: str, before: list[str], after: list[str]) -> list[str]:
     added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
     return ([f"{what} added: {', '.join(added)}"] if added else []) + (
         [f"{what} removed: {', '.join(removed)}"] if removed else [])
+
+
+def _check_wikidata(entry: dict, name: str, line: int, items: dict[str, tuple[str, int]]) -> None:
+    """An actor's Wikidata item, if it has one: well-formed (Q and digits) and no other actor's."""
+    if "wikidata" not in entry:
+        return
+    item, actor = str(entry["wikidata"]).strip(), entry["id"]
+    line = entry.key_lines.get("wikidata", line)
+    if not _WIKIDATA_ID.fullmatch(item):
+        raise _fail(name, line, f"wikidata of {actor!r} must be a Wikidata item id like Q2429253, "
+                                f"not {item!r}")
+    if item in items:
+        other, other_line = items[item]
+        raise _fail(name, line, f"wikidata {item} of {actor!r} is already {other!r}'s (line {other_line}): "
+                                "one item, one actor")
+    items[item] = actor, line
