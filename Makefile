@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-installed-stamp
 BROWSER_STAMP := $(VENV)/.browser-installed-stamp
 OUT    ?= data
 
-.PHONY: setup run report test test-fast test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history bench-reprocess clean
+.PHONY: setup run report test test-fast test-browser chromium lint bench bench-clean bench-dedup bench-classify bench-stream bench-hostile bench-report bench-history bench-reprocess bench-polling clean
 
 # Editable install: code changes need no reinstall (setuptools says so loudly).
 # `make run` installs what running needs; the test targets add the test extras.
@@ -88,6 +88,9 @@ bench-report: $(BROWSER_STAMP) chromium
 	$(BIN)/python bench/bench_report.py
 
 # A run's cost against the dataset's history: HISTORY_ARGS="--runs 2880" for one size (see the script).
+bench-polling: $(TEST_STAMP)
+	$(BIN)/python bench/bench_polling.py $(POLLING_ARGS)
+
 bench-history: $(TEST_STAMP)
 	$(BIN)/python bench/bench_history.py $(HISTORY_ARGS)
 

@@ -10,9 +10,10 @@ import re
 from dataclasses import replace
 from decimal import Decimal
 
-from schemas.settings import PROJECT_URL, ClassifySettings, DedupSettings, FetchSettings
+from schemas.settings import PROJECT_URL, ClassifySettings, DedupSettings, FeedSettings, FetchSettings
 
 _DEFAULT_FETCH = FetchSettings()
+_DEFAULT_FEEDS = FeedSettings()
 
 
 class PreflightError(Exception):
@@ -97,6 +98,14 @@ def add_ingest_arguments(parser) -> None:
         "--dedup-days", type=int, default=DedupSettings().lookback_days, metavar="N",
         help="how many days of stored articles later copies are compared with "
              f"(default: {DedupSettings().lookback_days}; 0: all); URLs are remembered for good")
+    parser.add_argument(
+        "--min-interval", default=f"{_DEFAULT_FEEDS.min_interval_minutes:g}m", metavar="DURATION",
+        help="adaptive polling: the shortest wait between two polls of a feed "
+             f"(default: {_DEFAULT_FEEDS.min_interval_minutes:g}m)")
+    parser.add_argument(
+        "--max-interval", default=f"{_DEFAULT_FEEDS.max_interval_hours:g}h", metavar="DURATION",
+        help="adaptive polling: the longest wait, whatever a feed's pace (default: "
+             f"{_DEFAULT_FEEDS.max_interval_hours:g}h; 0: no adaptive polling, every feed on every run)")
     parser.add_argument(
         "--compact-every", default="1d", metavar="DURATION",
         help="after a run (or poll), compact the dataset's small files when the last compaction "

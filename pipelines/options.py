@@ -63,7 +63,18 @@ def settings_from(options: IngestOptions) -> Settings:
     if options.dedup_days < 0:
         raise UsageError("--dedup-days must be 0 or more")
     return Settings(fetch=fetch, dedup=replace(DedupSettings(), lookback_days=options.dedup_days),
-                    feeds=replace(FeedSettings(), force=options.force), classify=classify_settings(options))
+                    feeds=feed_settings(options), classify=classify_settings(options))
+
+
+def feed_settings(options) -> FeedSettings:
+    """--force and the adaptive polling bounds (--min-interval, --max-interval)."""
+    shortest = _seconds_or_zero(options.min_interval, "--min-interval")
+    longest = _seconds_or_zero(options.max_interval, "--max-interval")
+    if longest and longest < shortest:
+        raise UsageError(f"--max-interval {options.max_interval} is shorter than --min-interval "
+                         f"{options.min_interval}")
+    return replace(FeedSettings(), force=options.force, min_interval_minutes=shortest / 60,
+                   max_interval_hours=longest / 3600)
 
 
 
@@ -112,11 +123,15 @@ def _seconds(text: str, option: str) -> float:
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
+def _seconds_or_zero(text: str, option: str) -> float:
+    """A duration, where a bare 0 needs no unit."""
+    return 0.0 if re.fullmatch(r"0+(\.0*)?[smhd]?", text.strip().lower()) else _seconds(text, option)
+
+
 def parse_compact_every(text: str) -> timedelta | None:
     """--compact-every: a duration, or None for 0 (never)."""
-    if re.fullmatch(r"0+(\.0*)?[smhd]?", text.strip().lower()):
-        return None
-    return timedelta(seconds=_seconds(text, "--compact-every"))
+    seconds = _seconds_or_zero(text, "--compact-every")
+    return timedelta(seconds=seconds) if seconds else None
 
 
 def given_out(out: str) -> str:

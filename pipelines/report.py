@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 
 from schemas import load_data
 from schemas.layout import ACTOR_TABLES, STATE, TABLES
+from schemas.records import FeedState
 from schemas.tables import SCHEMAS
-from transforms.feedstate import DamagedState, read_states
+from transforms.feedstate import INTERVAL_BUCKETS, DamagedState, interval_bucket, read_states
 
 TOP_ACTORS = 8
 TOP_ROWS = 15
@@ -186,6 +187,7 @@ def _build(root: Path, since: date | None, until: date | None, top: int, listed:
                    strftime(max(rejected_at), '%Y-%m-%d %H:%M')
             from rejects group by all order by 3 desc, 1, 2""")),
         _feed_health(root),
+        _feeds_by_interval(root),
     ]
     report.listed = _latest(con, listed)
     return report
@@ -428,3 +430,20 @@ def _feed_health(root: Path) -> Table:
     return Table("Feeds failing or disabled", columns, rows,
                  empty=f"none: all {healthy} feeds answered on their last poll" if states
                  else "no feed state yet")
+
+
+def _feeds_by_interval(root: Path) -> Table:
+    """Feeds by the wait until their next poll (adaptive polling), with why, from the feed state."""
+    columns = ("next poll within", "feeds", "for example", "why")
+    try:
+        states = read_states(str(root))
+    except DamagedState as error:
+        return Table("Feeds by polling interval", columns, [], empty=f"feed state unreadable: {error}")
+    buckets: dict[str, list[FeedState]] = {}
+    for state in sorted(states.values(), key=lambda state: state.url):
+        if not state.failures:  # a failing feed waits for its back-off (the table above)
+            buckets.setdefault(interval_bucket(state), []).append(state)
+    order = [label for _, label in INTERVAL_BUCKETS] + ["longer", "every-run"]
+    rows = [(label, len(buckets[label]), buckets[label][0].url, buckets[label][0].interval_reason or "")
+            for label in order if label in buckets]
+    return Table("Feeds by polling interval", columns, rows, empty="no feed state yet")

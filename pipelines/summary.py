@@ -14,6 +14,7 @@ from typing import NamedTuple
 from apache_beam.metrics.metric import MetricsFilter
 
 from schemas.settings import METRICS_NAMESPACE
+from transforms.feedstate import INTERVAL_BUCKETS
 
 
 def counters_of(result) -> dict[str, int]:
@@ -161,7 +162,8 @@ class RunSummary:
                       "not_due": self.count("feeds/not_due"),
                       "next_due": self.next_due.isoformat() if self.next_due else None,
                       "rejected": self.count("feeds/rejected"),
-                      "disabled": sorted(_with_prefix(self.counters, "feeds/disabled/"))},
+                      "disabled": sorted(_with_prefix(self.counters, "feeds/disabled/")),
+                      "by_interval": self._by_interval()},
             "items": {"seen": self.count("items/seen"),
                       "fetched": self.count("fetch/ok"),
                       "extracted": self.count("clean/ok"),
@@ -211,6 +213,8 @@ class RunSummary:
             f"not due {feeds['not_due']}{self._next_due()}",
             *([f"  DISABLED   {len(feeds['disabled'])} feeds keep failing: " + ", ".join(feeds["disabled"])]
               if feeds["disabled"] else []),
+            *([f"  intervals  next poll of the feeds polled: {_pairs(feeds['by_interval'])}"]
+              if set(feeds["by_interval"]) - {"every-run"} else []),
             f"  items      seen {items['seen']}, fetched {items['fetched']}, "
             f"extracted {items['extracted']}",
             f"    articles written   {items['articles']:>6}",
@@ -244,6 +248,14 @@ class RunSummary:
         ]
         return "\n".join(line.rstrip() for line in lines)
 
+
+    def _by_interval(self) -> dict[str, int]:
+        """Feeds polled, by the wait until their next poll (adaptive polling), shortest first."""
+        counted = _with_prefix(self.counters, "feeds/interval/")
+        order = [f"<={label}" for _, label in INTERVAL_BUCKETS]
+        named = {f"<={label}" if label in dict(INTERVAL_BUCKETS).values() else label: value
+                 for label, value in counted.items()}
+        return {label: named[label] for label in [*order, "longer", "every-run"] if label in named}
 
     def _next_due(self) -> str:
         if not self.count("feeds/not_due") or self.next_due is None:

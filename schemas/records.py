@@ -146,6 +146,12 @@ class FeedState:
     # The interval the feed itself asks for (<ttl>, sy:updatePeriod), kept
     # across 304s, which do not repeat it.
     min_interval_s: float | None = None
+    # The wait its own pace calls for (adaptive polling), and why, in words.
+    interval_s: float | None = None
+    interval_reason: str | None = None
+    # The pace it was learned from: this many entries published since then.
+    paced_entries: int | None = None
+    paced_since: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,17 @@ class FeedSettings:
     # sitemap), to at most this many sitemaps per poll, the newest first.
     sitemap_max_depth: int = 2
     max_child_sitemaps: int = 50
+    # Adaptive polling: each feed waits as its own pace calls for, between
+    # these bounds (Media Cloud's are 10 min and 24 h; --min-interval,
+    # --max-interval; a max of 0 polls every feed on every run, as before).
+    min_interval_minutes: float = 10.0
+    max_interval_hours: float = 24.0
+    # The pace is read off the newest entries' dates, this many at most...
+    rate_entries: int = 20
+    # ...aiming at this many polls per new entry: an entry waits half an
+    # interval on average, so 2 halves that wait against one poll per entry
+    # (bench/bench_polling.py measures requests and delays).
+    polls_per_item: float = 2.0
     # Poll every feed now, whatever its interval or back-off says (--force:
     # after fixing the network, or to see a failing feed's reason at once).
     force: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -15,6 +16,7 @@ from transforms.feedstate import (
     after_success,
     is_due,
     load_states,
+    next_interval,
     publisher_interval,
     save_states,
 )
@@ -236,3 +238,103 @@ def test_a_run_that_could_poll_no_feed_exits_3_says_why_and_force_polls_again(si
     assert summary["feeds"]["next_due"] and "--force polls them now" in printed
     code, _, summary = run_cli(*args, "--force")
     assert (code, summary["feeds"]["rejected"], site.hits["/gone.xml"]) == (3, 1, 2)
+
+
+# --- adaptive polling ----------------------------------------------------------------------
+
+def hourly(count: int, newest: datetime = NOW) -> list[datetime]:
+    return [newest - timedelta(hours=hours) for hours in range(count)]
+
+
+def test_a_feed_publishing_hourly_is_polled_every_half_hour_and_says_why():
+    interval = next_interval(FeedState("f"), True, hourly(20), NOW, SETTINGS)
+    # 20 entries from 19 h ago to now: one every 57 min, two polls per entry.
+    assert interval.seconds == pytest.approx(19 * 3600 / 20 / 2)
+    assert interval.reason == "20 entries in 19.0 h: one every 57 min"
+    state = after_success(FeedState("f"), "ok", NOW, SETTINGS, interval=interval)
+    assert state.next_poll_at == NOW + timedelta(seconds=interval.seconds)
+    assert (state.paced_entries, state.paced_since) == (20, NOW - timedelta(hours=19))
+
+
+def test_the_pace_is_bounded_by_the_floor_and_the_ceiling():
+    busy = [NOW - timedelta(minutes=minutes) for minutes in range(50)]
+    assert next_interval(FeedState("f"), True, busy, NOW, SETTINGS).seconds == 600
+    weekly = [NOW - timedelta(weeks=weeks) for weeks in range(10)]
+    quiet = next_interval(FeedState("f"), True, weekly, NOW, SETTINGS)
+    assert quiet.seconds == 24 * 3600 and quiet.reason.endswith("(at most 24.0 h)")
+    wide = FeedSettings(min_interval_minutes=30, max_interval_hours=48)
+    assert next_interval(FeedState("f"), True, busy, NOW, wide).seconds == 1800
+    assert next_interval(FeedState("f"), True, weekly, NOW, wide).seconds == 48 * 3600
+
+
+def test_a_feed_gone_quiet_waits_longer_gradually_and_never_loses_its_pace():
+    """A quiet night: each unchanged poll counts the same entries over a longer span."""
+    state = after_success(FeedState("f"), "ok", NOW, SETTINGS,
+                          interval=next_interval(FeedState("f"), True, hourly(20), NOW, SETTINGS))
+    waits = []
+    moment = NOW
+    for _ in range(6):
+        moment = state.next_poll_at
+        state = after_success(state, "unchanged", moment, SETTINGS,
+                              interval=next_interval(state, False, [], moment, SETTINGS))
+        waits.append(state.interval_s)
+    assert waits == sorted(waits) and waits[-1] < 2 * waits[0]  # slower, linearly, not doubling
+    assert waits[-1] == pytest.approx((moment - (NOW - timedelta(hours=19))).total_seconds() / 40)
+
+
+def test_an_undated_feed_waits_less_after_a_change_and_more_after_none():
+    state = FeedState("f", interval_s=3600)
+    assert next_interval(state, True, [], NOW, SETTINGS).seconds == 1800
+    assert next_interval(state, False, [], NOW, SETTINGS).seconds == 5400
+    assert next_interval(FeedState("f"), True, [], NOW, SETTINGS).seconds == 600  # the floor, at first
+    future = [NOW + timedelta(days=400)]  # a date far ahead is the feed's clock: not a pace
+    assert "undated" in next_interval(FeedState("f"), True, future, NOW, SETTINGS).reason
+
+
+def test_the_publishers_ttl_wins_when_longer_and_off_means_every_run():
+    pace = next_interval(FeedState("f"), True, hourly(20), NOW, SETTINGS)
+    state = after_success(FeedState("f"), "ok", NOW, SETTINGS, wait=timedelta(hours=2), interval=pace)
+    assert state.next_poll_at == NOW + timedelta(hours=2)
+    assert state.interval_reason == "the publisher asks for 2.0 h (<ttl>)"
+    off = FeedSettings(max_interval_hours=0)
+    assert next_interval(FeedState("f"), True, hourly(20), NOW, off) is None
+    assert after_success(FeedState("f"), "ok", NOW, off).next_poll_at is None
+
+
+def test_a_state_file_of_an_older_version_without_a_pace_loads(tmp_path):
+    folder = tmp_path / "_state"
+    folder.mkdir()
+    (folder / "feeds.json").write_text(json.dumps({"version": 1, "feeds": {"https://a.example/rss": {
+        "etag": None, "last_modified": None, "body_hash": "x", "last_status": "ok", "failures": 0,
+        "disabled": False, "last_error": None, "min_interval_s": None,
+        "last_polled_at": "2026-01-01T12:00:00+00:00", "next_poll_at": None}}}))
+    state = load_states(str(tmp_path))["https://a.example/rss"]
+    assert state.paced_entries is None and is_due(state, NOW)
+    interval = next_interval(state, False, [], NOW, SETTINGS)
+    assert interval.seconds == 900  # undated so far: 1.5 x the 10-minute floor
+
+
+@pytest.mark.e2e
+def test_a_run_polls_each_feed_at_its_own_pace_and_reports_it(site, tmp_path, capsys):
+    recent = datetime.now(UTC).replace(microsecond=0)
+    site.add("/busy", rss([{"link": f"/b{n}", "pubDate": format_datetime(recent - timedelta(minutes=5 * n))}
+                           for n in range(20)]), content_type="application/rss+xml")
+    site.add("/daily", rss([{"link": f"/d{n}", "pubDate": format_datetime(recent - timedelta(days=n))}
+                            for n in range(20)]), content_type="application/rss+xml")
+    out = tmp_path / "out"
+    args = ("--feeds", site.url("/busy"), "--feeds", site.url("/daily"), "--out", str(out),
+            "--allow-private-network", "--host-delay", "0", "--max-interval", "24h")
+    run = run_cli(*args)
+    assert run.code == 0, run.printed
+    assert run.summary["feeds"]["by_interval"] == {"<=15min": 1, "<=24h": 1}
+    assert "intervals  next poll of the feeds polled: <=15min 1, <=24h 1" in run.printed
+    state = feed_state(out)
+    assert state[site.url("/daily")]["interval_reason"].startswith("20 entries in 19.0 days: one every")
+    again = run_cli(*args)
+    assert again.code == 0 and again.summary["feeds"]["not_due"] == 2 and site.hits["/daily"] == 1
+    from pipelines.cli import main
+
+    capsys.readouterr()
+    assert main(["report", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Feeds by polling interval" in printed and "20 entries in 19.0 days" in printed

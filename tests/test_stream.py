@@ -21,7 +21,7 @@ from apache_beam.transforms.window import TimestampedValue
 from pipelines.lock import LockedError, RunLock
 from pipelines.stream import Stopper, build_stream_pipeline, stream_ingest
 from schemas.records import FeedItem
-from schemas.settings import FetchSettings, Settings
+from schemas.settings import FeedSettings, FetchSettings, Settings
 
 from .conftest import DEMO_PAGES, PAGES, ROOT, assert_sound
 from .loopback import rss
@@ -153,7 +153,7 @@ def test_stream_lands_items_a_feed_gains_while_it_runs_and_stops_on_ctrl_c(site,
     feed("/a")
     out = tmp_path / "out"
     stream = StreamProcess("--feeds", site.url("/rss"), "--out", str(out), "--interval", "2s",
-                           "--allow-private-network")
+                           "--allow-private-network", "--max-interval", "0")  # polled on every tick
     try:
         assert "articles 1," in stream.next_poll()
         assert urls_in(out) == [site.url("/a")], "queryable while the stream runs"
@@ -217,7 +217,8 @@ def test_the_whole_stream_graph_polls_on_each_tick_and_writes_each_story_once(si
              .advance_watermark_to(0).add_elements([TimestampedValue(0, 0)])
              .advance_watermark_to(INTERVAL).add_elements([TimestampedValue(1, INTERVAL)])
              .advance_watermark_to_infinity())
-    settings = Settings(fetch=FetchSettings(allow_private_network=True))
+    settings = Settings(fetch=FetchSettings(allow_private_network=True),
+                        feeds=FeedSettings(max_interval_hours=0))  # no adaptive polling: every tick
     out = tmp_path / "out"
     with streaming_pipeline() as p:
         build_stream_pipeline(p, [site.url("/rss")], str(out), "20260101T000000Z-abc123", settings,

@@ -36,8 +36,10 @@ from .feedstate import (
     after_failure,
     after_success,
     body_hash,
+    interval_bucket,
     is_due,
     load_states,
+    next_interval,
     publisher_interval,
     save_states,
 )
@@ -363,9 +365,9 @@ class _PollFeedFn(ConcurrentFetchFn):
         result, response, sitemaps = outcome
         if isinstance(result, _Skipped):  # 304 or the same body: nothing to parse
             counter(f"feeds/{result.status.replace('-', '_')}").inc()
-            yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
+            yield beam.pvalue.TaggedOutput(PollFeeds.STATES, _counted(after_success(
                 state, result.status, now, self.feed_settings, result.etag, result.last_modified,
-                wait=None))
+                wait=None, interval=next_interval(state, False, [], now, self.feed_settings))))
             return
         self.seen.inc(len(result.items) + sum(reject.stage != "feed" for reject in result.rejects))
         yield from result.items
@@ -378,9 +380,17 @@ class _PollFeedFn(ConcurrentFetchFn):
                     request_headers=read.request_headers))
         for reject in result.rejects:
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, reject)
-        yield beam.pvalue.TaggedOutput(PollFeeds.STATES, after_success(
+        dates = [item.published_at for item in result.items if item.published_at]
+        interval = next_interval(state, True, dates, now, self.feed_settings)
+        yield beam.pvalue.TaggedOutput(PollFeeds.STATES, _counted(after_success(
             state, "ok", now, self.feed_settings, response.etag, response.last_modified,
-            body_hash(response.body), result.wait))
+            body_hash(response.body), result.wait, interval)))
+
+
+def _counted(state: FeedState) -> FeedState:
+    """The state, its next wait counted in the summary's buckets of feeds by interval."""
+    counter(f"feeds/interval/{interval_bucket(state)}").inc()
+    return state
 
 
 class PollFeeds(beam.PTransform):

@@ -3,7 +3,8 @@
 DIR/_state/feeds.json remembers per feed its ETag and Last-Modified (for a
 conditional GET), the hash of its last body (an unchanged body is not parsed
 again), its last status, consecutive failures, when it may be polled next
-and whether it is disabled. The file is replaced atomically (written aside,
+and why (its own pace, learned from its entries' dates, or its publisher's
+<ttl>) and whether it is disabled. The file is replaced atomically (written aside,
 then renamed): a crash leaves the old state or the new one, never half.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import secrets
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -29,6 +31,8 @@ _LOG = logging.getLogger(__name__)
 HEALTHY = ("ok", "not-modified", "unchanged")
 # Longer than any back-off cap; what a feed may ask for before the cap applies.
 _LONGEST_MINUTES = 366 * 1440
+# Entries dated this far ahead are a feed's clock or time zone, not the future.
+_CLOCK_SLACK = timedelta(hours=24)
 _PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
 
 
@@ -62,21 +66,99 @@ def _whole_number(text) -> int | None:
     return min(int(text), _LONGEST_MINUTES) if len(text) <= 9 else _LONGEST_MINUTES
 
 
+class PollInterval(NamedTuple):
+    seconds: float
+    reason: str  # why, in words, for the state file and the report
+    # The pace it was learned from: this many entries since this time.
+    entries: int | None = None
+    since: datetime | None = None
+
+
+def next_interval(state: FeedState, changed: bool, dates: list[datetime], now: datetime,
+                  settings: FeedSettings) -> PollInterval | None:
+    """How long the feed waits for its next poll (None: adaptive polling is off).
+
+    A feed read anew with dated entries sets its pace from them; one that did
+    not change keeps the pace it had, counted up to now (so a quiet night
+    lengthens the wait gradually, never past what its pace allows); a feed
+    that dates nothing waits less after a change and more after none."""
+    if not settings.max_interval_hours:
+        return None
+    if changed and dates:
+        recent = sorted((date for date in dates if date <= now + _CLOCK_SLACK), reverse=True)
+        recent = recent[:settings.rate_entries]
+        if recent:
+            return _paced(len(recent), recent[-1], now, settings)
+    if not changed and state.paced_entries and state.paced_since:
+        return _paced(state.paced_entries, state.paced_since, now, settings)
+    last = state.interval_s or settings.min_interval_minutes * 60
+    if changed:
+        return _bounded(last / 2, settings, "undated entries; the feed changed: sooner")
+    return _bounded(last * 1.5, settings, "undated entries; nothing new since the last poll: later")
+
+
+def _paced(entries: int, since: datetime, now: datetime, settings: FeedSettings) -> PollInterval:
+    """`entries` published from `since` to now: one poll per 1/polls_per_item of their gap."""
+    span = max((now - since).total_seconds(), 60.0)
+    every = span / entries
+    interval = _bounded(every / settings.polls_per_item, settings,
+                        f"{entries} entries in {_duration(span)}: one every {_duration(every)}")
+    return interval._replace(entries=entries, since=since)
+
+
+def _bounded(seconds: float, settings: FeedSettings, reason: str) -> PollInterval:
+    floor, ceiling = settings.min_interval_minutes * 60, settings.max_interval_hours * 3600
+    if seconds < floor:
+        return PollInterval(floor, f"{reason} (at least {_duration(floor)})")
+    if seconds > ceiling:
+        return PollInterval(ceiling, f"{reason} (at most {_duration(ceiling)})")
+    return PollInterval(seconds, reason)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+# Feeds by their next wait, for the run summary and the report: (at most, label).
+INTERVAL_BUCKETS = ((15 * 60, "15min"), (3600, "1h"), (6 * 3600, "6h"), (24 * 3600, "24h"))
+
+
+def interval_bucket(state: FeedState) -> str:
+    """The bucket of the wait between the feed's last poll and its next ("every-run": none)."""
+    if not (state.next_poll_at and state.last_polled_at):
+        return "every-run"
+    wait = (state.next_poll_at - state.last_polled_at).total_seconds()
+    return next((label for most, label in INTERVAL_BUCKETS if wait <= most), "longer")
+
+
 def after_success(state: FeedState, status: str, now: datetime, settings: FeedSettings,
                   etag: str | None = None, last_modified: str | None = None,
-                  hash_of_body: str | None = None, wait: timedelta | None = None) -> FeedState:
+                  hash_of_body: str | None = None, wait: timedelta | None = None,
+                  interval: PollInterval | None = None) -> FeedState:
     """The state after a poll that worked (new content, 304, or the same body).
 
-    A 304 or an unchanged body says nothing new about the feed's <ttl>, so
-    the interval it asked for last time still holds."""
+    The next poll waits `interval` (the feed's own pace, when adaptive
+    polling is on), never less than the publisher's `wait` (<ttl>,
+    sy:updatePeriod). A 304 or an unchanged body says nothing new about the
+    feed's <ttl>, so the interval it asked for last time still holds."""
     if wait is None and status != "ok" and state.min_interval_s:
         wait = timedelta(seconds=state.min_interval_s)
     wait = _capped(wait.total_seconds(), settings) if wait else None
+    poll_in, reason = (timedelta(seconds=interval.seconds), interval.reason) if interval else (None, None)
+    if wait and (poll_in is None or wait > poll_in):
+        poll_in, reason = wait, f"the publisher asks for {_duration(wait.total_seconds())} (<ttl>)"
     return replace(state, etag=etag or state.etag, last_modified=last_modified or state.last_modified,
                    body_hash=hash_of_body or state.body_hash, last_status=status, last_polled_at=now,
                    failures=0, disabled=False, last_error=None,
                    min_interval_s=wait.total_seconds() if wait else None,
-                   next_poll_at=now + wait if wait else None)
+                   interval_s=interval.seconds if interval else None, interval_reason=reason,
+                   paced_entries=interval.entries if interval else None,
+                   paced_since=interval.since if interval else None,
+                   next_poll_at=now + poll_in if poll_in else None)
 
 
 def after_failure(state: FeedState, error_type: str, message: str, now: datetime,
@@ -105,7 +187,9 @@ def _encode(state: FeedState) -> dict:
 _FIELD_TYPES = {"etag": (str, type(None)), "last_modified": (str, type(None)),
                 "body_hash": (str, type(None)), "last_status": (str,), "failures": (int,),
                 "disabled": (bool,), "last_error": (str, type(None)),
-                "min_interval_s": (int, float, type(None)),
+                "min_interval_s": (int, float, type(None)), "interval_s": (int, float, type(None)),
+                "interval_reason": (str, type(None)), "paced_entries": (int, type(None)),
+                "paced_since": (str, type(None)),
                 "last_polled_at": (str, type(None)), "next_poll_at": (str, type(None))}
 
 
@@ -115,7 +199,7 @@ def _decode(data: dict) -> FeedState:
         wrong_bool = isinstance(value, bool) and bool not in _FIELD_TYPES.get(key, (str,))
         if key in _FIELD_TYPES and (wrong_bool or not isinstance(value, _FIELD_TYPES[key])):
             raise TypeError(f"{fields.get('url')}: {key} is {value!r}")
-    for key in ("last_polled_at", "next_poll_at"):
+    for key in ("last_polled_at", "next_poll_at", "paced_since"):
         if fields.get(key):
             fields[key] = datetime.fromisoformat(fields[key]).astimezone(UTC)
     return FeedState(**fields)
