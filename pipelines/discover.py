@@ -8,6 +8,7 @@ reads it as it is.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -30,13 +31,20 @@ def check_pages(urls: list[str]) -> None:
 
 
 def discover_sites(urls: list[str], settings: FetchSettings) -> list[Discovery]:
+    """Each page's discovery, in the order given; a feed found from an earlier
+    page (two pages of one site) is offered there only."""
     fetcher = Fetcher(settings)
     now = datetime.now(UTC)
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(settings.concurrency, len(urls)))) as pool:
-            return list(pool.map(lambda url: discover(fetcher, settings, url, now), urls))
+            found = list(pool.map(lambda url: discover(fetcher, settings, url, now), urls))
     finally:
         fetcher.close()
+    offered, once = set(), []
+    for site in found:
+        once.append(site._replace(feeds=[feed for feed in site.feeds if feed.url not in offered]))
+        offered |= {feed.url for feed in site.feeds}
+    return once
 
 
 def render(found: list[Discovery], verbose: bool) -> str:
@@ -60,6 +68,14 @@ def render(found: list[Discovery], verbose: bool) -> str:
     return "\n".join(lines)
 
 
+# Characters XML 1.0 cannot hold (a page's <link title> may carry them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def write_opml(found: list[Discovery], path: str) -> int:
     """The feeds found as an OPML 2.0 feed list, one outline per site; how many feeds."""
     opml = ElementTree.Element("opml", version="2.0")
@@ -73,8 +89,8 @@ def write_opml(found: list[Discovery], path: str) -> int:
             continue
         group = ElementTree.SubElement(body, "outline", text=site.page_url)
         for feed in site.feeds:
-            ElementTree.SubElement(group, "outline", type="rss", text=feed.title or feed.url,
-                                   xmlUrl=feed.url, description=f"{feed.kind}, {feed.found_by}")
+            ElementTree.SubElement(group, "outline", type="rss", text=_xml_text(feed.title or feed.url),
+                                   xmlUrl=_xml_text(feed.url), description=f"{feed.kind}, {feed.found_by}")
             count += 1
     target = Path(path)
     handle, aside = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

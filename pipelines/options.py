@@ -70,6 +70,8 @@ def feed_settings(options) -> FeedSettings:
     """--force and the adaptive polling bounds (--min-interval, --max-interval)."""
     shortest = _seconds_or_zero(options.min_interval, "--min-interval")
     longest = _seconds_or_zero(options.max_interval, "--max-interval")
+    if longest > _LONGEST_INTERVAL.total_seconds() or shortest > _LONGEST_INTERVAL.total_seconds():
+        raise UsageError(f"--min-interval and --max-interval are at most {_LONGEST_INTERVAL.days} days")
     if longest and longest < shortest:
         raise UsageError(f"--max-interval {options.max_interval} is shorter than --min-interval "
                          f"{options.min_interval}")

@@ -87,6 +87,12 @@ class FeedSettings:
     # sitemap), to at most this many sitemaps per poll, the newest first.
     sitemap_max_depth: int = 2
     max_child_sitemaps: int = 50
+    # The sitemap protocol's limit on a sitemap's size, unzipped (50,000 URLs
+    # with lastmod and priority take about 12 MB); a gzip bomb stops here.
+    max_sitemap_bytes: int = 50 * 1024 * 1024
+    # `discover` checks at most this many feeds a page declares (a page may
+    # declare hundreds; real ones declare one to a dozen).
+    max_declared_feeds: int = 20
     # Adaptive polling: each feed waits as its own pace calls for, between
     # these bounds (Media Cloud's are 10 min and 24 h; --min-interval,
     # --max-interval; a max of 0 polls every feed on every run, as before).

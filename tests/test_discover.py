@@ -108,3 +108,25 @@ def test_a_private_address_is_refused_without_the_flag_and_a_bad_url_is_a_usage_
     assert code == 3 and "blocked-address" in printed and news_home.hits["/"] == 0
     assert discover_cli("ftp://example.org/", *ARGS)[0] == 2
     assert "ftp://example.org/" in capsys.readouterr().err
+
+
+def test_a_page_declaring_hundreds_of_feeds_gets_the_first_twenty_checked(site):
+    links = "".join(f"<link rel='alternate' type='application/rss+xml' href='/f/{n}.xml'>"
+                    for n in range(300))
+    site.add("/", f"<html><head>{links}</head><body>x</body></html>")
+    site.add("/f/0.xml", rss([{"link": "/p/1"}]), content_type="application/rss+xml")
+    code, printed = discover_cli(site.url("/"), "-v", *ARGS)
+    assert code == 0
+    assert sum(site.hits[f"/f/{n}.xml"] for n in range(300)) == 20
+    assert "not checked: the page declares 300 feeds, the first 20 are" in printed
+
+
+def test_two_pages_of_one_site_offer_a_feed_once_and_odd_titles_still_make_a_feed_list(news_home, tmp_path):
+    news_home.add("/about", "<html><head><link rel='alternate' type='application/rss+xml' "
+                            "title='Main\x0bnews\x01' href='/news/main.xml'></head><body>x</body></html>")
+    opml = tmp_path / "found.opml"
+    code, printed = discover_cli(news_home.url("/about"), news_home.url("/"), "--opml", str(opml), *ARGS)
+    assert code == 0, printed
+    assert printed.count(news_home.url("/news/main.xml")) == 1
+    run = run_cli("--feeds", str(opml), "--out", str(tmp_path / "data"), *ARGS)
+    assert run.code == 0 and run.summary["feeds"]["listed"] == 4, run.printed

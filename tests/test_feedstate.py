@@ -288,7 +288,11 @@ def test_an_undated_feed_waits_less_after_a_change_and_more_after_none():
     assert next_interval(state, False, [], NOW, SETTINGS).seconds == 5400
     assert next_interval(FeedState("f"), True, [], NOW, SETTINGS).seconds == 600  # the floor, at first
     future = [NOW + timedelta(days=400)]  # a date far ahead is the feed's clock: not a pace
-    assert "undated" in next_interval(FeedState("f"), True, future, NOW, SETTINGS).reason
+    assert "no dated entries" in next_interval(FeedState("f"), True, future, NOW, SETTINGS).reason
+    no_floor = FeedSettings(min_interval_minutes=0)
+    waits = [next_interval(FeedState("f", interval_s=wait), False, [], NOW, no_floor).seconds
+             for wait in (None, 90)]
+    assert 0 < waits[0] < waits[1]  # with no floor, a feed with nothing new still slows down
 
 
 def test_the_publishers_ttl_wins_when_longer_and_off_means_every_run():

@@ -12,6 +12,7 @@ feeds, its Sitemap: lines) is a subscription and is read, as feeds are.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -21,14 +22,15 @@ from protego import Protego
 from schemas.settings import FeedSettings, FetchSettings
 
 from .failures import FetchError
-from .feedformats import declared_feeds, discovery_rules, is_json_feed, is_sitemap
+from .feedformats import declared_feeds, discovery_rules, is_json_feed, is_sitemap, unzipped
 from .feeds import parse_feed
 from .feedstate import body_hash
 from .httpclient import Fetcher
 from .robots import RobotsRules, robots_file
 
+_FEEDS = FeedSettings()
 # Counting what a sitemap lists, whatever its age (a run keeps the recent ones).
-_EVERY_ENTRY = FeedSettings(sitemap_max_age_days=365_000)
+_EVERY_ENTRY = replace(_FEEDS, sitemap_max_age_days=365_000)
 _ATOM_ROOT = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?feed[\s>]")
 
 
@@ -75,8 +77,11 @@ def discover(fetcher: Fetcher, settings: FetchSettings, page_url: str, now: date
         error = None
         try:
             page = fetcher.get(page_url, max_bytes=settings.max_page_bytes, allow_file=False)
-            found += [Candidate(feed.url, "linked from the page", feed.title)
-                      for feed in declared_feeds(page.body, page.url)]
+            declared = declared_feeds(page.body, page.url)
+            most = _FEEDS.max_declared_feeds
+            found += [Candidate(feed.url, "linked from the page", feed.title) for feed in declared[:most]]
+            refused += [(feed.url, f"not checked: the page declares {len(declared)} feeds, the first "
+                                   f"{most} are") for feed in declared[most:]]
         except FetchError as failure:
             error = f"{failure.error_type}: {failure}"
     found += [Candidate(urljoin(robots_url, url), "named in robots.txt") for url in sitemaps]
@@ -88,6 +93,9 @@ def discover(fetcher: Fetcher, settings: FetchSettings, page_url: str, now: date
             checked, final_url, digest = _check(fetcher, settings, candidate, now)
         except FetchError as failure:
             refused.append((candidate.url, f"{failure.error_type}: {failure}"))
+            continue
+        except Exception as failure:  # noqa: BLE001 -- one odd document must not end the discovery
+            refused.append((candidate.url, f"unreadable: {type(failure).__name__}: {failure}"))
             continue
         if final_url in seen or digest in seen:  # /feed and /rss answering with one document
             continue
@@ -116,15 +124,15 @@ def _check(fetcher: Fetcher, settings: FetchSettings, candidate: Candidate,
     """The candidate read as a feed: (what it is, its final URL, its body's hash);
     FetchError when it cannot be had or is no feed."""
     response = fetcher.get(candidate.url, max_bytes=settings.max_feed_bytes, allow_file=False)
-    parsed = parse_feed(response.body, response.url, 0, now, _EVERY_ENTRY, settings.max_feed_bytes)
+    parsed = parse_feed(response.body, response.url, 0, now, _EVERY_ENTRY)
+    body = unzipped(response.body, _EVERY_ENTRY.max_sitemap_bytes)
     dates = [item.published_at for item in parsed.items if item.published_at]
     if parsed.children:
         kind, items = "sitemap index", len(parsed.children)
-    elif is_sitemap(response.body):
+    elif is_sitemap(body):
         kind, items = "news sitemap" if dates else "sitemap", len(parsed.items)
     else:
-        kind = ("JSON Feed" if is_json_feed(response.body)
-                else "Atom" if _ATOM_ROOT.search(response.body[:4096]) else "RSS")
+        kind = "JSON Feed" if is_json_feed(body) else "Atom" if _ATOM_ROOT.search(body[:4096]) else "RSS"
         items = len(parsed.items)
     checked = CheckedFeed(candidate.url, candidate.found_by, kind, items, max(dates, default=None),
                           candidate.title)

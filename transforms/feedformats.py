@@ -62,7 +62,8 @@ _JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
 _GZIP_MAGIC = b"\x1f\x8b"
 # The root element of a sitemap, after an XML declaration and comments.
-_SITEMAP_ROOT = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<\?[^>]*>\s*)*"
+_SITEMAP_ROOT = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?"
+                           rb"(?:<!--.*?-->\s*|<\?[^>]*>\s*|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>\s*)*"
                            rb"<(?:[A-Za-z][\w.-]*:)?(urlset|sitemapindex)[\s>/]", re.S)
 
 
@@ -71,7 +72,11 @@ def is_json_feed(body: bytes) -> bool:
 
 
 def is_sitemap(body: bytes) -> bool:
-    return body[:2] == _GZIP_MAGIC or bool(_SITEMAP_ROOT.match(body[:4096]))
+    return bool(_SITEMAP_ROOT.match(body[:4096]))
+
+
+def is_gzipped(body: bytes) -> bool:
+    return body[:2] == _GZIP_MAGIC
 
 
 def may_be_sitemap_index(body: bytes) -> bool:
@@ -126,9 +131,9 @@ def w3c_time(value) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:00-05:00 is past what a datetime holds
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def unzipped(body: bytes, max_bytes: int) -> bytes:
@@ -146,11 +151,11 @@ def unzipped(body: bytes, max_bytes: int) -> bytes:
     return plain
 
 
-def read_sitemap(body: bytes, max_bytes: int, newer_than: datetime | None) -> Sitemap:
+def read_sitemap(plain: bytes, newer_than: datetime | None) -> Sitemap:
     """The pages (a `urlset`) or child sitemaps (a `sitemapindex`) of one
-    sitemap. An entry dated before `newer_than` (its news publication date,
-    else its <lastmod>) is left out and counted; an undated one is kept."""
-    plain = unzipped(body, max_bytes)
+    sitemap (unzipped). An entry dated before `newer_than` (its news
+    publication date, else its <lastmod>) is left out and counted; an
+    undated one is kept."""
     if not _SITEMAP_ROOT.match(plain[:4096]):
         raise FetchError("parse", "not a sitemap (no <urlset> or <sitemapindex>)")
     entries, children, too_old = [], [], 0

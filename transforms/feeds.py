@@ -25,12 +25,14 @@ from .feedformats import (
     ChildSitemap,
     FeedEntry,
     declared_feeds,
+    is_gzipped,
     is_json_feed,
     is_sitemap,
     may_be_sitemap_index,
     newest_first,
     read_json_feed,
     read_sitemap,
+    unzipped,
 )
 from .feedstate import (
     after_failure,
@@ -129,12 +131,11 @@ def _not_a_feed(body: bytes, page_url: str) -> str:
     return "an HTML page, not a feed: give the site's RSS or Atom feed URL"
 
 
-_DEFAULT_FEEDS, _DEFAULT_FETCH = FeedSettings(), FetchSettings()
+_DEFAULT_FEEDS = FeedSettings()
 
 
 def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
-               settings: FeedSettings = _DEFAULT_FEEDS,
-               max_bytes: int = _DEFAULT_FETCH.max_feed_bytes) -> ParsedFeed:
+               settings: FeedSettings = _DEFAULT_FEEDS) -> ParsedFeed:
     """Items of one feed document -- RSS, Atom, JSON Feed or a sitemap -- and
     rejects for entries that cannot be followed.
 
@@ -143,10 +144,12 @@ def parse_feed(body: bytes, feed_url: str, feed_index: int, now: datetime,
     document stops short, its last, unfinished entry is a `truncated`
     reject. A sitemap index gives its child sitemaps to fetch next.
     """
+    if is_gzipped(body):  # a .xml.gz sent as a file (application/gzip), not as a coding
+        body = unzipped(body, settings.max_sitemap_bytes)
     if is_json_feed(body):
         return _follow(read_json_feed(body, settings.max_entries), feed_url, feed_index, now)
     if is_sitemap(body):
-        return _sitemap_items(body, feed_url, feed_index, now, settings, max_bytes)
+        return _sitemap_items(body, feed_url, feed_index, now, settings)
     listed = sum(1 for _ in _ENTRY_TAG.finditer(body))
     if listed > settings.max_entries:  # counted before parsing, which would hold them all
         raise FetchError("too-many-entries", f"{listed} entries, more than {settings.max_entries}")
@@ -204,11 +207,11 @@ def _follow(entries: list[FeedEntry], feed_url: str, feed_index: int, now: datet
     return ParsedFeed(items, rejects, None)
 
 
-def _sitemap_items(body: bytes, feed_url: str, feed_index: int, now: datetime, settings: FeedSettings,
-                   max_bytes: int) -> ParsedFeed:
+def _sitemap_items(body: bytes, feed_url: str, feed_index: int, now: datetime,
+                   settings: FeedSettings) -> ParsedFeed:
     """A sitemap's recent pages as items, the newest `max_entries` of them
     (a `too-many-entries` reject counts the rest), and its child sitemaps."""
-    sitemap = read_sitemap(body, max_bytes, now - timedelta(days=settings.sitemap_max_age_days))
+    sitemap = read_sitemap(body, now - timedelta(days=settings.sitemap_max_age_days))
     counter("sitemaps/entries_too_old").inc(sitemap.too_old)
     entries = newest_first(sitemap.entries, lambda entry: entry.published_at or entry.modified_at)
     followed = _follow(entries[:settings.max_entries], feed_url, feed_index, now)
@@ -273,16 +276,20 @@ class _PollFeedFn(ConcurrentFetchFn):
         response = self.fetcher.get(feed_url, max_bytes=self.settings.max_feed_bytes, allow_file=True,
                                     etag=state.etag, last_modified=state.last_modified)
         if response.status == 304:
-            return _Skipped("not-modified", response.etag, response.last_modified), response, ()
+            return _Skipped("not-modified", response.etag, response.last_modified), response, (), None
+        digest = body_hash(response.body)
         # An index's sitemaps change under an unchanged index: it is read down on every poll.
-        if body_hash(response.body) == state.body_hash and not may_be_sitemap_index(response.body):
-            return _Skipped("unchanged", response.etag, response.last_modified), response, ()
-        parsed = parse_feed(response.body, feed_url, index, response.fetched_at, self.feed_settings,
-                            self.settings.max_feed_bytes)
-        if not parsed.children:
-            return parsed, response, ()
-        read_down, sitemaps = self._read_children(parsed, feed_url, index, response.fetched_at)
-        return read_down, response, tuple(sitemaps)
+        if digest == state.body_hash and not may_be_sitemap_index(response.body):
+            return _Skipped("unchanged", response.etag, response.last_modified), response, (), None
+        parsed = parse_feed(response.body, feed_url, index, response.fetched_at, self.feed_settings)
+        sitemaps = ()
+        if parsed.children:
+            parsed, sitemaps = self._read_children(parsed, feed_url, index, response.fetched_at)
+            # An index is as new as its sitemaps: unchanged when none of them changed.
+            digest = body_hash(b"\0".join([response.body, *(sitemap.body for sitemap in sitemaps)]))
+        if digest == state.body_hash:
+            return _Skipped("unchanged"), response, (), None
+        return parsed, response, tuple(sitemaps), digest
 
     def _read_children(self, index_parsed: ParsedFeed, feed_url: str, index: int, now: datetime):
         """A sitemap index read down: its sitemaps fetched in turn, the newest
@@ -292,7 +299,7 @@ class _PollFeedFn(ConcurrentFetchFn):
         settings = self.feed_settings
         newer_than = now - timedelta(days=settings.sitemap_max_age_days)
         local = urlsplit(feed_url).scheme == "file"
-        items, rejects, responses, seen = [], list(index_parsed.rejects), [], {feed_url}
+        items, rejects, responses, seen, tried = [], list(index_parsed.rejects), [], {feed_url}, 0
         pending = [(child, 1) for child in newest_first(index_parsed.children, _modified)]
         while pending:
             child, depth = pending.pop(0)
@@ -302,7 +309,7 @@ class _PollFeedFn(ConcurrentFetchFn):
                 problem = ("sitemap-loop", "listed again by a sitemap index (a loop or a repeat)")
             elif depth > settings.sitemap_max_depth:
                 problem = ("sitemap-too-deep", f"more than {settings.sitemap_max_depth} sitemap indexes deep")
-            elif len(responses) >= settings.max_child_sitemaps:
+            elif tried >= settings.max_child_sitemaps:
                 problem = ("too-many-sitemaps", f"{len(pending) + 1} more sitemaps left out (more than "
                                                 f"{settings.max_child_sitemaps} a poll)")
                 pending = []
@@ -313,10 +320,10 @@ class _PollFeedFn(ConcurrentFetchFn):
                 rejects.append(Reject("feed", url[:2000], feed_url, *problem, None, now))
                 continue
             seen.add(url)
+            tried += 1
             try:
                 response = self.fetcher.get(url, max_bytes=self.settings.max_feed_bytes, allow_file=local)
-                parsed = parse_feed(response.body, url, index, response.fetched_at, settings,
-                                    self.settings.max_feed_bytes)
+                parsed = parse_feed(response.body, url, index, response.fetched_at, settings)
             except FetchError as error:
                 rejects.append(Reject("feed", url[:2000], feed_url, error.error_type, str(error),
                                       error.http_status, now))
@@ -332,7 +339,7 @@ class _PollFeedFn(ConcurrentFetchFn):
             rejects.append(Reject("item", feed_url, feed_url, "too-many-entries",
                                   f"{len(items) - settings.max_entries} more recent entries of its sitemaps "
                                   f"left out (more than {settings.max_entries})", None, now))
-        return ParsedFeed(kept, rejects, None), responses
+        return ParsedFeed(kept, rejects, None, index_parsed.children), responses
 
     def timing_name(self, element) -> str:
         return f"feeds/ms/{element[1]}"
@@ -362,7 +369,7 @@ class _PollFeedFn(ConcurrentFetchFn):
                 "feed", feed_url, feed_url, outcome.error_type, str(outcome),
                 outcome.http_status, now))
             return
-        result, response, sitemaps = outcome
+        result, response, sitemaps, digest = outcome
         if isinstance(result, _Skipped):  # 304 or the same body: nothing to parse
             counter(f"feeds/{result.status.replace('-', '_')}").inc()
             yield beam.pvalue.TaggedOutput(PollFeeds.STATES, _counted(after_success(
@@ -382,9 +389,11 @@ class _PollFeedFn(ConcurrentFetchFn):
             yield beam.pvalue.TaggedOutput(PollFeeds.REJECTS, reject)
         dates = [item.published_at for item in result.items if item.published_at]
         interval = next_interval(state, True, dates, now, self.feed_settings)
-        yield beam.pvalue.TaggedOutput(PollFeeds.STATES, _counted(after_success(
-            state, "ok", now, self.feed_settings, response.etag, response.last_modified,
-            body_hash(response.body), result.wait, interval)))
+        new_state = after_success(state, "ok", now, self.feed_settings, response.etag, response.last_modified,
+                                  digest, result.wait, interval)
+        if result.children:  # an index is never asked conditionally: a 304 would hide its sitemaps
+            new_state = replace(new_state, etag=None, last_modified=None)
+        yield beam.pvalue.TaggedOutput(PollFeeds.STATES, _counted(new_state))
 
 
 def _counted(state: FeedState) -> FeedState:

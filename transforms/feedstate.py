@@ -91,10 +91,10 @@ def next_interval(state: FeedState, changed: bool, dates: list[datetime], now: d
             return _paced(len(recent), recent[-1], now, settings)
     if not changed and state.paced_entries and state.paced_since:
         return _paced(state.paced_entries, state.paced_since, now, settings)
-    last = state.interval_s or settings.min_interval_minutes * 60
+    last = max(state.interval_s or 0, settings.min_interval_minutes * 60, 60.0)
     if changed:
-        return _bounded(last / 2, settings, "undated entries; the feed changed: sooner")
-    return _bounded(last * 1.5, settings, "undated entries; nothing new since the last poll: later")
+        return _bounded(last / 2, settings, "no dated entries; the feed changed: sooner")
+    return _bounded(last * 1.5, settings, "nothing new since the last poll: later")
 
 
 def _paced(entries: int, since: datetime, now: datetime, settings: FeedSettings) -> PollInterval:
