@@ -33,6 +33,10 @@ def add_rules_arguments(parser) -> None:
     parser.add_argument(
         "--event-types", metavar="FILE",
         help="the event types and their patterns, as schemas/data/event_types.yaml (default: that file)")
+    parser.add_argument(
+        "--outlets", metavar="FILE",
+        help="outlets' countries and languages by domain, as schemas/data/outlets.yaml: added to "
+             "that file, and winning where both name a domain")
 
 
 def add_discover_arguments(parser) -> None:
@@ -161,12 +165,13 @@ def classify_settings(options) -> ClassifySettings:
     """The bundled gazetteer and event types, or the user's files, checked
     (PreflightError naming the file and line). Imported here, not above:
     the tagging code is not needed for --help."""
-    from transforms.rulefiles import EVENT_TYPES, GAZETTEER, RulesError, read_rules
+    from transforms.rulefiles import EVENT_TYPES, GAZETTEER, OUTLETS, RulesError, read_rules
 
     try:
         return replace(
             ClassifySettings(),
             gazetteer=read_rules(options.gazetteer, GAZETTEER) if options.gazetteer else None,
-            event_types=read_rules(options.event_types, EVENT_TYPES) if options.event_types else None)
+            event_types=read_rules(options.event_types, EVENT_TYPES) if options.event_types else None,
+            outlets=read_rules(options.outlets, OUTLETS) if options.outlets else None)
     except RulesError as error:
         raise PreflightError(str(error)) from error

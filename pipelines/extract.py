@@ -46,6 +46,7 @@ def page_record(article) -> dict:
         "url": article.url,
         "canonical_url": article.canonical_url,
         "source": article.source,
+        "source_country": article.source_country,
         "title": article.title,
         "published": published,
         "authors": list(article.authors),

@@ -98,6 +98,8 @@ class Article:
     # (tagging.py), and when `reprocess` last changed it (None: never).
     code_version: str | None = None
     reprocessed_at: datetime | None = None
+    # Where the outlet is based (ISO 3166-1 alpha-2; schemas/data/outlets.yaml), or None.
+    source_country: str | None = None
 
 
 @dataclass(frozen=True)

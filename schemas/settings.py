@@ -216,6 +216,8 @@ class ClassifySettings:
     # --event-types), checked by transforms/rulefiles.py; None: the bundled ones.
     gazetteer: str | None = None
     event_types: str | None = None
+    # The text of a user's outlet facts (--outlets), added to the bundled ones.
+    outlets: str | None = None
 
 
 @dataclass(frozen=True)

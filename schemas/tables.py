@@ -54,6 +54,9 @@ ARTICLES = pa.schema([
     # when `news-ingest reprocess` last changed it (null: as ingested).
     pa.field("code_version", pa.string()),
     pa.field("reprocessed_at", TIMESTAMP),
+    # Where the outlet is based, ISO 3166-1 alpha-2 (schemas/data/outlets.yaml;
+    # null: an outlet no file names, or a row of an older version).
+    pa.field("source_country", pa.string()),
 ])
 
 MENTIONS = pa.schema([

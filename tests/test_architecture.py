@@ -29,7 +29,7 @@ STAGES = (
     ("clean", ("clean", "cleaner", "metadata", "recall", "clutter", "cues", "furniture", "templates",
                "boilerplate")),
     ("dedup", ("dedup", "neardup", "memory")),
-    ("classify", ("classify", "tagging", "rulefiles")),
+    ("classify", ("classify", "tagging", "rulefiles", "outlets")),
     ("write", ("write",)),
     ("reprocess", ("reprocess",)),
 )

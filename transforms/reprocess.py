@@ -296,7 +296,7 @@ class JoinStored(beam.PTransform):
 def _compared(article: Article) -> tuple:
     return (article.title, article.text, tuple(article.authors), article.section,
             tuple(article.clutter_removed), article.language, tuple(article.actors), article.primary_actor,
-            tuple(article.event_types), frozenset(article.mentions))
+            tuple(article.event_types), frozenset(article.mentions), article.source_country)
 
 
 class _RetagFn(beam.DoFn):
@@ -364,7 +364,7 @@ class _RetagFn(beam.DoFn):
         fresh = {"language": article.language, "language_confidence": article.language_confidence,
                  "actors": list(article.actors), "primary_actor": article.primary_actor,
                  "event_types": list(article.event_types), "code_version": article.code_version,
-                 "reprocessed_at": article.reprocessed_at}
+                 "reprocessed_at": article.reprocessed_at, "source_country": article.source_country}
         if self.text:
             fresh.update(title=article.title, text=article.text, content_hash=article.content_hash,
                          word_count=article.word_count, authors=list(article.authors),

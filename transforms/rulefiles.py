@@ -17,7 +17,7 @@ from schemas.settings import WriteSettings
 
 from .tagging import NO_ACTOR, Gazetteer, load_event_types, words_of
 
-GAZETTEER, EVENT_TYPES = "gazetteer.yaml", "event_types.yaml"
+GAZETTEER, EVENT_TYPES, OUTLETS = "gazetteer.yaml", "event_types.yaml", "outlets.yaml"
 # Actor ids name partition folders (actor=<id>) and are a contract: plain and stable.
 _ACTOR_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LONGEST_ID = WriteSettings().max_partition_chars  # longer ids would be cut in their folder names
@@ -61,7 +61,7 @@ _LinedLoader.add_constructor("tag:yaml.org,2002:map", _LinedLoader.construct_lin
 
 
 def read_rules(path: str, kind: str) -> str:
-    """The text of a user's `kind` file (GAZETTEER or EVENT_TYPES), checked."""
+    """The text of a user's `kind` file (GAZETTEER, EVENT_TYPES or OUTLETS), checked."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -84,6 +84,8 @@ def check_rules(text: str, kind: str, name: str) -> None:
         raise RulesError(f"{name}{where}: not valid YAML: {problem}") from error
     if kind == GAZETTEER:
         _check_gazetteer(spec, text, name)
+    elif kind == OUTLETS:
+        _check_outlets(spec, name)
     else:
         _check_event_types(spec, text, name)
 
@@ -237,3 +239,40 @@ def _check_wikidata(entry: dict, name: str, line: int, items: dict[str, tuple[st
         raise _fail(name, line, f"wikidata {item} of {actor!r} is already {other!r}'s (line {other_line}): "
                                 "one item, one actor")
     items[item] = actor, line
+
+
+_DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+_OUTLET_KEYS = ("country", "language", "name")
+
+
+def _check_outlets(spec, name: str) -> None:
+    """An outlets file: `outlets:` mapping registered domains to {country (ISO 3166-1
+    alpha-2), language (ISO 639-1), name}, each checked against the standards' lists."""
+    import pycountry  # the ISO lists: loaded only when an outlets file is checked
+
+    if not isinstance(spec, dict) or set(spec) != {"outlets"} or not isinstance(spec["outlets"], dict):
+        raise _fail(name, getattr(spec, "line", 1), "an outlets file is a mapping `outlets:` of domains")
+    outlets = spec["outlets"]
+    for domain, facts in outlets.items():
+        line = outlets.key_lines.get(domain, outlets.line)
+        if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
+            raise _fail(name, line, f"{domain!r} is not a registered domain in lower case, like bbc.co.uk")
+        if not isinstance(facts, dict) or not facts:
+            raise _fail(name, line, f"{domain}: give a mapping of {', '.join(_OUTLET_KEYS)}")
+        unknown = sorted(str(key) for key in facts if key not in _OUTLET_KEYS)
+        if unknown:
+            known = ", ".join(_OUTLET_KEYS)
+            raise _fail(name, line, f"{domain}: unknown key {unknown[0]!r} (known: {known})")
+        country, language = facts.get("country"), facts.get("language")
+        if country is not None and not _iso_code(country, str.isupper, pycountry.countries):
+            raise _fail(name, line, f"{domain}: country {country!r} is not an ISO 3166-1 alpha-2 code "
+                                    "like GB or SY")
+        if language is not None and not _iso_code(language, str.islower, pycountry.languages):
+            raise _fail(name, line, f"{domain}: language {language!r} is not an ISO 639-1 code like ar or en")
+        if "name" in facts and not isinstance(facts["name"], str):
+            raise _fail(name, line, f"{domain}: name must be text")
+
+
+def _iso_code(value, written, database) -> bool:
+    """A two-letter code, written as its standard writes it, that the standard's list holds."""
+    return isinstance(value, str) and len(value) == 2 and written(value) and bool(database.get(alpha_2=value))

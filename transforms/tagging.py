@@ -23,6 +23,7 @@ from schemas import data_text, load_data
 from schemas.records import Article, Mention
 from schemas.settings import VERSION, ClassifySettings
 
+from .outlets import OutletFacts
 from .textnorm import arabic_letters, strip_marks
 
 NO_ACTOR = "none"
@@ -327,16 +328,17 @@ def event_types_of(title: str, text: str, types: tuple[EventType, ...]) -> tuple
 
 def code_version(settings: ClassifySettings) -> str:
     """What tags an article: news-ingest's version and a fingerprint of the
-    gazetteer and event types in use (`0.1.0+rules.1a2b3c4d`), stored with
+    gazetteer, event types and outlet facts in use (`0.1.0+rules.1a2b3c4d`), stored with
     each row so a reader knows which rules produced it."""
     rules = hashlib.blake2b(digest_size=4)
-    for text, name in ((settings.gazetteer, "gazetteer.yaml"), (settings.event_types, "event_types.yaml")):
+    for text, name in ((settings.gazetteer, "gazetteer.yaml"), (settings.event_types, "event_types.yaml"),
+                       (settings.outlets, "outlets.yaml")):
         rules.update((text if text is not None else data_text(name)).encode("utf-8") + b"\0")
     return f"{VERSION}+rules.{rules.hexdigest()}"
 
 
 class Classifier:
-    """Language, actors and event types for one article; built once per worker."""
+    """Language, actors, event types and the outlet's country for one article; built once per worker."""
 
     def __init__(self, settings: ClassifySettings, gazetteer: Gazetteer | None = None,
                  event_types: tuple[EventType, ...] | None = None):
@@ -344,6 +346,7 @@ class Classifier:
         self.gazetteer = gazetteer or Gazetteer.load(settings.gazetteer)
         self.event_types = event_types if event_types is not None else load_event_types(settings.event_types)
         _language_identifier(settings.languages)  # loaded now, not on the first article
+        self.outlets = OutletFacts.load(settings.outlets)
         self.code_version = code_version(settings)
 
     def classify(self, article: Article) -> Article:
@@ -354,4 +357,5 @@ class Classifier:
             article, language=language, language_confidence=confidence,
             actors=tuple(mention.actor for mention in mentions), mentions=mentions,
             primary_actor=primary, code_version=self.code_version,
+            source_country=self.outlets.country_of(article.source),
             event_types=event_types_of(article.title, article.text, self.event_types))
