@@ -47,6 +47,7 @@ def page_record(article) -> dict:
         "canonical_url": article.canonical_url,
         "source": article.source,
         "source_country": article.source_country,
+        "is_accessible_for_free": article.is_accessible_for_free,
         "title": article.title,
         "published": published,
         "authors": list(article.authors),

@@ -100,6 +100,8 @@ class Article:
     reprocessed_at: datetime | None = None
     # Where the outlet is based (ISO 3166-1 alpha-2; schemas/data/outlets.yaml), or None.
     source_country: str | None = None
+    # What the page's schema.org markup says (isAccessibleForFree), or None.
+    is_accessible_for_free: bool | None = None
 
 
 @dataclass(frozen=True)

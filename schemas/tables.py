@@ -57,6 +57,9 @@ ARTICLES = pa.schema([
     # Where the outlet is based, ISO 3166-1 alpha-2 (schemas/data/outlets.yaml;
     # null: an outlet no file names, or a row of an older version).
     pa.field("source_country", pa.string()),
+    # The page's schema.org isAccessibleForFree: false for a paywalled page
+    # whose text was served anyway (null: not said, or an older version's row).
+    pa.field("is_accessible_for_free", pa.bool_()),
 ])
 
 MENTIONS = pa.schema([

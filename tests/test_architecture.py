@@ -27,7 +27,7 @@ STAGES = (
     ("feeds", ("feeds", "feedlist", "feedstate", "feedformats", "discovery")),
     ("fetch", ("fetch", "warc", "archive")),
     ("clean", ("clean", "cleaner", "metadata", "recall", "clutter", "cues", "furniture", "templates",
-               "boilerplate")),
+               "paywall", "boilerplate")),
     ("dedup", ("dedup", "neardup", "memory")),
     ("classify", ("classify", "tagging", "rulefiles", "outlets")),
     ("write", ("write",)),

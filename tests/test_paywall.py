@@ -1,0 +1,90 @@
+"""Paywalls: schema.org's isAccessibleForFree kept with each article, and a page that
+is only a paywall's stub a `paywalled` reject -- never a real article, even a short one."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipelines.cli import main
+
+from .conftest import story
+
+PARAGRAPHS = [story(number) for number in range(12)]  # about 270 words
+
+
+def page(paragraphs: list[str], markup=None, notice: str = "") -> str:
+    ld = f"<script type='application/ld+json'>{json.dumps(markup)}</script>" if markup is not None else ""
+    body = "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+    return (f"<html><head><title>Report</title>{ld}</head><body><article><h1>Report</h1>{body}"
+            f"</article><div class='paywall'>{notice}</div></body></html>")
+
+
+def extract(tmp_path, capsys, html: str) -> tuple[int, dict | None, str]:
+    path = tmp_path / "page.html"
+    path.write_text(html)
+    code = main(["extract", str(path), "--url", "https://paper.example/news/1"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out.strip() else None, err
+
+
+NOT_FREE = {"@context": "https://schema.org", "@type": "NewsArticle", "isAccessibleForFree": "False",
+            "hasPart": {"@type": "WebPageElement", "isAccessibleForFree": False, "cssSelector": ".paywalled"}}
+
+
+@pytest.mark.parametrize(("markup", "said"), [
+    (None, None),
+    ({"@type": "NewsArticle", "isAccessibleForFree": True}, True),
+    ({"@graph": [{"@type": "WebPage"}, {"@type": "NewsArticle", "isAccessibleForFree": "false"}]}, False),
+    ({"@type": "NewsArticle", "hasPart": [{"isAccessibleForFree": "False", "cssSelector": ".x"}]}, False),
+])
+def test_the_markup_is_kept_with_the_article(tmp_path, capsys, markup, said):
+    code, article, err = extract(tmp_path, capsys, page(PARAGRAPHS, markup))
+    assert code == 0, err
+    assert article["is_accessible_for_free"] is said
+
+
+def test_a_teaser_marked_not_free_with_a_notice_is_a_paywalled_reject(tmp_path, capsys):
+    code, article, err = extract(tmp_path, capsys, page(PARAGRAPHS[:3], NOT_FREE,
+                                                        "This article is for subscribers only."))
+    assert code == 1 and article is None
+    assert "marked not free and saying 'this article is for subscribers only'" in err
+
+
+@pytest.mark.parametrize("notice", ["Réservé aux abonnés", "للمشتركين فقط", "Subscribe to continue reading"])
+def test_a_page_too_short_behind_a_notice_says_paywalled_not_too_short(tmp_path, capsys, notice):
+    code, _, err = extract(tmp_path, capsys, page(["Officials said on Monday."], None, notice))
+    assert code == 1 and "behind a paywall" in err and "fewer than" not in err, err
+
+
+def test_a_full_article_marked_not_free_is_kept_and_flagged(tmp_path, capsys):
+    full = page(PARAGRAPHS, NOT_FREE, "Already a subscriber? Sign in")
+    code, article, err = extract(tmp_path, capsys, full)
+    assert code == 0, err
+    assert article["is_accessible_for_free"] is False and article["word_count"] > 150
+
+
+def test_a_short_brief_is_never_a_stub_on_one_signal(tmp_path, capsys):
+    """A 70-word brief saying 'premium content' in its footer, or marked not free alone, stays an article."""
+    brief = PARAGRAPHS[:3]
+    code, article, err = extract(tmp_path, capsys, page(brief, None, "Premium content"))
+    assert code == 0 and article["is_accessible_for_free"] is None, err
+    code, article, err = extract(tmp_path, capsys, page(brief, NOT_FREE))
+    assert code == 0 and article["is_accessible_for_free"] is False, err
+
+
+@pytest.mark.e2e
+def test_a_run_records_a_stub_as_a_paywalled_reject(site, tmp_path):
+    from .conftest import query, run_cli
+    from .loopback import rss
+
+    site.add("/p/stub", page(PARAGRAPHS[:3], NOT_FREE, "Subscribe to continue reading"))
+    site.add("/p/full", page(PARAGRAPHS, NOT_FREE, "Already a subscriber? Sign in"))
+    site.add("/rss", rss([{"link": "/p/stub"}, {"link": "/p/full"}]), content_type="application/rss+xml")
+    out = tmp_path / "data"
+    run = run_cli("--feeds", site.url("/rss"), "--out", str(out), "--allow-private-network",
+                  "--host-delay", "0")
+    assert run.code == 0, run.printed
+    assert query(out, "rejects", "select url, error_type from t") == [(site.url("/p/stub"), "paywalled")]
+    stored = query(out, "articles", "select url, is_accessible_for_free from t")
+    assert stored == [(site.url("/p/full"), False)]
