@@ -296,7 +296,8 @@ class JoinStored(beam.PTransform):
 def _compared(article: Article) -> tuple:
     return (article.title, article.text, tuple(article.authors), article.section,
             tuple(article.clutter_removed), article.language, tuple(article.actors), article.primary_actor,
-            tuple(article.event_types), frozenset(article.mentions), article.source_country)
+            tuple(article.event_types), frozenset(article.mentions), article.source_country,
+            article.is_accessible_for_free)
 
 
 class _RetagFn(beam.DoFn):
@@ -322,7 +323,8 @@ class _RetagFn(beam.DoFn):
             candidate = before if cleaned is None else replace(
                 before, title=cleaned.title, text=cleaned.text, content_hash=cleaned.content_hash,
                 word_count=cleaned.word_count, authors=cleaned.authors, section=cleaned.section,
-                clutter_removed=cleaned.clutter_removed, template_lines=cleaned.template_lines)
+                clutter_removed=cleaned.clutter_removed, template_lines=cleaned.template_lines,
+                is_accessible_for_free=cleaned.is_accessible_for_free)
             after = self.classifier.classify(candidate)
         for actor in before.actors:
             counter(f"reprocess/before/{actor}").inc()
@@ -370,6 +372,7 @@ class _RetagFn(beam.DoFn):
                          word_count=article.word_count, authors=list(article.authors),
                          section=article.section, clutter_removed=list(article.clutter_removed),
                          template_lines=list(article.template_lines),
+                         is_accessible_for_free=article.is_accessible_for_free,
                          minhash=signature_values(article.signature), numbers=sorted(article.numbers))
         row = {**stored.row, **fresh}
         mentions = mention_rows(article, stored.row["run_id"])
