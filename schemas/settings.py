@@ -116,10 +116,6 @@ class CleanSettings:
     # Fewer words than this is a teaser, paywall or index page, not an article
     # (news briefs run from about 30 words; CJK characters count as words).
     min_words: int = 25
-    # A page marked not free (schema.org) and showing a paywall notice is a
-    # `paywalled` stub below this many words (a teaser and the notice); above
-    # it, the paywall served the text and it is an article.
-    paywall_stub_max_words: int = 150
     # News pages hold 1,000-30,000 tags; extraction time and memory grow
     # faster than linearly beyond, so a page with more is refused unparsed.
     max_tags: int = 60_000

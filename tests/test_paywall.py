@@ -1,5 +1,5 @@
-"""Paywalls: schema.org's isAccessibleForFree kept with each article, and a page that
-is only a paywall's stub a `paywalled` reject -- never a real article, even a short one."""
+"""Paywalls: schema.org's isAccessibleForFree kept with each article, and a page too short
+to be an article behind a paywall a `paywalled` reject -- never a real article, even a short one."""
 from __future__ import annotations
 
 import json
@@ -41,6 +41,11 @@ NOT_FREE = {"@context": "https://schema.org", "@type": "NewsArticle", "isAccessi
     ({"@type": "NewsArticle", "isAccessibleForFree": ["False"]}, False),
     ({"@type": "NewsArticle", "isAccessibleForFree": {"@value": "true"}}, True),
     ({"@type": "NewsArticle", "isAccessibleForFree": "maybe"}, None),
+    ({"@type": "NewsArticle", "isAccessibleForFree": "https://example.org/no"}, None),
+    ({"@type": "NewsArticle", "isAccessibleForFree": "schema:False"}, False),
+    # What the site says of its own offers is not said of this article.
+    ({"@graph": [{"@type": "WebSite", "hasPart": {"isAccessibleForFree": False, "cssSelector": ".dossier"}},
+                 {"@type": "NewsArticle", "isAccessibleForFree": True}]}, True),
 ])
 def test_the_markup_is_kept_with_the_article(tmp_path, capsys, markup, said):
     code, article, err = extract(tmp_path, capsys, page(PARAGRAPHS, markup))
@@ -48,12 +53,17 @@ def test_the_markup_is_kept_with_the_article(tmp_path, capsys, markup, said):
     assert article["is_accessible_for_free"] is said
 
 
-def test_a_teaser_whose_paywalled_part_is_left_out_is_a_paywalled_reject(tmp_path, capsys):
-    """The markup names the paywalled part (.paywalled) and the page does not carry it."""
+def test_a_teaser_behind_a_paywall_is_kept_and_flagged(tmp_path, capsys):
+    """A teaser of 60 words and a notice is not refused: no rule can tell it from a brief."""
     code, article, err = extract(tmp_path, capsys, page(PARAGRAPHS[:3], NOT_FREE,
                                                         "This article is for subscribers only."))
-    assert code == 1 and article is None
-    assert "the part the page marks paywalled (.paywalled) is not on it" in err, err
+    assert code == 0, err
+    assert article["is_accessible_for_free"] is False
+
+
+def test_a_stub_too_short_to_be_an_article_and_marked_not_free_is_paywalled(tmp_path, capsys):
+    code, _, err = extract(tmp_path, capsys, page(["Officials said on Monday."], NOT_FREE))
+    assert code == 1 and "behind a paywall: marked not free" in err, err
 
 
 @pytest.mark.parametrize("notice", ["Réservé aux abonnés.", "للمشتركين فقط.",
@@ -63,18 +73,13 @@ def test_a_page_too_short_behind_a_notice_says_paywalled_not_too_short(tmp_path,
     assert code == 1 and "behind a paywall" in err and "fewer than" not in err, err
 
 
-def test_a_full_article_marked_not_free_is_kept_and_flagged(tmp_path, capsys):
-    full = page(PARAGRAPHS[:3], NOT_FREE).replace("<article>", "<article class='paywalled'>")
-    code, article, err = extract(tmp_path, capsys, full)
-    assert code == 0, err
-    assert article["is_accessible_for_free"] is False
-
-
 @pytest.mark.parametrize("variant", ["footer notice", "marked alone", "notice in a script",
-                                     "story about paywalls", "marked, a notice in the nav"])
+                                     "story about paywalls", "marked, a notice in the nav",
+                                     "a paywalled part not on the page"])
 def test_a_short_brief_is_never_lost_to_a_sites_template(tmp_path, capsys, variant):
-    """Metered sites mark every article not free and say 'Already a subscriber?' on every page:
-    a complete 70-word brief with either, or both, stays an article."""
+    """Metered sites mark every article not free, name a paywalled part that is not on the page,
+    and say 'Already a subscriber?' on every page: a complete 70-word brief with any of them stays
+    an article."""
     brief = PARAGRAPHS[:3]
     marked = {"@type": "NewsArticle", "isAccessibleForFree": False}
     html = {
@@ -86,6 +91,7 @@ def test_a_short_brief_is_never_lost_to_a_sites_template(tmp_path, capsys, varia
                                              "sites, the council said."], marked),
         "marked, a notice in the nav": page(brief, marked).replace(
             "<body>", "<body><nav><a href='/login'>Already a subscriber? Sign in</a></nav>"),
+        "a paywalled part not on the page": page(brief, NOT_FREE, "Subscribe to continue reading"),
     }[variant]
     code, article, err = extract(tmp_path, capsys, html)
     assert code == 0, err
@@ -93,11 +99,11 @@ def test_a_short_brief_is_never_lost_to_a_sites_template(tmp_path, capsys, varia
 
 
 @pytest.mark.e2e
-def test_a_run_records_a_stub_as_a_paywalled_reject(site, tmp_path):
+def test_a_run_records_a_stub_as_a_paywalled_reject_and_flags_the_rest(site, tmp_path):
     from .conftest import query, run_cli
     from .loopback import rss
 
-    site.add("/p/stub", page(PARAGRAPHS[:3], NOT_FREE, "Subscribe to continue reading"))
+    site.add("/p/stub", page(["Officials said on Monday."], NOT_FREE, "Subscribe to continue reading"))
     site.add("/p/full", page(PARAGRAPHS, NOT_FREE, "Already a subscriber? Sign in"))
     site.add("/rss", rss([{"link": "/p/stub"}, {"link": "/p/full"}]), content_type="application/rss+xml")
     out = tmp_path / "data"

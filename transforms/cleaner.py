@@ -35,7 +35,7 @@ from .clutter import (
 from .cues import load_cue_words
 from .furniture import FurnitureTexts, load_furniture_words
 from .metadata import PageMetadata, byline, category_links, fuller_page_date, page_metadata
-from .paywall import PaywallMarkup, paywall_markup, paywall_notice, withheld
+from .paywall import accessible_for_free, paywall_notice
 from .recall import main_text_with_recall
 from .textnorm import content_hash, fold, word_count
 from .urls import canonicalize_url, registered_domain, same_site, url_id, url_problem
@@ -183,8 +183,8 @@ class Cleaner:
         paragraphs = unicodedata.normalize("NFC", document.text).split("\n")
         cleaned = remove_clutter(paragraphs, signals, self.families, self.settings, self.evidence)
         words = word_count(cleaned.text)
-        markup = paywall_markup(tree)
-        self.refuse_paywall_stub(tree, document.text, words, markup)
+        free = accessible_for_free(tree)
+        self.refuse_paywall_stub(document.text, words, free)
         if words < self.settings.min_words:
             raise CleanError("too-short", f"{words} words of text, fewer than "
                                           f"{self.settings.min_words}")
@@ -204,27 +204,21 @@ class Cleaner:
             date_source=date_source, fetched_at=page.fetched_at,
             content_hash=content_hash(cleaned.text), word_count=words, authors=authors,
             section=cleaned.section, clutter_removed=cleaned.removed, item=page.item,
-            warc_file=page.warc_file, warc_offset=page.warc_offset, is_accessible_for_free=markup.free)
+            warc_file=page.warc_file, warc_offset=page.warc_offset, is_accessible_for_free=free)
 
-    def refuse_paywall_stub(self, tree, main_text: str, words: int, markup: PaywallMarkup) -> None:
-        """CleanError("paywalled") for a page that is only a paywall's stub,
-        only where no article is lost by it: a page too short to be an
-        article anyway that is marked not free or shows a paywall notice in
-        its main text; or a short one (under `paywall_stub_max_words`) whose
-        markup names the paywalled part and whose HTML leaves that part out
-        -- the text was withheld, not served. A page marked not free alone,
-        or showing a notice alone, is kept: metered sites say both on every
-        article."""
-        if words >= self.settings.paywall_stub_max_words:
+    def refuse_paywall_stub(self, main_text: str, words: int, free: bool | None) -> None:
+        """CleanError("paywalled") for a page too short to be an article (it
+        would be a `too-short` reject) that is marked not free or whose main
+        text shows a paywall notice: the reject says why. No longer page is
+        refused on paywall grounds -- metered sites mark every article not
+        free and print a notice on every page -- it is kept, and flagged by
+        `is_accessible_for_free`."""
+        if words >= self.settings.min_words:
             return
-        if words < self.settings.min_words:
-            notice = paywall_notice(main_text)
-            if markup.free is False or notice:
-                why = f"'{notice}'" if notice else "marked not free (schema.org isAccessibleForFree)"
-                raise CleanError("paywalled", f"{words} words of text behind a paywall: {why}")
-        elif markup.paywalled_parts and withheld(tree, markup.paywalled_parts, self.settings.min_words):
-            raise CleanError("paywalled", f"{words} words of text; the part the page marks paywalled "
-                                          f"({', '.join(markup.paywalled_parts)[:80]}) is not on it")
+        notice = paywall_notice(main_text)
+        if free is False or notice:
+            why = f"'{notice}'" if notice else "marked not free (schema.org isAccessibleForFree)"
+            raise CleanError("paywalled", f"{words} words of text behind a paywall: {why}")
 
 def without_control_references(html: str) -> str:
     """`html` without references to control characters (`_CONTROL_REFERENCES`),
