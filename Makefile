@@ -60,7 +60,7 @@ lint: $(TEST_STAMP)
 CORPUS ?= ../shared/corpus/trafilatura-eval.tar.gz
 CORPUS_DIR ?= /tmp/news-ingest-corpus
 BENCH_PAGES ?= 300 3000
-BENCH_WORKERS ?= 2
+BENCH_WORKERS ?= 1
 
 $(CORPUS_DIR)/evaldata.json:
 	mkdir -p $(CORPUS_DIR) && tar xzf $(CORPUS) -C $(CORPUS_DIR)

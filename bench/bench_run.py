@@ -1,28 +1,33 @@
-"""Whole-run throughput against bare extraction, in one process.
+"""Whole-run throughput against bare extraction, on every core and on one.
 
 Serves N saved pages on loopback behind RSS feeds, spread over many loopback
 addresses (127.0.0.2, .3, ... -- each a site with its own per-host limits,
 as real pages come from many sites), from a process of its own (real sites
 are remote: serving is not the run's work), then times, in this process:
 
-  1. bare     trafilatura.extract() on every page body (the irreducible cost),
-  2. extract  the `news-ingest extract` path (clean + classify, no Beam),
+  1. bare     trafilatura.extract() on every page body, on one core (the
+              irreducible cost, and the yardstick of every ratio),
+  2. extract  `news-ingest extract` over the pages (clean + classify, no
+              Beam), with one process and with the default workers,
   3. run      a whole `news-ingest run` over the feeds (poll, fetch, clean,
-              dedup, classify, write Parquet) into a fresh folder, with its
-              time per stage as Beam measured it,
-  4. run with --workers W: the same with W worker processes (optional),
+              dedup, classify, write Parquet) into a fresh folder, with
+              `--workers 1` and with the default (a worker per core), and
+              its time per stage as Beam measured it,
+  4. the same with --workers W when W is neither (optional),
 
 and prints pages/s for each, the ratios to bare extraction, and memory: how
-much the in-process run added to this process's peak, and the peak RSS of
-the same run in a process of its own (`python -m pipelines.cli run`).
+much the one-process run added to this process's peak, the peak RSS of the
+default run in a process of its own (`python -c ... pipelines.cli run`),
+and each of its workers' (the run's --summary-json says).
 Several -n give one block per size (cost should grow linearly).
 
-To show what the ratios can be, it also times, on the same pages, each
-part of the extract command's work on its own (parse, trafilatura's
-extraction, metadata, byline, classification ...), and a run over a feed
-with no items: the fixed cost of a run (Beam's start-up, graph, bundles).
+It also times, on the same pages, each part of the extract command's work
+on its own, on one core (parse, trafilatura's extraction, our lead rule,
+metadata, byline, classification ...), and prints our own work against
+parse plus extraction; and a run over a feed with no items: the fixed cost
+of a run (Beam's start-up, graph, bundles).
 
-    python bench/bench_run.py --pages DIR [-n 300 -n 3000] [--workers 2]
+    python bench/bench_run.py --pages DIR [-n 300 -n 3000] [--workers 4]
 
 DIR is a folder of saved .html pages, e.g. the unpacked development corpus
 (`make bench` unpacks ../shared/corpus into /tmp). Pages are cycled when DIR
@@ -61,6 +66,7 @@ from schemas.settings import Settings  # noqa: E402
 from tests.loopback import LoopbackSite, rss  # noqa: E402
 from transforms.cleaner import Cleaner, main_text  # noqa: E402
 from transforms.metadata import byline, page_metadata  # noqa: E402
+from transforms.recall import EXTRACT_OPTIONS  # noqa: E402
 from transforms.tagging import (  # noqa: E402
     Classifier,
     _language_identifier,
@@ -68,6 +74,7 @@ from transforms.tagging import (  # noqa: E402
     event_types_of,
     tag_actors,
 )
+from transforms.workers import cores  # noqa: E402
 
 PAGES_PER_SITE = 10
 
@@ -206,7 +213,8 @@ def extract_parts(bodies: list[bytes]) -> Counter:
         try:
             tree = clock("parse", cleaner.parse, page)
             metadata = clock("metadata", page_metadata, tree, url)
-            document = clock("extraction", main_text, tree, url)
+            clock("extraction", trafilatura.bare_extraction, tree, url=url, **EXTRACT_OPTIONS)
+            document = clock("extraction and ours", main_text, tree, url)
             article = clock("rest", cleaner.article, page, tree, metadata, document)
         except Exception:  # a page clean rejects: what it cost so far is counted
             continue
@@ -225,6 +233,7 @@ def extract_parts(bodies: list[bytes]) -> Counter:
 def print_extract_parts(parts: Counter, bare: float, extract: float) -> None:
     rows = [("parse the HTML, once", parts["parse"]),
             ("trafilatura's extraction", parts["extraction"]),
+            ("our lead and recall rules", parts["extraction and ours"] - parts["extraction"]),
             ("metadata and date", parts["metadata"]),
             ("title, clutter, date, authors, hashes", parts["rest"]),
             (f"  of which byline search ({parts['byline pages']:.0f} pages)", parts["byline"]),
@@ -232,13 +241,13 @@ def print_extract_parts(parts: Counter, bare: float, extract: float) -> None:
             ("actors", parts["actors"]),
             ("event types", parts["event types"]),
             ("language model, loaded once", parts["language model"])]
-    print(f"  where the extract command's time goes ({extract:.1f} s), each part timed alone:")
+    print(f"  where the extract command's time goes, one process ({extract:.1f} s), each part timed alone:")
     for part, seconds in rows:
         print(f"    {part:<40} {seconds:6.2f} s")
-    floor = parts["parse"] + parts["extraction"]
-    others = sum(seconds for part, seconds in rows[2:] if not part.startswith(" "))
-    print(f"  at 0.8x bare extraction, extract has {bare / 0.8:.1f} s: parse and extraction alone "
-          f"take {floor:.1f} s, leaving {bare / 0.8 - floor:.1f} s for the {others:.1f} s of the rest")
+    extraction = parts["parse"] + parts["extraction"]
+    ours = sum(seconds for part, seconds in rows[2:] if not part.startswith(" "))
+    print(f"  our own work beside parse and extraction: {ours:.2f} s per {extraction:.2f} s, "
+          f"{ours / extraction:.2f}x (target: at most 0.5x)")
 
 
 def fixed_cost(stack: contextlib.ExitStack, work: Path) -> float:
@@ -255,7 +264,8 @@ def bench(pages: Path, count: int, workers: int) -> None:
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         feed_list, sites = stack.enter_context(served_elsewhere(work, load_pages, pages, count))
-        print(f"{len(bodies)} pages from {pages}, on {sites} loopback sites (served by another process)")
+        print(f"{len(bodies)} pages from {pages}, on {sites} loopback sites (served by another process); "
+              f"{cores()} cores, so {cores()} workers by default")
         pages_dir = work / "pages"
         pages_dir.mkdir()
         page_files = [pages_dir / f"{number}.html" for number in range(len(bodies))]
@@ -263,46 +273,60 @@ def bench(pages: Path, count: int, workers: int) -> None:
             path.write_bytes(body)
 
         bare = timed(lambda: [trafilatura.extract(body) for body in bodies])
-        _language_identifier.cache_clear()  # the command loads it on every call: so here
-        extract = timed(lambda: extract_pages(
-            [str(path) for path in page_files], None, io.BytesIO(), io.StringIO(), io.StringIO()))
+        extracts = {count: extract_seconds(page_files, count) for count in sorted({1, cores(), workers})}
         held = resident_mib()  # the pages and what extraction left
-        run, summary = whole_run(feed_list, work / "out")
+        one, _ = whole_run(feed_list, work / "out-one", "--workers", "1")
         after_run = peak_mib()
+        run, summary = whole_run(feed_list, work / "out")
+        more = (whole_run(feed_list, work / "out-more", "--workers", str(workers))
+                if workers not in (1, cores()) else None)
         parts = extract_parts(bodies)
         fixed = fixed_cost(stack, work)
         alone = run_alone_peak_mib(feed_list, work / "out-alone")
-        multi = (whole_run(feed_list, work / "out-multi", "--direct_num_workers", str(workers),
-                           "--direct_running_mode", "multi_processing") if workers > 1 else None)
 
     items = summary["items"]
     print(f"  accounted: {items['seen']} seen, {items['articles']} articles, {items['duplicates']} "
           f"duplicates, {items['rejected']} rejected, adds up: {summary['adds_up']}")
-    print(f"  bare extraction  {count / bare:7.1f} pages/s")
-    print(f"  extract command  {count / extract:7.1f} pages/s   ratio {bare / extract:.2f}")
-    print(f"  whole run        {count / run:7.1f} pages/s   ratio {bare / run:.2f}")
-    if multi:
-        print(f"  whole run, {workers} worker processes {count / multi[0]:7.1f} pages/s   "
-              f"ratio {bare / multi[0]:.2f}")
-    print(f"  peak RSS         {after_run:7.0f} MiB after the run; {held:.0f} MiB were resident before it "
-          f"(the pages), so the run took at most {after_run - held:.0f} MiB more")
-    print(f"  peak RSS of the run in a process of its own: {alone:.0f} MiB")
-    print_extract_parts(parts, bare, extract)
-    print(f"  a run over a feed with no items takes {fixed:.1f} s (Beam's start-up, graph and bundles); "
-          f"at 0.7x bare extraction the run has {bare / 0.7:.1f} s")
+    print(f"  bare extraction, one core        {count / bare:7.1f} pages/s")
+    for processes, seconds in extracts.items():
+        label = f"extract, {processes} worker{'s' if processes > 1 else ''}" + (
+            " (default)" if processes == cores() else "")
+        print(f"  {label:<32} {count / seconds:7.1f} pages/s   ratio {bare / seconds:.2f}")
+    print(f"  {'whole run, --workers 1':<32} {count / one:7.1f} pages/s   ratio {bare / one:.2f}")
+    default = f"whole run, {cores()} workers (default)"
+    print(f"  {default:<32} {count / run:7.1f} pages/s   ratio {bare / run:.2f}")
+    if more:
+        print(f"  {f'whole run, --workers {workers}':<32} {count / more[0]:7.1f} pages/s   "
+              f"ratio {bare / more[0]:.2f}")
+    print(f"  peak RSS         {after_run:7.0f} MiB after the one-process run; {held:.0f} MiB were resident "
+          f"before it (the pages), so it took at most {after_run - held:.0f} MiB more")
+    peaks = summary["workers"]["peak_rss_mib"]
+    print(f"  peak RSS of the default run in a process of its own: {alone:.0f} MiB; its "
+          f"{summary['workers']['processes']} workers': {', '.join(f'{mib} MiB' for mib in peaks) or '-'} "
+          f"(shared pages counted in each)")
+    print_extract_parts(parts, bare, extracts[1])
+    print(f"  a run over a feed with no items takes {fixed:.1f} s (Beam's start-up, graph and bundles)")
     stages = summary["stage_seconds"]
     total = sum(stages.values()) or 1
-    print(f"  time per stage of the run (Beam's measure, {total:.1f} s in all; wall {run:.1f} s):")
+    print(f"  time per stage of the default run (Beam's measure, {total:.1f} s in all; wall {run:.1f} s):")
     for stage, seconds in stages.items():
         print(f"    {stage:<22} {seconds:7.2f} s  {seconds / total:6.1%}")
+
+
+def extract_seconds(page_files: list[Path], workers: int) -> float:
+    """Seconds of `news-ingest extract` over the files with this many workers,
+    the language model loaded as the command loads it (once per process)."""
+    _language_identifier.cache_clear()
+    return timed(lambda: extract_pages([str(path) for path in page_files], None, io.BytesIO(),
+                                       io.StringIO(), io.StringIO(), workers=workers))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=Path, required=True, help="folder of saved .html pages")
     parser.add_argument("-n", type=int, action="append", help="pages to serve (default 300; repeatable)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="also run with this many worker processes (multi_processing)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also run and extract with this many worker processes")
     args = parser.parse_args()
     logging.getLogger("trafilatura").setLevel(logging.ERROR)  # as the CLI does
     for count in args.n or [300]:

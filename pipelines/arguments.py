@@ -39,6 +39,14 @@ def add_rules_arguments(parser) -> None:
              "that file, and winning where both name a domain")
 
 
+def add_workers_argument(parser) -> None:
+    """How many processes clean and classify (run, stream, extract)."""
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="processes that clean and classify pages on this machine (default: one per core, "
+             "for work big enough to repay starting them; 1: this process alone)")
+
+
 def add_discover_arguments(parser) -> None:
     """The fetching options of `discover` (its client is the run's)."""
     parser.add_argument("--allow-private-network", action="store_true", default=False,
@@ -53,6 +61,7 @@ def add_discover_arguments(parser) -> None:
 def add_ingest_arguments(parser) -> None:
     """The options of an ingestion run (Beam's own are added by Beam)."""
     add_rules_arguments(parser)
+    add_workers_argument(parser)
     parser.add_argument(
         "--feeds", action="append", default=None, metavar="F",
         help="feed list: an OPML file, a text file of feed URLs (one a line, "
@@ -159,6 +168,23 @@ def writable_file(path: str | None, option: str) -> None:
             os.remove(path)
     except OSError as error:
         raise PreflightError(f"cannot write {option} {path}: {error.strerror or error}") from None
+
+
+def worker_count(given: int | None, here: bool = True) -> int:
+    """Processes to clean and classify in: `--workers` as given, else one
+    per core. `here`: the work is done in this process (no runner with
+    worker processes of its own -- Dataflow, Flink, Beam's multi_processing
+    mode -- which run the DoFns there: 1, and no --workers above it)."""
+    from transforms.workers import cores
+
+    if given is not None and given < 1:
+        raise UsageError(f"--workers must be 1 or more, not {given}")
+    if not here:
+        if given is not None and given > 1:
+            raise UsageError("--workers is for work on this machine; give the runner's own option "
+                             "(Dataflow: --max_num_workers, Beam's multi_processing: --direct_num_workers)")
+        return 1
+    return given if given is not None else cores()
 
 
 def classify_settings(options) -> ClassifySettings:

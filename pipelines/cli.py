@@ -33,17 +33,21 @@ from .arguments import (
     add_discover_arguments,
     add_ingest_arguments,
     add_rules_arguments,
+    add_workers_argument,
     classify_settings,
+    worker_count,
     writable_file,
 )
 from .drivers import (
     Terminated,
+    anything_due,
     compact_if_due,
     interrupted,
     pipeline_failure,
     run_batch,
     stream_locally,
     stream_on_runner,
+    worker_pool,
 )
 from .exits import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_NO_FEED, EXIT_USAGE, fail, stdout_gone
 
@@ -80,6 +84,7 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
 
     from .options import (
         check_beam_options,
+        counts_in_process,
         feed_urls,
         output_dir,
         parse_compact_every,
@@ -91,8 +96,9 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
     writable_file(getattr(args, "summary_json", None), "--summary-json")
     options = PipelineOptions(beam_args)
     check_beam_options(options, args.command)
+    workers = worker_count(args.workers, counts_in_process(options))
     urls, settings, out = feed_urls(args.feeds), settings_from(args), output_dir(args.out)
-    return options, urls, with_archive_choice(settings, args.archive, out), out
+    return options, urls, with_archive_choice(settings, args.archive, out), out, workers
 
 
 def _preflight_failure(error: Exception) -> int:
@@ -106,13 +112,14 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from .options import use_local_runner
 
     try:
-        options, urls, settings, out = _preflight(args, beam_args)
+        options, urls, settings, out, workers = _preflight(args, beam_args)
     except PreflightError as error:
         return _preflight_failure(error)
     use_local_runner(options)
     terminated, quarantined = Terminated(), quarantined_files(out)
-    try:
-        with terminated, RunLock(out):  # its start may quarantine a damaged commit list
+    try:  # the workers start before the lock is taken (they must not share it), when a feed is due
+        with (terminated, worker_pool(workers, settings, anything_due(out, urls, settings)),
+              RunLock(out)):  # its start may quarantine a damaged commit list
             summary = run_batch(options, urls, out, settings, args.verbosity, quarantined)
             compact_if_due(out, args, settings)
     except LockedError as error:
@@ -143,7 +150,7 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
         if args.force:
             raise UsageError("--force is for `run`: a stream polls each feed at its own pace "
                              "(run `news-ingest run --force` once to poll every feed now)")
-        options, urls, settings, out = _preflight(args, beam_args)
+        options, urls, settings, out, workers = _preflight(args, beam_args)
         if args.detach and runs_in_process(options):
             raise UsageError("--detach needs a runner outside this process (DataflowRunner, "
                              "FlinkRunner, or PortableRunner with a --job_endpoint host:port)")
@@ -152,7 +159,7 @@ def cmd_stream(args: argparse.Namespace, beam_args: list[str]) -> int:
     use_local_runner(options)
     try:
         if runs_in_process(options):
-            return stream_locally(options, urls, out, settings, interval, args)
+            return stream_locally(options, urls, out, settings, interval, args, workers)
         return stream_on_runner(options, urls, out, settings, interval, args)
     except LockedError as error:
         return fail(str(error), EXIT_LOCKED)
@@ -164,13 +171,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from .extract import extract_pages
 
     try:
+        workers = worker_count(args.workers)
         settings = Settings(classify=classify_settings(args))
     except PreflightError as error:
-        return fail(str(error))
+        return _preflight_failure(error)
     if not args.pages and not args.warc:
         return fail("give saved pages (PAGE ..., or - for standard input) or --warc FILE", EXIT_USAGE)
     return extract_pages(args.pages, args.url, sys.stdin.buffer, sys.stdout, sys.stderr, settings,
-                         tuple(args.warc or ()))
+                         tuple(args.warc or ()), workers)
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
@@ -509,6 +517,7 @@ def _parser() -> argparse.ArgumentParser:
                               "repeat for several")
     extract.add_argument("--url", help="the URL the page(s) came from (for canonical URL and source)")
     add_rules_arguments(extract)
+    add_workers_argument(extract)
     _add_verbosity(extract)
 
     discover = commands.add_parser(

@@ -9,10 +9,12 @@ and run pipelines. Beam is imported inside them, after logging is set up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +44,37 @@ def interrupted(error: BaseException) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def worker_pool(workers: int, settings, needed: bool = True) -> Iterator:
+    """While the block runs, `workers` processes clean and classify this
+    process's pages (transforms/workers.py); none for one worker, or when
+    not `needed`. Open it before the run lock: the workers must not share it."""
+    if workers <= 1 or not needed:
+        yield None
+        return
+    from transforms.workers import WorkerPool
+
+    from .jobs import StageJobs
+
+    with WorkerPool(workers, settings, StageJobs) as pool:
+        yield pool
+
+
+def anything_due(out: str, urls: list[str], settings) -> bool:
+    """Whether the run may find new items: a feed it would poll (new, due,
+    or --force). A dataset whose feed state cannot be read polls them all."""
+    from transforms.feedstate import DamagedState, is_due, read_states
+
+    if settings.feeds.force:
+        return True
+    try:
+        states = read_states(out)
+    except (DamagedState, OSError):
+        return True
+    now = datetime.now(UTC)
+    return any(url not in states or is_due(states[url], now) for url in urls)
+
+
 def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
               quarantined: set[str] | None = None):
     """Build and run the batch pipeline once, showing progress; its summary
@@ -51,6 +84,7 @@ def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
 
     from schemas.layout import new_run_id
     from transforms.quarantine import quarantined_files
+    from transforms.workers import open_pool
 
     from .batch import build_pipeline
     from .options import counts_in_process
@@ -68,9 +102,12 @@ def run_batch(options, urls: list[str], out: str, settings, verbosity: int,
         result = pipeline.run()
         result.wait_until_finish()
     feed_errors, next_due = feed_outcomes(out, urls, polled_since)
+    pool = open_pool()
     return RunSummary(run_id, out, len(urls), time.monotonic() - started, counters_of(result),
                       timings_of(result), stage_seconds_of(result),
-                      sorted(quarantined_files(out) - quarantined), feed_errors, next_due)
+                      sorted(quarantined_files(out) - quarantined), feed_errors, next_due,
+                      workers=pool.workers if pool else 1,
+                      worker_peak_rss_mib=pool.peak_rss_mib() if pool else [])
 
 
 def feed_outcomes(out: str, urls: list[str], polled_since: datetime
@@ -142,7 +179,8 @@ class Terminated:
         signal.signal(signal.SIGTERM, self._previous)
 
 
-def stream_locally(options, urls, out, settings, interval, args: argparse.Namespace) -> int:
+def stream_locally(options, urls, out, settings, interval, args: argparse.Namespace,
+                   workers: int = 1) -> int:
     """One batch pipeline per interval in this process, under one lock (an
     in-process runner would hold a streaming pipeline's output to the end)."""
     from transforms.quarantine import quarantined_files
@@ -170,7 +208,7 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
           flush=True)
     stopper, lock = Stopper(), RunLock(out)
     try:
-        with lock, stopper:
+        with worker_pool(workers, settings), lock, stopper:
             run_locally(poll, interval, args.polls, stopper)
     except KeyboardInterrupt:
         return fail("aborted; the interrupted poll's items are polled again on the next start",

@@ -102,6 +102,9 @@ class RunSummary:
     # words, and when the first of the feeds this run found not due is due.
     feed_errors: dict[str, str] = field(default_factory=dict)
     next_due: datetime | None = None
+    # Processes that cleaned and classified (transforms/workers.py), and each one's peak memory.
+    workers: int = 1
+    worker_peak_rss_mib: list[float] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -185,6 +188,8 @@ class RunSummary:
             "quarantined": self.quarantined,
             "archive": {"records": self.count("archive/pages"), "bytes": self.count("archive/bytes"),
                         "failed": self.count("archive/failed")},
+            "workers": {"processes": self.workers,
+                        "peak_rss_mib": [round(mib) for mib in self.worker_peak_rss_mib]},
         }
 
     def line(self) -> str:

@@ -188,7 +188,10 @@ def run_cli(*args: str) -> CliRun:
     JSON (to a file of its own unless ARGS name one with --summary-json) and
     read back: assert on its figures, not on the printed columns. Feeds are
     polled on every run (`--max-interval 0`) unless ARGS set the adaptive
-    polling bounds: tests run twice in seconds what users run every 15 minutes."""
+    polling bounds: tests run twice in seconds what users run every 15 minutes.
+    One process (`--workers 1`) unless ARGS say otherwise: this process serves
+    the test's sites on threads, so workers would start as fresh processes,
+    a second a run (tests/test_workers.py tests them)."""
     from pipelines.cli import main
 
     named = [arg.split("=", 1)[1] for arg in args if arg.startswith("--summary-json=")]
@@ -198,6 +201,8 @@ def run_cli(*args: str) -> CliRun:
         extra = () if named else ("--summary-json", str(summary_file))
         if not any(arg.split("=")[0] in ("--max-interval", "--min-interval") for arg in args):
             extra += ("--max-interval", "0")
+        if not any(arg.split("=")[0] == "--workers" for arg in args):
+            extra += ("--workers", "1")
         captured = io.StringIO()
         with redirect_stdout(captured):
             code = main(["run", *args, *extra])

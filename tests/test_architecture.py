@@ -23,6 +23,7 @@ PACKAGES = ("schemas", "transforms", "pipelines")
 # never a later stage's (as README's Architecture section groups them).
 SHARED = ("urls", "textnorm", "metrics", "windows", "quarantine")
 STAGES = (
+    ("workers", ("workers", "pooled")),
     ("client", ("failures", "netguard", "politeness", "httpclient", "robots", "scheduler")),
     ("feeds", ("feeds", "feedlist", "feedstate", "feedformats", "discovery")),
     ("fetch", ("fetch", "warc", "archive")),
@@ -38,7 +39,7 @@ BEAM_FREE = ("transforms.urls", "transforms.textnorm", "transforms.failures", "t
              "transforms.httpclient", "transforms.politeness", "transforms.robots", "transforms.metadata",
              "transforms.clutter", "transforms.cues", "transforms.furniture", "transforms.recall",
              "transforms.feedstate", "transforms.feedformats", "transforms.neardup", "transforms.feedlist",
-             "transforms.quarantine",
+             "transforms.quarantine", "transforms.workers",
              "transforms.cleaner", "transforms.tagging", "transforms.rulefiles", "transforms.warc")
 
 

@@ -8,18 +8,28 @@ from schemas.records import Article
 from schemas.settings import ClassifySettings
 
 from .metrics import counter
+from .pooled import PooledFn
 from .tagging import Classifier
 
 
-class _ClassifyFn(beam.DoFn):
+class _ClassifyFn(PooledFn):
+    """Classifies each article, on the worker processes when they are open (transforms/pooled.py)."""
+
+    job = "classify"
+
     def __init__(self, settings: ClassifySettings):
         self.settings = settings
+        self._classifier = None
 
-    def setup(self):
-        self.classifier = Classifier(self.settings)
+    def pool_does_mine(self, pool) -> bool:
+        return pool.settings.classify == self.settings
 
-    def process(self, article: Article):
-        classified = self.classifier.classify(article)
+    def inline(self, article: Article) -> Article:
+        if self._classifier is None:  # built on first use: with a pool, never
+            self._classifier = Classifier(self.settings)
+        return self._classifier.classify(article)
+
+    def emit(self, article: Article, classified: Article):
         counter(f"classify/language/{classified.language}").inc()
         yield classified
 

@@ -8,7 +8,6 @@ articles of one source, lines that repeat as the site's template are removed
 """
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 import apache_beam as beam
@@ -18,34 +17,37 @@ from schemas.settings import CleanSettings
 
 from .cleaner import Cleaner, CleanError
 from .metrics import counter
+from .pooled import PooledFn
 from .templates import LearnSiteTemplates
 
-_LOG = logging.getLogger(__name__)
 
+class _CleanPageFn(PooledFn):
+    """Cleans each page, on the worker processes when they are open (transforms/pooled.py)."""
 
-class _CleanPageFn(beam.DoFn):
+    job = "clean"
+
     def __init__(self, settings: CleanSettings):
         self.settings = settings
         self.cleaned = counter("clean/ok")
+        self._cleaner = None
 
-    def setup(self):
-        self.cleaner = Cleaner(self.settings)
+    def pool_does_mine(self, pool) -> bool:
+        return pool.settings.clean == self.settings
 
-    def process(self, page: Page):
-        try:
-            article = self.cleaner.clean(page)
-        except Exception as failure:  # one odd page must not stop the run: record it
-            error = failure if isinstance(failure, CleanError) else CleanError(
-                "internal-error", f"{type(failure).__name__}: {str(failure)[:200]}")
-            if not isinstance(failure, CleanError):
-                _LOG.info("unexpected error cleaning %s", page.final_url, exc_info=True)  # -v
-            counter(f"clean/rejected/{error.error_type}").inc()
-            for reject in rejects_for(page.item, "clean", error.error_type, str(error),
+    def inline(self, page: Page):
+        if self._cleaner is None:  # built on first use: with a pool, never
+            self._cleaner = Cleaner(self.settings)
+        return self._cleaner.clean_or_reject(page)
+
+    def emit(self, page: Page, result):
+        if isinstance(result, CleanError):
+            counter(f"clean/rejected/{result.error_type}").inc()
+            for reject in rejects_for(page.item, "clean", result.error_type, str(result),
                                       page.status, datetime.now(UTC)):
                 yield beam.pvalue.TaggedOutput("rejects", reject)
             return
         self.cleaned.inc()
-        yield article
+        yield result
 
 
 class CleanPages(beam.PTransform):

@@ -62,6 +62,9 @@ class CleanError(Exception):
         super().__init__(message)
         self.error_type = error_type
 
+    def __reduce__(self):  # pickled whole: a worker process sends it back (transforms/workers.py)
+        return CleanError, (self.error_type, str(self))
+
 
 def clean_title(title: str | None, site_names: tuple[str, ...]) -> str | None:
     """The headline without a leading or trailing " | Site Name" (any of the
@@ -148,6 +151,19 @@ class Cleaner:
         except Exception as error:  # the extractor's failure on one page is that page's reject
             raise CleanError("extract-failed", f"{type(error).__name__}: {str(error)[:200]}") from error
         return self.article(page, tree, metadata, document)
+
+    def clean_or_reject(self, page: Page) -> Article | CleanError:
+        """The page's article, or the CleanError that says why there is none:
+        an unexpected failure is an `internal-error` (one odd page must not
+        stop the run; -v logs its traceback). Returned, not raised, so a
+        worker process can send it back."""
+        try:
+            return self.clean(page)
+        except CleanError as error:
+            return error
+        except Exception as failure:  # noqa: BLE001 - the page's reject, with its reason
+            _LOG.info("unexpected error cleaning %s", page.final_url, exc_info=True)
+            return CleanError("internal-error", f"{type(failure).__name__}: {str(failure)[:200]}")
 
     def parse(self, page: Page):
         """The page's HTML tree, parsed once for metadata, extraction and clutter removal."""

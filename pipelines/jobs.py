@@ -1,0 +1,32 @@
+"""What worker processes do (transforms/workers.py): the clean and classify
+stages' cores with a run's settings, built once per process."""
+from __future__ import annotations
+
+from schemas.records import Article, Page
+from schemas.settings import Settings
+from transforms.cleaner import Cleaner, CleanError
+from transforms.tagging import Classifier
+
+
+class StageJobs:
+    """Each method takes one element and returns its result, never raising
+    for a page that yields no article (the CleanError is the result)."""
+
+    def __init__(self, settings: Settings):
+        self.cleaner = Cleaner(settings.clean)
+        self.classifier = Classifier(settings.classify)
+
+    def clean(self, page: Page) -> Article | CleanError:
+        return self.cleaner.clean_or_reject(page)
+
+    def classify(self, article: Article) -> Article:
+        return self.classifier.classify(article)
+
+    def extract(self, page):
+        """`news-ingest extract`'s work on one saved page: its classified
+        article or the CleanError; anything but a Page (a file that could
+        not be read, a note to show) passes through, in its place."""
+        if not isinstance(page, Page):
+            return page
+        cleaned = self.clean(page)
+        return cleaned if isinstance(cleaned, CleanError) else self.classify(cleaned)

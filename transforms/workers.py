@@ -1,0 +1,183 @@
+"""Worker processes for the CPU-bound steps of work on this machine.
+
+Beam's local runner executes a pipeline in one process, so cleaning and
+classifying -- nearly all of a run's time -- had one core. `WorkerPool`
+starts worker processes once, before the work starts: forked after this
+process has built the jobs (the Cleaner and Classifier with the language
+model, the gazetteer, the clutter data), they inherit them and start in
+milliseconds, not the second of a fresh interpreter. What they do is given
+as a class of jobs (pipelines/jobs.py); elements go to them and results
+come back pickled. transforms/pooled.py is the DoFn side, `ordered` the
+side of a plain loop (`news-ingest extract`).
+
+A worker that dies (killed, out of memory, a crash in a C library) breaks
+the pool: what it held is done again in this process, and the rest of the
+work too, after one warning line. Workers ignore Ctrl-C (this process
+stops them) and die with this process, so a killed run leaves none behind.
+
+A fork copies the calling thread alone, and a lock another thread held
+would stay locked in the child: with other threads running (a program
+that embeds news-ingest, a test serving pages) the workers start as fresh
+processes from multiprocessing's fork server instead, which costs about a
+second. No Beam here: `extract` starts without it.
+"""
+from __future__ import annotations
+
+import ctypes
+import gc
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent import futures
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from schemas.settings import Settings
+
+# Elements handed out per worker at a time: enough that none waits for work
+# while results are taken back, few enough that pages wait unread, not in memory.
+IN_FLIGHT_PER_WORKER = 4
+_PR_SET_PDEATHSIG = 1  # Linux prctl(2): a signal for the child when its parent dies
+
+# In a worker: its jobs. In this process: those of the open pool, which
+# forked workers inherit.
+_JOBS = None
+_POOL: WorkerPool | None = None
+
+
+def cores() -> int:
+    """The cores this process may use (its CPU affinity, as a container or
+    `taskset` limits it): the default number of workers."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _work(job: str, element):
+    return getattr(_JOBS, job)(element)
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), in MiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+
+def _start_worker(jobs: type | None, settings: Settings | None) -> None:
+    """In each worker as it starts: Ctrl-C is left to the parent, SIGTERM
+    ends the worker, and the worker dies with the parent. `jobs`: build
+    them (a fresh process, not forked with them)."""
+    global _JOBS
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if jobs is not None:
+        _JOBS = jobs(settings)
+
+
+class WorkerPool:
+    """`workers` processes doing the methods of `jobs(settings)` (a class
+    whose instance's methods each take one element); this process's open
+    pool (`open_pool`) until closed. A context manager.
+
+    Open it before taking files a killed run must not leave held (the run
+    lock): forked workers share this process's open files."""
+
+    def __init__(self, workers: int, settings: Settings, jobs: type):
+        global _JOBS, _POOL
+        if _POOL is not None:
+            raise RuntimeError("a worker pool is already open in this process")
+        self.workers, self.settings, self.broken = workers, settings, False
+        _JOBS = jobs(settings)  # here too: done in place once the pool is broken
+        alone = threading.current_thread() is threading.main_thread() and threading.active_count() == 1
+        if alone:
+            context, initargs = multiprocessing.get_context("fork"), (None, None)
+            gc.freeze()  # what exists now stays out of the collector: its pages stay shared
+        else:
+            context, initargs = multiprocessing.get_context("forkserver"), (jobs, settings)
+            context.set_forkserver_preload([jobs.__module__])  # imported once, in the server
+        self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                             initargs=initargs)
+        _POOL = self
+        try:
+            self._executor.submit(os.getpid).result()  # with fork, the first task starts every worker
+        except BrokenProcessPool as error:  # they could not start: the work is done here
+            self.mark_broken(error)
+        finally:
+            gc.unfreeze()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        global _JOBS, _POOL
+        if _POOL is self:
+            _POOL, _JOBS = None, None
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, job: str, element) -> futures.Future:
+        """A future of `job` on `element`: in a worker, or done here once the pool is broken."""
+        if not self.broken:
+            try:
+                return self._executor.submit(_work, job, element)
+            except BrokenProcessPool as error:
+                self.mark_broken(error)
+        done = futures.Future()
+        done.set_result(_work(job, element))
+        return done
+
+    def result(self, job: str, future: futures.Future, element):
+        """The future's result; `job` done here if the pool broke meanwhile."""
+        try:
+            return future.result()
+        except BrokenProcessPool as error:
+            self.mark_broken(error)
+            return _work(job, element)
+
+    def ordered(self, job: str, pairs: Iterable[tuple]) -> Iterator[tuple]:
+        """(key, `job` of element) for each (key, element), in order, with at
+        most IN_FLIGHT_PER_WORKER elements per worker handed out (a large
+        input is read as it is used)."""
+        waiting: deque = deque()
+        for key, element in pairs:
+            waiting.append((key, self.submit(job, element), element))
+            if len(waiting) >= self.workers * IN_FLIGHT_PER_WORKER:
+                key, future, element = waiting.popleft()
+                yield key, self.result(job, future, element)
+        while waiting:
+            key, future, element = waiting.popleft()
+            yield key, self.result(job, future, element)
+
+    def peak_rss_mib(self) -> list[float]:
+        """The workers' peak resident memory in MiB (shared pages counted in
+        each), as far as the pool can tell: a question goes to whichever
+        worker is free, so one may answer twice."""
+        if self.broken:
+            return []
+        try:
+            return [future.result() for future in
+                    [self._executor.submit(_peak_rss_mib) for _ in range(self.workers)]]
+        except BrokenProcessPool:
+            return []
+
+    def mark_broken(self, error: BaseException) -> None:
+        if not self.broken:
+            self.broken = True
+            cause = " ".join(str(error.__cause__ or error).split())[:200]
+            print(f"news-ingest: warning: the worker processes stopped ({cause}); this process does "
+                  "the rest of the work alone", file=sys.stderr, flush=True)
+
+
+def open_pool() -> WorkerPool | None:
+    """This process's open pool, unless there is none or it is broken."""
+    pool = _POOL
+    return None if pool is None or pool.broken else pool
