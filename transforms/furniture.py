@@ -20,11 +20,9 @@ from schemas import load_data
 from .textnorm import fold
 
 _CAMEL_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
-_LABELS = ("class", "id", "aria-label")
+_WORD = re.compile(r"[a-z0-9]+")
 # A heading's id is made from its own words by editors ("related-arrests").
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_HEADING_LABELS = ("class", "aria-label")
 # Blocks an extractor makes lines of: the same text in one of them outside
 # all furniture is the article's.
 _NO_TEXT = ("script", "style", "noscript", "template")
@@ -42,21 +40,22 @@ class FurnitureWords:
     roles: frozenset[str]
     tags: frozenset[str]
 
-    def names_furniture(self, element, seen: dict[str, bool]) -> bool:
-        """Whether the element's tag, role or labels name furniture. `seen`
-        caches answers per attribute value: a page repeats its class names."""
-        if element.tag in self.tags or (element.get("role") or "").lower() in self.roles:
-            return True
-        for attribute in _HEADING_LABELS if element.tag in _HEADINGS else _LABELS:
-            value = element.get(attribute)
-            if not value:
-                continue
-            answer = seen.get(value)
+    def named_elements(self, tree) -> list:
+        """The elements of `tree` (itself too), in document order, whose tag,
+        role or labels name furniture -- but not a heading's id."""
+        judged: dict[str | None, bool] = {None: False, "": False}  # a page repeats its class names
+
+        def names(value: str | None) -> bool:
+            answer = judged.get(value)
             if answer is None:
-                answer = seen[value] = bool(self.labels.search(" ".join(markup_words(value))))
-            if answer:
-                return True
-        return False
+                answer = judged[value] = self.labels.search(" ".join(markup_words(value))) is not None
+            return answer
+
+        tags, roles = self.tags, self.roles
+        return [element for element in tree.iter(etree.Element)
+                if element.tag in tags or (element.get("role") or "").lower() in roles
+                or names(element.get("class")) or names(element.get("aria-label"))
+                or (element.tag not in _HEADINGS and names(element.get("id")))]
 
 
 def load_furniture_words(text: str | None = None) -> FurnitureWords:
@@ -71,7 +70,10 @@ def load_furniture_words(text: str | None = None) -> FurnitureWords:
 
 def markup_words(value: str) -> list[str]:
     """"newsroom-cta__title" -> [newsroom, cta, title]; "shareButtons" -> [share, buttons]."""
-    return [word for word in _NOT_WORD.split(_CAMEL_HUMP.sub(" ", value).lower()) if word]
+    lowered = value.lower()
+    if lowered != value:  # capitals, so maybe camelCase humps (most labels have none)
+        lowered = _CAMEL_HUMP.sub(" ", value).lower()
+    return _WORD.findall(lowered)
 
 
 class FurnitureTexts:
@@ -88,26 +90,17 @@ class FurnitureTexts:
     inside it (one more pass over the page), which most lines are not."""
 
     def __init__(self, tree, names: FurnitureWords, max_chars: int):
-        self._tree, self._roots, self._outside = tree, set(), None
+        self._tree, self._outside = tree, None
+        self._taken: set = set()  # the elements of the widgets taken, the widgets too
         page_words = len(tree.text_content().split()) - sum(
             len(code.text_content().split()) for code in tree.iter(*_NO_TEXT))
-        inside: set[str] = set()
-        seen: dict[str, bool] = {}
-        depth = 0  # how many furniture elements enclose the current one
-        for event, element in etree.iterwalk(tree, events=("start", "end")):
-            if not isinstance(element.tag, str):
-                continue
-            if event == "end":
-                depth -= depth > 0
-            elif depth:
-                depth += 1
-            elif names.names_furniture(element, seen) and _is_small_widget(element, max_chars, page_words):
-                self._roots.add(element)
-                texts = {part.text_content() for part in element.iter(etree.Element)}  # nested blocks repeat
-                inside.update(fold(text) for text in texts if text.strip())
-                depth = 1
-        inside.discard("")
-        self._inside = frozenset(inside)
+        texts: set[str] = set()  # nested blocks repeat
+        # In document order: a widget comes before the elements it holds, which are then part of it.
+        for element in names.named_elements(tree):
+            if element not in self._taken and (parts := _widget(element, max_chars, page_words)):
+                self._taken.update(parts)
+                texts.update(part.text_content() for part in parts)
+        self._inside = frozenset(fold(text) for text in texts if text.strip()) - {""}
 
     def __contains__(self, folded: str) -> bool:
         if folded not in self._inside:
@@ -117,17 +110,8 @@ class FurnitureTexts:
         return folded not in self._outside
 
     def _texts_outside(self) -> frozenset[str]:
-        texts, depth = set(), 0
-        for event, element in etree.iterwalk(self._tree, events=("start", "end")):
-            if not isinstance(element.tag, str):
-                continue
-            if event == "start":
-                depth += depth > 0 or element in self._roots
-            elif depth:
-                depth -= 1
-            elif element.tag in _BLOCKS:
-                texts.add(fold(element.text_content()))
-        return frozenset(texts)
+        texts = {block.text_content() for block in self._tree.iter(*_BLOCKS) if block not in self._taken}
+        return frozenset(map(fold, texts))
 
 
 def _own_words(element) -> int:
@@ -136,15 +120,17 @@ def _own_words(element) -> int:
     return len(" ".join([element.text or ""] + [child.tail or "" for child in element]).split())
 
 
-def _is_small_widget(element, max_chars: int, page_words: int) -> bool:
-    """Whether a labelled element is small enough to be a widget: some text,
-    at most `max_chars`, at most one paragraph of prose (a promo blurb, an
-    author's bio) however it is marked up, and less than half of the page's
-    text (a short article in a container labelled "has-comments")."""
+def _widget(element, max_chars: int, page_words: int) -> list | None:
+    """A labelled element and the elements in it, if it is small enough to
+    be a widget: some text, at most `max_chars`, at most one paragraph of
+    prose (a promo blurb, an author's bio) however it is marked up, and less
+    than half of the page's text (a short article in a container labelled
+    "has-comments"); else None."""
     whole = element.text_content()
     if not whole.strip() or len(whole) > max_chars:
-        return False
-    blocks = [_own_words(part) for part in element.iter(etree.Element)]
-    if sum(words >= _PROSE_PARAGRAPH_WORDS for words in blocks) > 1:
-        return False
-    return sum(blocks) < page_words / 2
+        return None
+    parts = list(element.iter(etree.Element))  # kept: lxml makes an element's object once while it is held
+    blocks = [_own_words(part) for part in parts]
+    if sum(words >= _PROSE_PARAGRAPH_WORDS for words in blocks) > 1 or sum(blocks) >= page_words / 2:
+        return None
+    return parts

@@ -21,6 +21,7 @@ from html import unescape
 import htmldate.extractors
 from dateparser import DateDataParser
 from htmldate import find_date
+from lxml import etree
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import (
     extract_json,
@@ -253,6 +254,81 @@ def byline(tree) -> str | None:
     """Authors named in the page's body (a byline, an author box), as
     trafilatura searches for them -- but in place: comments, dates and
     figures are cut out of `tree` first, so call this when done with it."""
-    author = extract_metainfo(prune_unwanted_nodes(tree, AUTHOR_DISCARD_XPATHS), AUTHOR_XPATHS,
-                              len_limit=120)
+    values = {attribute: set(find(tree)) for attribute, find in _ATTRIBUTE_VALUES.items()}
+    try:
+        discard, authors = _DISCARD.bound(values), _AUTHORS.bound(values)
+    except ValueError:  # a value XML cannot hold (a control character): trafilatura's own XPaths
+        discard, authors = AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
+    author = extract_metainfo(prune_unwanted_nodes(tree, discard), authors, len_limit=120)
     return _tidy(normalize_authors(None, author)) if author else None
+
+
+# trafilatura's byline XPaths test class and id values with EXSLT regular
+# expressions: a call into Python for each element of the page, most of
+# `byline`'s time. `_ValueTests` asks each regular expression of the page's
+# distinct values instead, and the XPaths, in C, whether an element's value
+# is one it found.
+_REGEX_TEST = re.compile(r"re:test\(\s*@([\w-]+)\s*,\s*'([^']*)'\s*\)")
+
+
+class _ValueTests:
+    """XPaths (trafilatura's) with each `re:test(@attribute, 'regex')` made
+    `@attribute = $found`: whether the element has the attribute and its
+    value is one of those on the page the regex finds (`bound`). The same
+    test, as the regex finds no empty value, which EXSLT reads for a missing
+    attribute; if an XPath tests in any other way, it is kept as it is."""
+
+    def __init__(self, xpaths):
+        self.originals, self.tests = tuple(xpaths), []
+        paths = [_REGEX_TEST.sub(self._variable, xpath.path) for xpath in self.originals]
+        if any("re:" in path for path in paths) or any(regex.search("") for _, regex in self.tests):
+            self.xpaths = self.originals
+        else:
+            self.xpaths = tuple(etree.XPath(path) for path in paths)
+
+    def _variable(self, match) -> str:
+        self.tests.append((match[1], re.compile(match[2])))
+        return f"(@{match[1]} = $found{len(self.tests) - 1})"
+
+    def bound(self, values: dict[str, set[str]]) -> list:
+        """The XPaths, to be called on a tree whose attribute values are
+        among `values` (the tree itself, or it pruned). ValueError for a
+        value XML cannot hold."""
+        if self.xpaths is self.originals:
+            return list(self.originals)
+        found = {f"found{number}": _string_nodes(value for value in values[attribute] if regex.search(value))
+                 for number, (attribute, regex) in enumerate(self.tests)}
+        return [_Bound(original, xpath, found)
+                for original, xpath in zip(self.originals, self.xpaths, strict=True)]
+
+
+class _Bound:
+    """An XPath with its variables, called as trafilatura calls its own
+    (and named as the original in trafilatura's debug log)."""
+
+    def __init__(self, original, xpath, variables: dict):
+        self.original, self.xpath, self.variables = original, xpath, variables
+
+    def __call__(self, tree):
+        return self.xpath(tree, **self.variables)
+
+    def __repr__(self) -> str:
+        return repr(self.original)
+
+
+def _string_nodes(values) -> list:
+    """Elements whose string values are `values`, for an XPath variable
+    (lxml takes no list of strings): `@class = $nodes` is whether the
+    attribute is there and its value one of `values`. ValueError for a
+    string XML cannot hold."""
+    holder, nodes = etree.Element("values"), []
+    for value in values:
+        node = etree.SubElement(holder, "value")
+        node.text = value
+        nodes.append(node)
+    return nodes
+
+
+_DISCARD, _AUTHORS = _ValueTests(AUTHOR_DISCARD_XPATHS), _ValueTests(AUTHOR_XPATHS)
+_ATTRIBUTE_VALUES = {attribute: etree.XPath(f"//@{attribute}", smart_strings=False)
+                     for attribute, _ in _DISCARD.tests + _AUTHORS.tests}

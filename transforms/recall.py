@@ -162,30 +162,28 @@ def _visible(text: str) -> str:
 
 
 def _leaf_blocks(tree) -> list[_Block]:
-    """The page's leaf blocks with text, in document order, in one pass (an
-    element ends after its children); none inside script, style, noscript
-    or template markup."""
-    unseen = {element for container in tree.iter(*_NO_TEXT_TAGS) for element in container.iter(*_LEAF_TAGS)}
-    blocks: list[_Block] = []
-    holds_block: set = set()  # elements seen to hold a block, until they end
-    for _, element in etree.iterwalk(tree, events=("end",)):
-        tag = element.tag
-        if not isinstance(tag, str):
-            continue
+    """The page's leaf blocks with text, in document order; none inside
+    script, style, noscript or template markup. Only elements of block and
+    code tags are visited, picked out by lxml in C (lxml.html makes a Python
+    object of each element visited, with a Python call to choose its class):
+    a block holds a block, or code, when it is the nearest block above it."""
+    unseen = {element for container in tree.iter(*_NO_TEXT_TAGS) if len(container)
+              for element in container.iter(*_LEAF_TAGS)}
+    elements = list(tree.iter(*_BLOCK_TAGS, *_NO_TEXT_TAGS))  # held: each one's parent is not made again
+    holding, holding_code = set(), set()
+    for element in elements:
         parent = element.getparent()
-        if element in holds_block:
-            holds_block.discard(element)
-            if parent is not None:
-                holds_block.add(parent)
+        while parent is not None and parent.tag not in _BLOCK_TAGS:
+            parent = parent.getparent()
+        (holding if element.tag in _BLOCK_TAGS else holding_code).add(parent)
+    blocks: list[_Block] = []
+    for element in elements:
+        if element.tag not in _LEAF_TAGS or element in holding or element in unseen:
             continue
-        if tag in _BLOCK_TAGS and parent is not None:
-            holds_block.add(parent)
-        if tag not in _LEAF_TAGS or element in unseen:
-            continue
-        if next(element.iter(*_NO_TEXT_TAGS), None) is None:
-            text = _plain("".join(element.itertext()))
-        else:
+        if element in holding_code:
             text = _plain("".join(element.xpath(_TEXT)))
+        else:
+            text = _plain("".join(element.itertext()))
         if text:
             blocks.append(_Block(element, text, len(blocks)))
     return blocks
