@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import itertools
 import json
@@ -57,14 +58,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
-from trafilatura.utils import load_html  # noqa: E402
 
 from pipelines.cli import main as cli_main  # noqa: E402
 from pipelines.extract import extract_pages  # noqa: E402
+from pipelines.jobs import StageJobs  # noqa: E402
 from schemas.records import FeedItem, Page  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from tests.loopback import LoopbackSite, rss  # noqa: E402
-from transforms.cleaner import Cleaner, main_text  # noqa: E402
+from transforms.cleaner import Cleaner, CleanError, main_text  # noqa: E402
 from transforms.metadata import byline, page_metadata  # noqa: E402
 from transforms.recall import EXTRACT_OPTIONS  # noqa: E402
 from transforms.tagging import (  # noqa: E402
@@ -74,7 +75,7 @@ from transforms.tagging import (  # noqa: E402
     event_types_of,
     tag_actors,
 )
-from transforms.workers import cores  # noqa: E402
+from transforms.workers import WorkerPool, cores  # noqa: E402
 
 PAGES_PER_SITE = 10
 
@@ -213,14 +214,15 @@ def extract_parts(bodies: list[bytes]) -> Counter:
         try:
             tree = clock("parse", cleaner.parse, page)
             metadata = clock("metadata", page_metadata, tree, url)
-            clock("extraction", trafilatura.bare_extraction, tree, url=url, **EXTRACT_OPTIONS)
+            bare_extraction = functools.partial(trafilatura.bare_extraction, url=url, **EXTRACT_OPTIONS)
+            clock("extraction", bare_extraction, tree)
             document = clock("extraction and ours", main_text, tree, url)
             article = clock("rest", cleaner.article, page, tree, metadata, document)
-        except Exception:  # a page clean rejects: what it cost so far is counted
+        except CleanError:  # a page clean rejects: what it cost so far is counted
             continue
         if not metadata.author:  # the pages whose byline clean searched for
             seconds["byline pages"] += 1
-            clock("byline", byline, load_html(body))
+            clock("byline", byline, cleaner.parse(page))  # timed alone: the parse is done first
         clock("language", detect_language, article.text, settings.classify)
         clock("actors", tag_actors, article.title, article.text, classifier.gazetteer,
               settings.classify.title_weight)
@@ -251,12 +253,21 @@ def print_extract_parts(parts: Counter, bare: float, extract: float) -> None:
 
 
 def fixed_cost(stack: contextlib.ExitStack, work: Path) -> float:
-    """Seconds of a run over one feed with no items (the process is warm):
-    what any run pays before and besides its pages."""
+    """Seconds of a run over one feed with no items (the process is warm),
+    in one process: what any run pays before and besides its pages."""
     site = stack.enter_context(LoopbackSite("127.0.0.1"))
     feed_list = work / "empty-feed.txt"
     feed_list.write_text(site.add("/feed.xml", rss([]), content_type="application/rss+xml"))
-    return min(whole_run(feed_list, work / f"out-empty-{attempt}")[0] for attempt in range(3))
+    return min(whole_run(feed_list, work / f"out-empty-{attempt}", "--workers", "1")[0]
+               for attempt in range(3))
+
+
+def pool_start_seconds() -> float:
+    """Seconds to open and close a run's workers (one per core), forked with
+    their jobs built, as `run` opens them: the price workers must repay."""
+    settings = Settings()
+    StageJobs(settings)  # what the run has built before: the model loaded, the data read
+    return min(timed(lambda: WorkerPool(cores(), settings, StageJobs).close()) for _ in range(3))
 
 
 def bench(pages: Path, count: int, workers: int) -> None:
@@ -275,12 +286,15 @@ def bench(pages: Path, count: int, workers: int) -> None:
         bare = timed(lambda: [trafilatura.extract(body) for body in bodies])
         extracts = {count: extract_seconds(page_files, count) for count in sorted({1, cores(), workers})}
         held = resident_mib()  # the pages and what extraction left
+        # The default run first: a run leaves its download threads ending for a
+        # moment, and workers opened beside other threads start as fresh processes.
+        run, summary = whole_run(feed_list, work / "out")
         one, _ = whole_run(feed_list, work / "out-one", "--workers", "1")
         after_run = peak_mib()
-        run, summary = whole_run(feed_list, work / "out")
         more = (whole_run(feed_list, work / "out-more", "--workers", str(workers))
                 if workers not in (1, cores()) else None)
         parts = extract_parts(bodies)
+        starting = pool_start_seconds()
         fixed = fixed_cost(stack, work)
         alone = run_alone_peak_mib(feed_list, work / "out-alone")
 
@@ -298,14 +312,15 @@ def bench(pages: Path, count: int, workers: int) -> None:
     if more:
         print(f"  {f'whole run, --workers {workers}':<32} {count / more[0]:7.1f} pages/s   "
               f"ratio {bare / more[0]:.2f}")
-    print(f"  peak RSS         {after_run:7.0f} MiB after the one-process run; {held:.0f} MiB were resident "
-          f"before it (the pages), so it took at most {after_run - held:.0f} MiB more")
+    print(f"  peak RSS         {after_run:7.0f} MiB after the runs; {held:.0f} MiB were resident "
+          f"before them (the pages), so they took at most {after_run - held:.0f} MiB more")
     peaks = summary["workers"]["peak_rss_mib"]
     print(f"  peak RSS of the default run in a process of its own: {alone:.0f} MiB; its "
           f"{summary['workers']['processes']} workers': {', '.join(f'{mib} MiB' for mib in peaks) or '-'} "
           f"(shared pages counted in each)")
     print_extract_parts(parts, bare, extracts[1])
-    print(f"  a run over a feed with no items takes {fixed:.1f} s (Beam's start-up, graph and bundles)")
+    print(f"  a run over a feed with no items takes {fixed:.1f} s (Beam's start-up, graph and bundles, "
+          f"one process); {cores()} workers take {starting:.2f} s to start and stop")
     stages = summary["stage_seconds"]
     total = sum(stages.values()) or 1
     print(f"  time per stage of the default run (Beam's measure, {total:.1f} s in all; wall {run:.1f} s):")

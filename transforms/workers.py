@@ -115,14 +115,30 @@ class WorkerPool:
     def __enter__(self) -> WorkerPool:
         return self
 
-    def __exit__(self, *_exc) -> None:
-        self.close()
+    def __exit__(self, kind, *_exc) -> None:
+        self.close(abort=kind is not None)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Stop the workers: when they are done with what they hold, or at
+        once (`abort`: the work failed or was interrupted). A Ctrl-C while
+        waiting for them stops them at once too: left waiting, the workers
+        and this process's exit would wait for each other for ever."""
         global _JOBS, _POOL
         if _POOL is self:
             _POOL, _JOBS = None, None
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            if abort:
+                self._kill()
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            self._kill()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def _kill(self) -> None:
+        # The executor has no public way to stop its processes before Python 3.14.
+        for process in list((self._executor._processes or {}).values()):
+            process.kill()
 
     def submit(self, job: str, element) -> futures.Future:
         """A future of `job` on `element`: in a worker, or done here once the pool is broken."""
