@@ -236,3 +236,29 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def test_workers_that_cannot_start_leave_the_work_here(tmp_path):
+    """The system refuses the second fork (a process limit): the pages are
+    extracted in this process, after one warning line, and nothing waits."""
+    names = _many_pages(tmp_path, POOL_MIN_PAGES)
+    done = subprocess.run([sys.executable, "-c", _SECOND_FORK_REFUSED, *names], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == len(names)
+    assert done.stderr.count("this process does the rest of the work alone") == 1
+
+
+_SECOND_FORK_REFUSED = """
+import errno, os, sys
+forks = []
+real_fork = os.fork
+def fork():
+    forks.append(1)
+    if len(forks) >= 2:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+    return real_fork()
+os.fork = fork
+from pipelines.cli import main
+sys.exit(main(["extract", "--workers", "2", *sys.argv[1:]]))
+"""

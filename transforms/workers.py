@@ -107,7 +107,9 @@ class WorkerPool:
         _POOL = self
         try:
             self._executor.submit(os.getpid).result()  # with fork, the first task starts every worker
-        except BrokenProcessPool as error:  # they could not start: the work is done here
+        except Exception as error:  # noqa: BLE001 - they could not all start (fork refused...): work here
+            self._kill()  # those that did would wait for work, and this process's exit for them
+            self._executor.shutdown(wait=False, cancel_futures=True)
             self.mark_broken(error)
         finally:
             gc.unfreeze()
