@@ -84,10 +84,10 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
 
     from .options import (
         check_beam_options,
-        counts_in_process,
         feed_urls,
         output_dir,
         parse_compact_every,
+        runs_dofns_here,
         settings_from,
         with_archive_choice,
     )
@@ -96,7 +96,7 @@ def _preflight(args: argparse.Namespace, beam_args: list[str]):
     writable_file(getattr(args, "summary_json", None), "--summary-json")
     options = PipelineOptions(beam_args)
     check_beam_options(options, args.command)
-    workers = worker_count(args.workers, counts_in_process(options))
+    workers = worker_count(args.workers, runs_dofns_here(options))
     urls, settings, out = feed_urls(args.feeds), settings_from(args), output_dir(args.out)
     return options, urls, with_archive_choice(settings, args.archive, out), out, workers
 

@@ -191,6 +191,8 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
     failed, quarantined = [], quarantined_files(out)
 
     def poll(number: int) -> None:
+        if pool is not None:
+            pool.renew()  # a worker died in an earlier poll: the next ones have every core again
         try:  # the first poll also names what taking the lock set aside
             print(run_batch(options, urls, out, settings, args.verbosity,
                             quarantined if number == 0 else None).line(), flush=True)
@@ -208,7 +210,7 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
           flush=True)
     stopper, lock = Stopper(), RunLock(out)
     try:
-        with worker_pool(workers, settings), lock, stopper:
+        with worker_pool(workers, settings) as pool, lock, stopper:
             run_locally(poll, interval, args.polls, stopper)
     except KeyboardInterrupt:
         return fail("aborted; the interrupted poll's items are polled again on the next start",

@@ -191,6 +191,15 @@ def parse_day(text: str | None, option: str) -> date | None:
         raise UsageError(f"{option} {text!r} is not a day (YYYY-MM-DD)") from None
 
 
+def runs_dofns_here(options: PipelineOptions) -> bool:
+    """Whether the DoFns run in this process, where our worker processes
+    can take their work: the local runners, not in Beam's multi_processing
+    mode (PortableRunner's embedded job server runs them in its SDK
+    environment, Docker or a process of its own)."""
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    return runner != "PortableRunner" and counts_in_process(options)
+
+
 def counts_in_process(options: PipelineOptions) -> bool:
     """True when the pipeline's work, and so its counting, happens in this
     process: an in-process runner not fanning out to worker processes."""

@@ -4,6 +4,7 @@ process; counts are made as results arrive; a dying worker loses nothing;
 a killed command leaves no worker behind."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from pipelines.extract import POOL_MIN_PAGES, extract_pages
 from pipelines.jobs import StageJobs
 from schemas.records import FeedItem, Page
 from schemas.settings import Settings
+from transforms import workers
 from transforms.clean import CleanPages
 from transforms.metrics import live_counts
 from transforms.workers import WorkerPool, cores, open_pool
@@ -262,3 +265,103 @@ os.fork = fork
 from pipelines.cli import main
 sys.exit(main(["extract", "--workers", "2", *sys.argv[1:]]))
 """
+
+
+def test_the_default_follows_a_containers_cpu_quota(tmp_path, monkeypatch):
+    """`docker --cpus 1.5` or a Kubernetes CPU limit: as many workers as the
+    quota allows (rounded up), not one per core of the machine."""
+    quota = tmp_path / "cpu.max"
+    monkeypatch.setattr(workers, "_QUOTA_FILES", ((str(quota),),))
+    machine = len(os.sched_getaffinity(0))
+    quota.write_text("50000 100000\n")
+    assert cores() == 1
+    quota.write_text("150000 100000\n")
+    assert cores() == min(machine, 2)
+    quota.write_text("max 100000\n")
+    assert cores() == machine
+
+
+class _Failing(StageJobs):
+    def classify(self, article):
+        raise _TwoPartError("gazetteer", "broken")
+
+
+class _TwoPartError(Exception):
+    def __init__(self, part, what):  # pickled by its args, it cannot be rebuilt
+        super().__init__(f"{part} is {what}")
+
+
+def test_a_failure_that_cannot_travel_back_is_said_in_words():
+    with WorkerPool(2, Settings(), _Failing) as pool:
+        with pytest.raises(workers.WorkerFailed, match="_TwoPartError: gazetteer is broken"):
+            pool.submit("classify", None).result()
+        assert not pool.broken  # the workers are fine: only that element failed
+
+
+def test_broken_workers_are_renewed_for_the_next_poll():
+    with WorkerPool(2, Settings(), StageJobs) as pool:
+        os.kill(next(iter(pool._executor._processes)), signal.SIGKILL)
+        with contextlib.suppress(BrokenProcessPool):
+            pool._executor.submit(os.getpid).result()
+        pool.mark_broken(BrokenProcessPool("killed"))
+        assert open_pool() is None
+        pool.renew()
+        assert open_pool() is pool
+        assert pool.submit("extract", "not a page").result() == "not a page"  # done by a new worker
+        assert pool._executor.submit(os.getpid).result() != os.getpid()
+
+
+def test_workers_started_beside_other_threads_end_with_their_owner():
+    """Workers from the fork server (another thread ran) are not the owner's
+    children: killed with -9, the owner still leaves none behind."""
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER_WITH_A_THREAD], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        pids = json.loads(owner.stdout.readline())
+        assert len(pids) == 2 and owner.pid not in pids
+        owner.kill()
+        owner.wait(60)
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        owner.stdout.close()
+
+
+_OWNER_WITH_A_THREAD = """
+import json, os, threading, time
+from schemas.settings import Settings
+from pipelines.jobs import StageJobs
+from transforms.workers import WorkerPool
+if __name__ == "__main__":
+    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+    pool = WorkerPool(2, Settings(), StageJobs)
+    list(pool._executor.map(time.sleep, [1, 1]))  # fresh processes start as work comes: both now
+    print(json.dumps(sorted(pool._executor._processes)), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_ctrl_c_twice_stops_extract_and_its_workers(tmp_path):
+    names = _many_pages(tmp_path, 400)
+    command = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "extract", "--workers", "2", *names],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        command.stdout.readline()
+        children = _children(command.pid)
+        os.killpg(command.pid, signal.SIGINT)
+        time.sleep(0.3)
+        os.killpg(command.pid, signal.SIGINT)
+        assert command.wait(60) == 130
+        deadline = time.monotonic() + 30
+        while any(_alive(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(child) for child in children)
+    finally:
+        if command.poll() is None:
+            command.kill()
+        command.stdout.close()

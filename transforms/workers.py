@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent import futures
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from schemas.settings import Settings
 
@@ -50,16 +54,52 @@ _POOL: WorkerPool | None = None
 
 
 def cores() -> int:
-    """The cores this process may use (its CPU affinity, as a container or
-    `taskset` limits it): the default number of workers."""
+    """The cores this process may use: its CPU affinity (`taskset`, cpuset),
+    and a container's CPU quota (`docker --cpus`, a Kubernetes CPU limit),
+    rounded up. The default number of workers."""
     try:
-        return len(os.sched_getaffinity(0))
+        count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    quota = _cpu_quota()
+    return max(1, min(count, math.ceil(quota))) if quota else count
+
+
+# cgroup v2, then v1: (file, its quota and period) -- "max" or -1 means none.
+_QUOTA_FILES = (("/sys/fs/cgroup/cpu.max",),
+                ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+
+def _cpu_quota() -> float | None:
+    """CPUs the container's quota allows (1.5 for `--cpus 1.5`), None when unlimited or unknown."""
+    for files in _QUOTA_FILES:
+        try:
+            words = " ".join(Path(path).read_text() for path in files).split()
+        except OSError:
+            continue
+        try:
+            quota, period = float(words[0]), float(words[1])
+        except (ValueError, IndexError):  # "max 100000": no quota
+            return None
+        return quota / period if quota > 0 and period > 0 else None
+    return None
+
+
+class WorkerFailed(Exception):
+    """An exception raised in a worker that could not travel back as it
+    was (its class cannot be rebuilt from its arguments): its class name and
+    message."""
 
 
 def _work(job: str, element):
-    return getattr(_JOBS, job)(element)
+    try:
+        return getattr(_JOBS, job)(element)
+    except Exception as error:
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:  # noqa: BLE001 - any failure to travel: say it in words instead
+            raise WorkerFailed(f"{type(error).__name__}: {error}") from None
+        raise
 
 
 def _peak_rss_mib() -> float:
@@ -68,17 +108,32 @@ def _peak_rss_mib() -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
 
-def _start_worker(jobs: type | None, settings: Settings | None) -> None:
-    """In each worker as it starts: Ctrl-C is left to the parent, SIGTERM
-    ends the worker, and the worker dies with the parent. `jobs`: build
-    them (a fresh process, not forked with them)."""
+def _start_worker(owner: int, jobs: type | None, settings: Settings | None) -> None:
+    """In each worker as it starts: Ctrl-C is left to the process that
+    opened the pool (`owner`), SIGTERM ends the worker, and the worker dies
+    with the owner -- killed with it when forked from it (Linux), and in any
+    case on its own within a second of the owner's end (a worker from the
+    fork server is not the owner's child). `jobs`: build them (a fresh
+    process, not forked with them)."""
     global _JOBS
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_end_with, args=(owner,), name="end-with-owner", daemon=True).start()
     if jobs is not None:
         _JOBS = jobs(settings)
+
+
+def _end_with(owner: int) -> None:
+    while True:
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except OSError:  # alive, though not ours to signal
+            pass
+        time.sleep(1)
 
 
 class WorkerPool:
@@ -93,18 +148,23 @@ class WorkerPool:
         global _JOBS, _POOL
         if _POOL is not None:
             raise RuntimeError("a worker pool is already open in this process")
-        self.workers, self.settings, self.broken = workers, settings, False
+        self.workers, self.settings, self.jobs = workers, settings, jobs
         _JOBS = jobs(settings)  # here too: done in place once the pool is broken
+        _POOL = self
+        self._start()
+
+    def _start(self) -> None:
+        self.broken = False
         alone = threading.current_thread() is threading.main_thread() and threading.active_count() == 1
         if alone:
-            context, initargs = multiprocessing.get_context("fork"), (None, None)
+            context, initargs = multiprocessing.get_context("fork"), (os.getpid(), None, None)
             gc.freeze()  # what exists now stays out of the collector: its pages stay shared
         else:
-            context, initargs = multiprocessing.get_context("forkserver"), (jobs, settings)
-            context.set_forkserver_preload([jobs.__module__])  # imported once, in the server
-        self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+            context = multiprocessing.get_context("forkserver")
+            initargs = (os.getpid(), self.jobs, self.settings)
+            context.set_forkserver_preload([self.jobs.__module__])  # imported once, in the server
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                              initargs=initargs)
-        _POOL = self
         try:
             self._executor.submit(os.getpid).result()  # with fork, the first task starts every worker
         except Exception as error:  # noqa: BLE001 - they could not all start (fork refused...): work here
@@ -113,6 +173,13 @@ class WorkerPool:
             self.mark_broken(error)
         finally:
             gc.unfreeze()
+
+    def renew(self) -> None:
+        """New workers for broken ones (a long `stream` between two polls)."""
+        if self.broken:
+            self._kill()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._start()
 
     def __enter__(self) -> WorkerPool:
         return self
