@@ -214,10 +214,7 @@ def test_a_killed_extract_leaves_no_worker_behind(tmp_path):
         assert len(children) == 2
         os.kill(command.pid, signal.SIGKILL)
         command.wait(60)
-        deadline = time.monotonic() + 60
-        while any(_alive(child) for child in children) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(_alive(child) for child in children)
+        assert _all_gone(children)
     finally:
         if command.poll() is None:
             command.kill()
@@ -231,6 +228,15 @@ def _children(pid: int) -> list[int]:
         if children.exists():
             found += [int(child) for child in children.read_text().split()]
     return found
+
+
+def _all_gone(pids: list[int], within_s: float = 60) -> bool:
+    """Whether every process of `pids` has ended, waiting up to `within_s`
+    (a bound for a loaded machine, not a timing under test)."""
+    deadline = time.monotonic() + within_s
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(_alive(pid) for pid in pids)
 
 
 def _alive(pid: int) -> bool:
@@ -321,10 +327,7 @@ def test_workers_started_beside_other_threads_end_with_their_owner():
         assert len(pids) == 2 and owner.pid not in pids
         owner.kill()
         owner.wait(60)
-        deadline = time.monotonic() + 60
-        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not any(_alive(pid) for pid in pids)
+        assert _all_gone(pids)
     finally:
         if owner.poll() is None:
             owner.kill()
@@ -357,10 +360,7 @@ def test_ctrl_c_twice_stops_extract_and_its_workers(tmp_path):
         time.sleep(0.3)
         os.killpg(command.pid, signal.SIGINT)
         assert command.wait(60) == 130
-        deadline = time.monotonic() + 30
-        while any(_alive(child) for child in children) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(_alive(child) for child in children)
+        assert _all_gone(children)
     finally:
         if command.poll() is None:
             command.kill()
