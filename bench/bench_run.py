@@ -155,16 +155,21 @@ def served_elsewhere(work: Path, load, *load_args, timeout: float = 300):
 
 
 def whole_run(feed_list: Path, out: Path, *beam_args: str) -> tuple[float, dict]:
-    """Seconds of `news-ingest run` and its summary."""
+    """Seconds of `news-ingest run` and its summary, with the CPU seconds
+    this process and its workers spent (`cpu`: main, workers)."""
     summary_file = out.with_suffix(".json")
     codes = []
+    before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     with contextlib.redirect_stdout(io.StringIO()):
         seconds = timed(lambda: codes.append(cli_main([
             "run", "-q", "--feeds", str(feed_list), "--out", str(out), "--allow-private-network",
             "--summary-json", str(summary_file), *beam_args])))
     if codes != [0]:
         raise SystemExit("the run failed: no throughput to report")
-    return seconds, json.loads(summary_file.read_text())
+    after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = [(end.ru_utime + end.ru_stime) - (start.ru_utime + start.ru_stime)
+           for start, end in zip(before, after, strict=True)]
+    return seconds, {**json.loads(summary_file.read_text()), "cpu": cpu}
 
 
 # Runs the CLI, then prints the process's own high-water RSS (VmHWM): the
@@ -314,6 +319,10 @@ def bench(pages: Path, count: int, workers: int) -> None:
               f"ratio {bare / more[0]:.2f}")
     print(f"  peak RSS         {after_run:7.0f} MiB after the runs; {held:.0f} MiB were resident "
           f"before them (the pages), so they took at most {after_run - held:.0f} MiB more")
+    main_cpu, workers_cpu = summary["cpu"]
+    print(f"  CPU of the default run: main process {main_cpu:.1f} s ({1000 * main_cpu / count:.0f} ms "
+          f"a page: polls, downloads, archive, dedup, Parquet, Beam), workers {workers_cpu:.1f} s "
+          f"({1000 * workers_cpu / count:.0f} ms a page: clean and classify)")
     peaks = summary["workers"]["peak_rss_mib"]
     print(f"  peak RSS of the default run in a process of its own: {alone:.0f} MiB; its "
           f"{summary['workers']['processes']} workers': {', '.join(f'{mib} MiB' for mib in peaks) or '-'} "
