@@ -2,7 +2,8 @@
 what the plain ways give: each is checked against a plain walk over the
 tree (or trafilatura's own XPaths) on small made-up pages with the awkward
 cases -- nested widgets, headings' ids, roles in capitals, code inside
-blocks, blocks inside inline markup, comments, control characters."""
+blocks, blocks inside inline markup, comments, control characters. And
+ASCII text folds as the full normalisation folds it."""
 from __future__ import annotations
 
 import re
@@ -172,3 +173,20 @@ def test_byline_xpaths_test_values_in_c():
     rewrites (else `byline` takes about 1.6 times as long)."""
     assert metadata._AUTHORS.xpaths is not metadata._AUTHORS.originals
     assert metadata._DISCARD.xpaths is not metadata._DISCARD.originals
+
+
+def _plain_fold(text: str) -> str:
+    import unicodedata
+
+    from transforms.textnorm import arabic_letters, strip_marks
+    text = arabic_letters(strip_marks(unicodedata.normalize("NFKC", text)).casefold())
+    return " ".join(re.findall(r"[^\W_]+", text))
+
+
+def test_fold_of_ascii_text_is_the_full_folds():
+    every = "".join(map(chr, range(128)))
+    texts = [every, every[::-1], "Related Articles »"[:-2], "SHARE_this--Now!", "a\tb\r\nc\x00d", "", " _ ",
+             "Read more: 5 things", "don't", "e-mail"]
+    assert [fold(text) for text in texts] == [_plain_fold(text) for text in texts]
+    assert fold("Related Articles »") == _plain_fold("Related Articles »") == "related articles"
+

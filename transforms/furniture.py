@@ -11,7 +11,7 @@ the clean stage then removes line by line as `structure`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -32,6 +32,11 @@ _BLOCKS = frozenset({"p", "li", "dt", "dd", "td", "th", "figcaption", "blockquot
                      "h1", "h2", "h3", "h4", "h5", "h6"})
 
 
+# Attribute values judged, kept across pages: a site's pages share their
+# templates' class names, and most names recur across sites ("menu-item").
+_JUDGED_MAX = 200_000
+
+
 @dataclass(frozen=True)
 class FurnitureWords:
     """The markup words that name furniture, as `structure.yaml` lists them,
@@ -39,23 +44,37 @@ class FurnitureWords:
     labels: re.Pattern
     roles: frozenset[str]
     tags: frozenset[str]
+    judged: dict = field(default_factory=dict, compare=False, repr=False)  # value -> names furniture
+
+    def names(self, value: str) -> bool:
+        """Whether a class, id or aria-label value names furniture."""
+        answer = self.judged.get(value)
+        if answer is None:
+            if len(self.judged) >= _JUDGED_MAX:
+                self.judged.clear()
+            answer = self.judged[value] = self.labels.search(" ".join(markup_words(value))) is not None
+        return answer
 
     def named_elements(self, tree) -> list:
         """The elements of `tree` (itself too), in document order, whose tag,
-        role or labels name furniture -- but not a heading's id."""
-        judged: dict[str | None, bool] = {None: False, "": False}  # a page repeats its class names
-
-        def names(value: str | None) -> bool:
-            answer = judged.get(value)
-            if answer is None:
-                answer = judged[value] = self.labels.search(" ".join(markup_words(value))) is not None
-            return answer
-
-        tags, roles = self.tags, self.roles
-        return [element for element in tree.iter(etree.Element)
-                if element.tag in tags or (element.get("role") or "").lower() in roles
-                or names(element.get("class")) or names(element.get("aria-label"))
-                or (element.tag not in _HEADINGS and names(element.get("id")))]
+        role or labels name furniture -- but not a heading's id. One call for
+        an element's attributes, a dict lookup for each value: this visits
+        every element of the page."""
+        tags, roles, judged, names = self.tags, self.roles, self.judged, self.names
+        found = []
+        for element in tree.iter(etree.Element):
+            if element.tag in tags:
+                found.append(element)
+                continue
+            for name, value in element.items():
+                if name == "class" or name == "aria-label" or (name == "id" and element.tag not in _HEADINGS):
+                    if judged.get(value) or (value not in judged and names(value)):
+                        found.append(element)
+                        break
+                elif name == "role" and value.lower() in roles:
+                    found.append(element)
+                    break
+        return found
 
 
 def load_furniture_words(text: str | None = None) -> FurnitureWords:
@@ -99,7 +118,8 @@ class FurnitureTexts:
         for element in names.named_elements(tree):
             if element not in self._taken and (parts := _widget(element, max_chars, page_words)):
                 self._taken.update(parts)
-                texts.update(part.text_content() for part in parts)
+                # An element without children holds its own text alone (text_content is an XPath call).
+                texts.update(part.text_content() if len(part) else part.text or "" for part in parts)
         self._inside = frozenset(fold(text) for text in texts if text.strip()) - {""}
 
     def __contains__(self, folded: str) -> bool:

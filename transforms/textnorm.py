@@ -17,6 +17,7 @@ import unicodedata
 _ARABIC_VARIANTS = {"ى": "ي", "ة": "ه", "ٱ": "ا", "ـ": ""}
 _ARABIC_VARIANT = re.compile("[" + "".join(_ARABIC_VARIANTS) + "]")
 _WORD_CHARS = re.compile(r"[^\W_]+")
+_ASCII_WORD_CHARS = re.compile(r"[A-Za-z0-9]+")  # _WORD_CHARS within ASCII
 # Han, Kana and Hangul: scripts written without spaces between words.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -37,6 +38,8 @@ def strip_marks(text: str) -> str:
 def fold(text: str) -> str:
     """Case, accents, Arabic letter variants and punctuation folded away;
     words separated by single spaces. "Related Articles »" == "related articles"."""
+    if text.isascii():  # nothing to normalise, no accents, no Arabic: only case and punctuation
+        return " ".join(_ASCII_WORD_CHARS.findall(text.lower()))
     text = arabic_letters(strip_marks(unicodedata.normalize("NFKC", text)).casefold())
     return " ".join(_WORD_CHARS.findall(text))
 
