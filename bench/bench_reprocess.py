@@ -20,7 +20,9 @@ command in a process of its own, one after the other:
               have (`--wide-alias`, default Berlin, in some 10 % of them): the
               same, with the changed days rewritten and articles moved;
   4. reprocess --what text on the same dataset (the gazetteer of 3b: only the
-              new texts can change tags).
+              new texts can change tags), cleaning in a worker process per
+              core (the default), and
+  4b. the same with --workers 1, on a copy of the dataset as 4 found it.
 
 For each: wall time, CPU (user + sys) and peak RSS -- the largest process
 of the command's tree (getrusage(RUSAGE_CHILDREN) of a small launcher
@@ -297,7 +299,10 @@ def edited_gazetteer(work: Path, wide_alias: str | None = None) -> Path:
 
 REPROCESSES = (("reprocess_tags", "tags", "--what tags (alias Tanf)"),
                ("reprocess_tags_wide", "tags", "--what tags (+ wide alias)"),
-               ("reprocess_text", "text", "--what text"))
+               ("reprocess_text", "text", "--what text"),
+               ("reprocess_text_one", "text", "--what text --workers 1"))
+# Cleans the same pages as reprocess_text, on a copy of the dataset as it was before it, in one process.
+IN_ONE_PROCESS = {"reprocess_text_one": ("--workers", "1")}
 
 
 def bench(folder: Path, count: int, copies: str, work: Path, wide_alias: str) -> dict:
@@ -325,13 +330,21 @@ def bench(folder: Path, count: int, copies: str, work: Path, wide_alias: str) ->
     state = table_state(archived)
     figures["tables_before"] = {key: state[key] for key in ("articles", "mentions", "files",
                                                               "naming_new_actor")}
+    gazetteers["reprocess_text_one"] = gazetteers["reprocess_text"]
+    copy, before_text = work / "archive-before-text", None
     for name, what, _ in REPROCESSES:
+        if name == "reprocess_text":
+            shutil.copytree(archived, copy)
+            before_text = state
+        out = copy if name in IN_ONE_PROCESS else archived
+        state = before_text if name in IN_ONE_PROCESS else state
         summary_file = work / f"{name}.json"
-        figures[name] = measure(name, ["reprocess", "--out", str(archived), "--what", what,
+        figures[name] = measure(name, ["reprocess", "--out", str(out), "--what", what,
                                        "--gazetteer", str(gazetteers[name]),
-                                       "--summary-json", str(summary_file)], work)
+                                       "--summary-json", str(summary_file), *IN_ONE_PROCESS.get(name, ())],
+                                work)
         summary = json.loads(summary_file.read_text())
-        after = table_state(archived)
+        after = table_state(out)
         figures[name].update(summary=summary,
                              ratio_to_run=figures[name]["seconds"] / figures["run"]["seconds"],
                              tables_after={key: after[key] for key in ("articles", "mentions", "files",

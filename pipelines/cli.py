@@ -291,7 +291,7 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
     from schemas.settings import Settings
 
     from .lock import LockedError, RunLock
-    from .options import check_beam_options, existing_dataset, parse_day, use_local_runner
+    from .options import check_beam_options, existing_dataset, parse_day, runs_dofns_here, use_local_runner
     from .reprocess import MemoryInterrupted, reprocess
 
     terminated = Terminated()
@@ -301,11 +301,13 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
             raise UsageError(f"--since {since} is after --until {until}")
         options = PipelineOptions(beam_args)
         check_beam_options(options, "reprocess")
+        workers = worker_count(args.workers, runs_dofns_here(options))
         settings = Settings(classify=classify_settings(args))
         out = existing_dataset(args.out)
         writable_file(args.summary_json, "--summary-json")
         use_local_runner(options)
-        with terminated, RunLock(out):
+        # Cleaning the archived pages again is the work to share; the workers start before the lock.
+        with terminated, worker_pool(workers, settings, args.what == "text"), RunLock(out):
             summary = reprocess(options, out, args.what, since, until, settings, args.redo_dedup)
     except PreflightError as error:
         return _preflight_failure(error)
@@ -630,6 +632,8 @@ def _parser() -> argparse.ArgumentParser:
                                 "exact or near copy of another fetched within the runs' look-back moves to "
                                 "duplicates (default: ingestion's decisions stay)")
     reprocess.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
+    add_workers_argument(reprocess, "processes that clean the archived pages again with --what text "
+                                    "(default: one per core; 1: this process alone)")
     add_rules_arguments(reprocess)
     _add_verbosity(reprocess)
 

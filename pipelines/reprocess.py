@@ -34,6 +34,7 @@ from transforms.reprocess import (
     RewriteDays,
     RewriteDuplicates,
 )
+from transforms.workers import open_pool
 from transforms.write import PublishFiles
 
 # The counters of transforms/reprocess.py a summary states (below `reprocess/`).
@@ -96,6 +97,8 @@ class ReprocessSummary:
     counts: dict[str, int] = field(default_factory=dict)
     memory: str = ""
     lookback_days: int = 0
+    workers: int = 1  # processes that cleaned pages (--what text)
+    worker_peak_rss_mib: list[float] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         return self.counts.get(f"reprocess/{name}", 0)
@@ -152,7 +155,9 @@ class ReprocessSummary:
         return {"what": self.what, "days": self.days, "seconds": round(self.seconds, 3),
                 **{name.replace("/", "_").replace("-", "_"): self.count(name) for name in COUNTED},
                 "actors": {actor: {"before": was, "after": now} for actor, was, now in self.actors()},
-                "memory": self.memory or None}
+                "memory": self.memory or None,
+                "workers": {"processes": self.workers,
+                            "peak_rss_mib": [round(mib) for mib in self.worker_peak_rss_mib]}}
 
 
 def _change(was: int, now: int) -> str:
@@ -183,6 +188,8 @@ def reprocess(options, out_dir: str, what: str, since: date | None, until: date 
         result = pipeline.run()
         result.wait_until_finish()
         summary.counts = counters_of(result)
+        if (pool := open_pool()) is not None:
+            summary.workers, summary.worker_peak_rss_mib = pool.workers, pool.peak_rss_mib()
         if "://" not in out_dir:  # the folders of actors no article has any more
             for table in ACTOR_TABLES:
                 remove_empty_folders(Path(out_dir, table))

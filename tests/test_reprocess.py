@@ -25,7 +25,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.cli import main
 from pipelines.lock import RunLock
 from schemas.settings import ClassifySettings, DedupSettings, WriteSettings
+from transforms.clean import CleaningFn
 from transforms.reprocess import RetagArticles, StoredArticle
+from transforms.workers import open_pool
 
 from .conftest import (
     DEMO_FEEDS,
@@ -51,11 +53,13 @@ NEW_ACTOR = ("  - id: tanf-garrison\n    name: At Tanf garrison\n    type: milit
 
 
 def reprocess_cli(*args: str) -> tuple[int, str, dict | None]:
+    """`news-ingest reprocess ARGS` in this process, in one process unless ARGS give --workers."""
     captured = io.StringIO()
     summary_file = Path(args[args.index("--out") + 1]).parent / "reprocess-summary.json"
     summary_file.unlink(missing_ok=True)
+    workers = () if "--workers" in args else ("--workers", "1")
     with redirect_stdout(captured):
-        code = main(["reprocess", *args, "--summary-json", str(summary_file)])
+        code = main(["reprocess", *args, *workers, "--summary-json", str(summary_file)])
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
     return code, captured.getvalue(), summary
 
@@ -185,6 +189,30 @@ def test_text_cleans_the_archived_page_again(ingested):
     assert "dataset memory rebuilt" in printed
     assert memory_keys(ingested) == keys_of_tables(ingested)
     assert_sound(ingested)
+
+
+def test_text_cleans_again_in_worker_processes_as_in_one(ingested, tmp_path, monkeypatch):
+    before = articles(ingested)
+    for target in sorted(before)[:2]:
+        rewrite_text(ingested, target, before[target][6] + "\n\nShare this article on Facebook Twitter")
+    shutil.copytree(ingested, tmp_path / "alone")
+    with monkeypatch.context() as patched:  # with workers, no page is cleaned in this process
+        patched.setattr(CleaningFn, "inline", lambda self, page: pytest.fail("cleaned in the main process"))
+        code, printed, pooled = reprocess_cli("--out", str(ingested), "--what", "text", "--workers", "2")
+    assert code == 0, printed
+    code, printed, alone = reprocess_cli("--out", str(tmp_path / "alone"), "--what", "text")
+    assert code == 0, printed
+    assert pooled["workers"]["processes"] == 2 and len(pooled["workers"]["peak_rss_mib"]) == 2
+    assert alone["workers"] == {"processes": 1, "peak_rss_mib": []}
+    assert pooled["text_changed"] == alone["text_changed"] == 2
+    same = ("articles", "changed", "days_rewritten", "kept_not_an_article", "actors")
+    assert {key: pooled[key] for key in same} == {key: alone[key] for key in same}
+    assert strip_reprocessed_at(articles(ingested)) == strip_reprocessed_at(articles(tmp_path / "alone"))
+    assert open_pool() is None  # closed with the command
+
+
+def strip_reprocessed_at(stored: dict[str, tuple]) -> dict[str, tuple]:
+    return {key: row[:4] + row[5:] for key, row in stored.items()}
 
 
 def test_text_without_an_archive_keeps_every_article(tmp_path):

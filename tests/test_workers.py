@@ -169,6 +169,16 @@ def test_bad_worker_counts_are_one_line(args, message, tmp_path, capsys):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "0"], "--workers must be 1 or more"),
+    (["--workers", "2", "--direct_running_mode", "multi_processing"], "--workers is for work on this machine"),
+])
+def test_reprocess_says_bad_worker_counts_in_one_line(args, message, tmp_path, capsys):
+    code = main(["reprocess", "--out", str(tmp_path), "--what", "text", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
 def test_beams_own_worker_processes_get_no_pool(site, tmp_path, capsys):
     """With Beam's multi_processing mode its worker processes run the DoFns: no pool of ours."""
     summary = tmp_path / "summary.json"

@@ -21,14 +21,16 @@ from .pooled import PooledFn
 from .templates import LearnSiteTemplates
 
 
-class _CleanPageFn(PooledFn):
-    """Cleans each page, on the worker processes when they are open (transforms/pooled.py)."""
+class CleaningFn(PooledFn):
+    """Cleans each page, on the worker processes when they are open
+    (transforms/pooled.py): the result is the Article or the CleanError.
+    Subclasses say in `emit` what becomes of each (a run's clean stage,
+    `reprocess --what text`)."""
 
     job = "clean"
 
     def __init__(self, settings: CleanSettings):
         self.settings = settings
-        self.cleaned = counter("clean/ok")
         self._cleaner = None
 
     def pool_does_mine(self, pool) -> bool:
@@ -38,6 +40,14 @@ class _CleanPageFn(PooledFn):
         if self._cleaner is None:  # built on first use: with a pool, never
             self._cleaner = Cleaner(self.settings)
         return self._cleaner.clean_or_reject(page)
+
+
+class _CleanPageFn(CleaningFn):
+    """A run's pages: articles on, rejects recorded."""
+
+    def __init__(self, settings: CleanSettings):
+        super().__init__(settings)
+        self.cleaned = counter("clean/ok")
 
     def emit(self, page: Page, result):
         if isinstance(result, CleanError):

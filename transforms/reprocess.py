@@ -34,7 +34,8 @@ from schemas.settings import ClassifySettings, CleanSettings, DedupSettings, Wri
 from schemas.tables import DUPLICATES, SCHEMAS, article_from_row, mention_rows, record_row, utc_date
 
 from .boilerplate import KnownBoilerplate
-from .cleaner import Cleaner
+from .clean import CleaningFn
+from .cleaner import CleanError
 from .dedup import DeduplicateArticles, signed
 from .metrics import counter
 from .neardup import Signer, signature_values
@@ -180,23 +181,18 @@ class ReadArchivedPages(beam.PTransform):
         return stored | "ReadPage" >> beam.ParDo(_ReadPageFn(self.out_dir))
 
 
-class _CleanPageFn(beam.DoFn):
-    """A page cleaned on its own (transforms/cleaner.py); one that no longer
-    yields an article is counted, and its stored article kept."""
+class _CleanPageFn(CleaningFn):
+    """A page cleaned on its own (transforms/cleaner.py), on the worker
+    processes when they are open; one that no longer yields an article is
+    counted, and its stored article kept."""
 
-    def __init__(self, settings: CleanSettings):
-        self.settings = settings
-
-    def setup(self):
-        self.cleaner = Cleaner(self.settings)
-
-    def process(self, page: Page):
-        try:
-            yield self.cleaner.clean(page)
-        except Exception as error:  # noqa: BLE001 -- CleanError or an odd page: the stored row stays
+    def emit(self, page: Page, result):
+        if isinstance(result, CleanError):  # or an odd page (internal-error): the stored row stays
             counter("reprocess/kept/not-an-article").inc()
             _LOG.info("%s is no article when cleaned again (%s: %s); kept as stored", page.final_url,
-                      type(error).__name__, error)
+                      result.error_type, result)
+            return
+        yield result
 
 
 def fetching_run(article: Article) -> str:
