@@ -263,6 +263,16 @@ def table_state(out: Path) -> dict:
             "naming_new_actor": len(naming)}
 
 
+def article_rows(out: Path) -> dict[str, dict]:
+    """Every article row by id, without `reprocessed_at` (the time of the reprocess)."""
+    rows = {}
+    for path in dataset_files(str(out), "articles"):
+        for row in pq.read_table(path).to_pylist():
+            row.pop("reprocessed_at", None)
+            rows[row["article_id"]] = row
+    return rows
+
+
 def check(before: dict, after: dict, summary: dict, what: str) -> list[str]:
     """Problems: articles lost, gained or doubled; a count reprocess states that the tables deny."""
     problems = []
@@ -352,6 +362,8 @@ def bench(folder: Path, count: int, copies: str, work: Path, wide_alias: str) ->
         problems += check(state, after, summary, name)
         state = after
         print(f"  {name}: {figures[name]['seconds']:.1f} s", flush=True)
+    if article_rows(copy) != article_rows(archived):
+        problems.append("reprocess_text_one: its articles differ from those of reprocess_text (workers)")
     figures["problems"] = problems
 
     run, no_archive = figures["run"], figures["run_no_archive"]

@@ -290,9 +290,10 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     from schemas.settings import Settings
 
+    from .jobs import CleanJobs
     from .lock import LockedError, RunLock
     from .options import check_beam_options, existing_dataset, parse_day, runs_dofns_here, use_local_runner
-    from .reprocess import MemoryInterrupted, reprocess
+    from .reprocess import MemoryInterrupted, days_to_reprocess, reprocess
 
     terminated = Terminated()
     try:
@@ -306,8 +307,9 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
         out = existing_dataset(args.out)
         writable_file(args.summary_json, "--summary-json")
         use_local_runner(options)
-        # Cleaning the archived pages again is the work to share; the workers start before the lock.
-        with terminated, worker_pool(workers, settings, args.what == "text"), RunLock(out):
+        # Cleaning archived pages again is the work to share; the workers start before the lock.
+        cleans = args.what == "text" and bool(days_to_reprocess(out, since, until))
+        with terminated, worker_pool(workers, settings, cleans, CleanJobs), RunLock(out):
             summary = reprocess(options, out, args.what, since, until, settings, args.redo_dedup)
     except PreflightError as error:
         return _preflight_failure(error)

@@ -45,10 +45,11 @@ def interrupted(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def worker_pool(workers: int, settings, needed: bool = True) -> Iterator:
-    """While the block runs, `workers` processes clean and classify this
-    process's pages (transforms/workers.py); none for one worker, or when
-    not `needed`. Open it before the run lock: the workers must not share it."""
+def worker_pool(workers: int, settings, needed: bool = True, jobs: type | None = None) -> Iterator:
+    """While the block runs, `workers` processes do `jobs` (by default
+    StageJobs: clean and classify) for this process's pages
+    (transforms/workers.py); none for one worker, or when not `needed`.
+    Open it before the run lock: the workers must not share it."""
     if workers <= 1 or not needed:
         yield None
         return
@@ -56,7 +57,7 @@ def worker_pool(workers: int, settings, needed: bool = True) -> Iterator:
 
     from .jobs import StageJobs
 
-    with WorkerPool(workers, settings, StageJobs) as pool:
+    with WorkerPool(workers, settings, jobs or StageJobs) as pool:
         yield pool
 
 

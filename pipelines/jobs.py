@@ -8,16 +8,24 @@ from transforms.cleaner import Cleaner, CleanError
 from transforms.tagging import Classifier
 
 
-class StageJobs:
-    """Each method takes one element and returns its result, never raising
-    for a page that yields no article (the CleanError is the result)."""
+class CleanJobs:
+    """Cleaning alone (`reprocess --what text`, which classifies in its own
+    step). Each method takes one element and returns its result, never
+    raising for a page that yields no article (the CleanError is the result)."""
 
     def __init__(self, settings: Settings):
         self.cleaner = Cleaner(settings.clean)
-        self.classifier = Classifier(settings.classify)
 
     def clean(self, page: Page) -> Article | CleanError:
         return self.cleaner.clean_or_reject(page)
+
+
+class StageJobs(CleanJobs):
+    """A run's and `extract`'s: cleaning and classification."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.classifier = Classifier(settings.classify)
 
     def classify(self, article: Article) -> Article:
         return self.classifier.classify(article)

@@ -190,3 +190,17 @@ def test_fold_of_ascii_text_is_the_full_folds():
     assert [fold(text) for text in texts] == [_plain_fold(text) for text in texts]
     assert fold("Related Articles »") == _plain_fold("Related Articles »") == "related articles"
 
+
+
+def test_labels_remembered_across_pages_stay_within_bounds(monkeypatch):
+    """Values judged on earlier pages are remembered up to a bound of
+    characters, then forgotten at once: a long run's memory stays flat."""
+    from transforms import furniture
+
+    monkeypatch.setattr(furniture, "_JUDGED_MAX_CHARS", 1000)
+    words = load_furniture_words()
+    for number in range(200):
+        page = (f'<html><body><div id="story-{number}-{"x" * 40}" class="share">Share</div>'
+                f'<p>{"The article itself goes on here. " * 5}</p></body></html>')
+        assert FurnitureTexts(load_html(page), words, 1500)._inside == {"share"}
+        assert words.judged.chars <= 1000 + 60

@@ -171,7 +171,8 @@ def test_bad_worker_counts_are_one_line(args, message, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--workers", "0"], "--workers must be 1 or more"),
-    (["--workers", "2", "--direct_running_mode", "multi_processing"], "--workers is for work on this machine"),
+    (["--workers", "2", "--direct_running_mode", "multi_processing"],
+     "--workers is for work on this machine"),
 ])
 def test_reprocess_says_bad_worker_counts_in_one_line(args, message, tmp_path, capsys):
     code = main(["reprocess", "--out", str(tmp_path), "--what", "text", *args])

@@ -32,9 +32,25 @@ _BLOCKS = frozenset({"p", "li", "dt", "dd", "td", "th", "figcaption", "blockquot
                      "h1", "h2", "h3", "h4", "h5", "h6"})
 
 
-# Attribute values judged, kept across pages: a site's pages share their
-# templates' class names, and most names recur across sites ("menu-item").
-_JUDGED_MAX = 200_000
+# Characters of the attribute values remembered before they are forgotten
+# all at once: a few MiB at most, whatever the pages' values.
+_JUDGED_MAX_CHARS = 2_000_000
+
+
+class _JudgedValues(dict):
+    """Attribute values judged (value -> names furniture), kept across pages:
+    a site's pages share their templates' class names, and many recur across
+    sites ("menu-item"). Bounded by their characters (ids made per page do
+    not recur, and some sites' class strings are long)."""
+
+    chars = 0
+
+    def remember(self, value: str, answer: bool) -> None:
+        if self.chars > _JUDGED_MAX_CHARS:
+            self.clear()
+            self.chars = 0
+        self[value] = answer
+        self.chars += len(value)
 
 
 @dataclass(frozen=True)
@@ -44,15 +60,14 @@ class FurnitureWords:
     labels: re.Pattern
     roles: frozenset[str]
     tags: frozenset[str]
-    judged: dict = field(default_factory=dict, compare=False, repr=False)  # value -> names furniture
+    judged: _JudgedValues = field(default_factory=_JudgedValues, compare=False, repr=False)
 
     def names(self, value: str) -> bool:
         """Whether a class, id or aria-label value names furniture."""
         answer = self.judged.get(value)
         if answer is None:
-            if len(self.judged) >= _JUDGED_MAX:
-                self.judged.clear()
-            answer = self.judged[value] = self.labels.search(" ".join(markup_words(value))) is not None
+            answer = self.labels.search(" ".join(markup_words(value))) is not None
+            self.judged.remember(value, answer)
         return answer
 
     def named_elements(self, tree) -> list:
@@ -68,7 +83,8 @@ class FurnitureWords:
                 continue
             for name, value in element.items():
                 if name == "class" or name == "aria-label" or (name == "id" and element.tag not in _HEADINGS):
-                    if judged.get(value) or (value not in judged and names(value)):
+                    answer = judged.get(value)  # one read: another thread may judge it meanwhile
+                    if answer or (answer is None and names(value)):
                         found.append(element)
                         break
                 elif name == "role" and value.lower() in roles:
