@@ -47,7 +47,7 @@ def interrupted(error: BaseException) -> bool:
 @contextlib.contextmanager
 def worker_pool(workers: int, settings, needed: bool = True, jobs: type | None = None) -> Iterator:
     """While the block runs, `workers` processes do `jobs` (by default
-    StageJobs: clean and classify) for this process's pages
+    StageJobs: clean, classify, archive records) for this process's pages
     (transforms/workers.py); none for one worker, or when not `needed`.
     Open it before the run lock: the workers must not share it."""
     if workers <= 1 or not needed:

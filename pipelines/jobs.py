@@ -1,11 +1,13 @@
 """What worker processes do (transforms/workers.py): the clean and classify
-stages' cores with a run's settings, built once per process."""
+stages' cores with a run's settings, built once per process, and the raw
+archive's records."""
 from __future__ import annotations
 
 from schemas.records import Article, Page
 from schemas.settings import Settings
 from transforms.cleaner import Cleaner, CleanError
 from transforms.tagging import Classifier
+from transforms.warc import NotArchived, records_or_reason
 
 
 class CleanJobs:
@@ -21,7 +23,7 @@ class CleanJobs:
 
 
 class StageJobs(CleanJobs):
-    """A run's and `extract`'s: cleaning and classification."""
+    """A run's and `extract`'s: cleaning, classification and the raw archive's records."""
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -29,6 +31,14 @@ class StageJobs(CleanJobs):
 
     def classify(self, article: Article) -> Article:
         return self.classifier.classify(article)
+
+    def archive_page(self, page: Page) -> bytes | NotArchived:
+        """A fetched page's WARC records (transforms/archive.py)."""
+        return records_or_reason(page, entry=True)
+
+    def archive_feed(self, feed: Page) -> bytes | NotArchived:
+        """A feed's, read anew."""
+        return records_or_reason(feed, entry=False)
 
     def extract(self, page):
         """`news-ingest extract`'s work on one saved page: its classified

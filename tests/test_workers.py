@@ -27,9 +27,11 @@ from pipelines.extract import POOL_MIN_PAGES, extract_pages
 from pipelines.jobs import StageJobs
 from schemas.records import FeedItem, Page
 from schemas.settings import Settings
-from transforms import workers
+from transforms import archive, workers
+from transforms.archive import ArchivePages
 from transforms.clean import CleanPages
 from transforms.metrics import live_counts
+from transforms.warc import read_page
 from transforms.workers import WorkerPool, cores, open_pool
 
 from .conftest import DEMO_PAGES, ROOT, run_cli
@@ -145,6 +147,38 @@ def test_a_run_with_workers_writes_what_one_process_writes(site, tmp_path):
     assert alone.summary["workers"] == {"processes": 1, "peak_rss_mib": []}
     assert pooled.summary["items"] == alone.summary["items"] and pooled.summary["adds_up"]
     assert _article_rows(tmp_path / "pooled") == _article_rows(tmp_path / "alone")
+    archived = _archived_bodies(tmp_path / "pooled")  # the workers made the records: they read back
+    assert archived == _archived_bodies(tmp_path / "alone")
+    assert len(archived) == pooled.summary["items"]["articles"] > 0
+
+
+def _archived_bodies(out: Path) -> dict[str, bytes]:
+    """Each article's page body as read back from where its row points in the raw archive."""
+    bodies = {}
+    for row in pq.read_table(out / "articles", columns=["url", "warc_file", "warc_offset"]).to_pylist():
+        with open(out / row["warc_file"], "rb") as handle:
+            handle.seek(row["warc_offset"])
+            bodies[row["url"].split("/", 3)[3]] = read_page(handle, row["warc_file"]).body
+    return bodies
+
+
+def test_the_archive_stage_loses_only_a_body_it_cannot_archive(tmp_path, monkeypatch):
+    """With a pool the records are made in the workers; a body that cannot
+    be archived (a header value no text encoding holds) is counted, and the
+    other pages are archived as without workers."""
+    def page(number: int, headers=()) -> Page:
+        url = f"https://site.example/{number}.html"
+        return Page(item=FeedItem(url=url, feed_url=""), final_url=url, status=200, content_type="text/html",
+                    body=PAGES[0].read_bytes(), fetched_at=datetime(2026, 1, 1, tzinfo=UTC), headers=headers)
+
+    pages = [page(1), page(2, (("X-Odd", "\ud800"),)), page(3)]
+    before = live_counts().get("archive/failed", 0)
+    monkeypatch.setattr(archive, "records_or_reason", lambda *_: pytest.fail("archived in the main process"))
+    with WorkerPool(2, Settings(), StageJobs), TestPipeline(runner="FnApiRunner") as pipeline:
+        placed, _ = {"pages": pipeline | beam.Create(pages)} | ArchivePages(str(tmp_path), "run-1", 2)
+        assert_that(placed | beam.Map(lambda place: place[0]),
+                    equal_to(["https://site.example/1.html", "https://site.example/3.html"]))
+    assert live_counts().get("archive/failed", 0) - before == 1
 
 
 def test_a_stream_with_workers_polls_and_writes(site, tmp_path, capsys):

@@ -3,8 +3,9 @@ into the raw archive.
 
     DIR/raw/date=YYYY-MM-DD/<run>-<shard>.warc.gz     (YYYY-MM-DD: the fetch day)
 
-Each body becomes its WARC records (transforms/warc.py) where it is, in
-parallel, while the page itself goes on to the clean stage; only the
+Each body becomes its WARC records (transforms/warc.py) where it is -- on
+the worker processes when they are open --, while the page itself goes on
+to the clean stage; only the
 compressed records -- a fifth of the page -- are grouped by fetch day and,
 by a hash of the URL, into a few shards, and each shard is written as one
 file, hidden like the tables' files and published by the same commit, so an
@@ -31,7 +32,8 @@ from schemas.records import Page
 from schemas.tables import utc_date
 
 from .metrics import counter
-from .warc import file_header, page_records
+from .pooled import PooledFn
+from .warc import NotArchived, file_header, records_or_reason
 from .windows import window_run_id
 
 _LOG = logging.getLogger(__name__)
@@ -45,16 +47,28 @@ def shard_key(page: Page, shards: int) -> tuple[str, int]:
     return utc_date(page.fetched_at), zlib.crc32(page.final_url.encode("utf-8")) % max(1, shards)
 
 
-def _records(page: Page, kind: str, shards: int):
-    """(file key, (kind, link, final URL, compressed records)) of one body, or
-    nothing when it cannot be archived."""
-    try:
-        records = page_records(page, entry=kind == _PAGE)
-    except Exception as error:  # noqa: BLE001 -- the page itself must still become an article
-        counter("archive/failed").inc()
-        _LOG.warning("%s not archived: %s: %s", page.final_url, type(error).__name__, error)
-        return
-    yield shard_key(page, shards), (kind, page.item.url, page.final_url, records)
+class _RecordsFn(PooledFn):
+    """(file key, (kind, link, final URL, compressed records)) of each body,
+    made on the worker processes when they are open: gzip and the digests
+    are most of what the main process would otherwise spend on a page. A
+    body that cannot be archived is counted and said, and yields nothing."""
+
+    def __init__(self, kind: str, shards: int):
+        self.kind, self.shards = kind, shards
+        self.job = f"archive_{kind}"  # pipelines/jobs.py StageJobs
+
+    def pool_does_mine(self, pool) -> bool:
+        return hasattr(pool.jobs, self.job)
+
+    def inline(self, page: Page):
+        return records_or_reason(page, entry=self.kind == _PAGE)
+
+    def emit(self, page: Page, records):
+        if isinstance(records, NotArchived):
+            counter("archive/failed").inc()
+            _LOG.warning("%s not archived: %s", page.final_url, records.reason)
+            return
+        yield shard_key(page, self.shards), (self.kind, page.item.url, page.final_url, records)
 
 
 def _written_at(run_id: str) -> datetime:
@@ -119,9 +133,9 @@ class ArchivePages(beam.PTransform):
         self.out_dir, self.run_id, self.shards = out_dir, run_id, shards
 
     def expand(self, inputs):
-        bodies = [inputs["pages"] | "PageRecords" >> beam.FlatMap(_records, _PAGE, self.shards)]
+        bodies = [inputs["pages"] | "PageRecords" >> beam.ParDo(_RecordsFn(_PAGE, self.shards))]
         if inputs.get("feeds") is not None:
-            bodies.append(inputs["feeds"] | "FeedRecords" >> beam.FlatMap(_records, _FEED, self.shards))
+            bodies.append(inputs["feeds"] | "FeedRecords" >> beam.ParDo(_RecordsFn(_FEED, self.shards)))
         written = (tuple(bodies)
                    | "Bodies" >> beam.Flatten()
                    | "ByFile" >> beam.GroupByKey()

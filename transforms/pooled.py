@@ -1,8 +1,9 @@
 """PooledFn: the base DoFn of the stages whose work goes to this machine's
-worker processes (transforms/workers.py) -- clean and classify.
+worker processes (transforms/workers.py) -- clean, classify, and the raw
+archive's records (gzip).
 
-Each element is handed to the open pool, if there is one and it was built
-with this DoFn's settings, and each result is emitted as it comes back,
+Each element is handed to the open pool, if there is one and its jobs
+are this DoFn's (built with its settings), and each result is emitted as it comes back,
 in its element's window, from this process: Beam's counters, progress and
 the summary count as without workers. Without a pool (`--workers 1`, or a
 runner with worker processes of its own: Dataflow, Flink, Beam's

@@ -19,7 +19,7 @@ import io
 import json
 import uuid
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -129,6 +129,22 @@ def page_records(page: Page, entry: bool = True) -> bytes:
             warc_content_type=_FEED_ITEM,
             warc_headers_dict=headers("metadata", **{"WARC-Refers-To": main_id})))
     return b"".join(_gzip_member(record) for record in _record_bytes(records))
+
+
+@dataclass(frozen=True)
+class NotArchived:
+    """Why a body could not be made into records: its archive record alone is lost."""
+
+    reason: str
+
+
+def records_or_reason(page: Page, entry: bool = True) -> bytes | NotArchived:
+    """`page_records`, or why not: returned, not raised, so a worker process
+    can send it back (transforms/archive.py counts and says it)."""
+    try:
+        return page_records(page, entry)
+    except Exception as error:  # noqa: BLE001 -- the page itself must still become an article
+        return NotArchived(f"{type(error).__name__}: {error}")
 
 
 def _item_fields(item: FeedItem) -> dict:
