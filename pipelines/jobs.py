@@ -6,6 +6,7 @@ from __future__ import annotations
 from schemas.records import Article, Page
 from schemas.settings import Settings
 from transforms.cleaner import Cleaner, CleanError
+from transforms.neardup import Signer, signed
 from transforms.tagging import Classifier
 from transforms.warc import NotArchived, records_or_reason
 
@@ -23,14 +24,20 @@ class CleanJobs:
 
 
 class StageJobs(CleanJobs):
-    """A run's and `extract`'s: cleaning, classification and the raw archive's records."""
+    """A run's and `extract`'s: cleaning, classification, near-copy
+    signatures and the raw archive's records."""
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.classifier = Classifier(settings.classify)
+        self.signer = Signer(settings.dedup)
 
     def classify(self, article: Article) -> Article:
         return self.classifier.classify(article)
+
+    def sign(self, article: Article) -> Article:
+        """An article with its near-copy signature and figures (transforms/dedup.py)."""
+        return signed(article, self.signer)
 
     def archive_page(self, page: Page) -> bytes | NotArchived:
         """A fetched page's WARC records (transforms/archive.py)."""

@@ -27,9 +27,9 @@ from pipelines.extract import POOL_MIN_PAGES, extract_pages
 from pipelines.jobs import StageJobs
 from schemas.records import FeedItem, Page
 from schemas.settings import Settings
-from transforms import archive, workers
+from transforms import archive, dedup, workers
 from transforms.archive import ArchivePages
-from transforms.clean import CleanPages
+from transforms.clean import CleaningFn, CleanPages
 from transforms.metrics import live_counts
 from transforms.warc import read_page
 from transforms.workers import WorkerPool, cores, open_pool
@@ -122,10 +122,10 @@ class _no_pool:  # noqa: N801 - a stand-in context manager
 
 
 def _article_rows(out: Path) -> list[tuple]:
-    rows = pq.read_table(out / "articles").select(
-        ["article_id", "title", "text", "actors", "language", "event_types"]).to_pylist()
-    return sorted((row["article_id"], row["title"], row["text"], tuple(row["actors"]), row["language"],
-                   tuple(row["event_types"])) for row in rows)
+    columns = ["article_id", "title", "text", "actors", "language", "event_types", "minhash", "numbers"]
+    rows = pq.read_table(out / "articles").select(columns).to_pylist()
+    return sorted(tuple(tuple(value) if isinstance(value, list) else value for value in row.values())
+                  for row in rows)
 
 
 def _news_site(site):
@@ -136,12 +136,15 @@ def _news_site(site):
     return site.add("/feed.xml", rss(items), content_type="application/rss+xml")
 
 
-def test_a_run_with_workers_writes_what_one_process_writes(site, tmp_path):
+def test_a_run_with_workers_writes_what_one_process_writes(site, tmp_path, monkeypatch):
     feed = _news_site(site)
     alone = run_cli("--feeds", feed, "--out", str(tmp_path / "alone"), "--allow-private-network",
                     "--workers", "1")
-    pooled = run_cli("--feeds", feed, "--out", str(tmp_path / "pooled"), "--allow-private-network",
-                     "--workers", "2")
+    with monkeypatch.context() as patched:  # with workers, the main process cleans, signs and gzips nothing
+        for module, name in ((CleaningFn, "inline"), (dedup, "signed"), (archive, "records_or_reason")):
+            patched.setattr(module, name, lambda *_, name=name: pytest.fail(f"{name} in the main process"))
+        pooled = run_cli("--feeds", feed, "--out", str(tmp_path / "pooled"), "--allow-private-network",
+                         "--workers", "2")
     assert alone.code == pooled.code == 0
     assert pooled.summary["workers"]["processes"] == 2 and len(pooled.summary["workers"]["peak_rss_mib"]) == 2
     assert alone.summary["workers"] == {"processes": 1, "peak_rss_mib": []}

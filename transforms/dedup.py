@@ -30,12 +30,13 @@ from .neardup import (
     band_keys,
     candidate_pairs,
     edge,
-    figures,
     keepers,
     member_order,
     nearest_earlier,
     same_story,
+    signed,
 )
+from .pooled import PooledFn
 from .urls import canonicalize_url, has_tracking, url_id
 
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
@@ -284,21 +285,26 @@ class _KeepOnePerKey(beam.PTransform):
         )
 
 
-class _SignFn(beam.DoFn):
+class _SignFn(PooledFn):
+    """Each article signed (`signed`), on the worker processes when they are
+    open: shingling and hashing are most of dedup's work on an article."""
+
+    job = "sign"
+
     def __init__(self, settings: DedupSettings):
         self.settings = settings
+        self._signer = None
 
-    def setup(self):
-        self.signer = Signer(self.settings)
+    def pool_does_mine(self, pool) -> bool:
+        return hasattr(pool.jobs, self.job) and pool.settings.dedup == self.settings
 
-    def process(self, article: Article):
-        yield signed(article, self.signer)
+    def inline(self, article: Article) -> Article:
+        if self._signer is None:
+            self._signer = Signer(self.settings)
+        return signed(article, self._signer)
 
-
-def signed(article: Article, signer: Signer) -> Article:
-    """The article with what near-duplicate detection compares: its MinHash
-    signature and the figures its text states (stored with it, too)."""
-    return replace(article, signature=signer.sign(article.text), numbers=figures(article.text))
+    def emit(self, article: Article, result: Article):
+        yield result
 
 
 def dated(published_at: datetime, date_source: str) -> datetime | None:

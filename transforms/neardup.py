@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
 from datasketch import MinHash
 
+from schemas.records import Article
 from schemas.settings import DedupSettings
 
 from .textnorm import fold
@@ -84,6 +85,12 @@ class Signer:
                           permutations=self.permutations, scheme=SCHEME)
         minhash.update_batch(list(shingles(text, self.settings.shingle_words)))
         return minhash.hashvalues.astype("<u4").tobytes()
+
+
+def signed(article: Article, signer: Signer) -> Article:
+    """The article with what near-duplicate detection compares: its MinHash
+    signature and the figures its text states (stored with it, too)."""
+    return replace(article, signature=signer.sign(article.text), numbers=figures(article.text))
 
 
 def signature_values(signature: bytes) -> list[int]:

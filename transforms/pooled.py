@@ -1,6 +1,6 @@
 """PooledFn: the base DoFn of the stages whose work goes to this machine's
-worker processes (transforms/workers.py) -- clean, classify, and the raw
-archive's records (gzip).
+worker processes (transforms/workers.py) -- clean, classify, near-copy
+signatures and the raw archive's records (gzip).
 
 Each element is handed to the open pool, if there is one and its jobs
 are this DoFn's (built with its settings), and each result is emitted as it comes back,
