@@ -61,7 +61,7 @@ import trafilatura  # noqa: E402
 
 from pipelines.cli import main as cli_main  # noqa: E402
 from pipelines.extract import extract_pages  # noqa: E402
-from pipelines.jobs import StageJobs  # noqa: E402
+from pipelines.jobs import RunJobs  # noqa: E402
 from schemas.records import FeedItem, Page  # noqa: E402
 from schemas.settings import Settings  # noqa: E402
 from tests.loopback import LoopbackSite, rss  # noqa: E402
@@ -271,8 +271,8 @@ def pool_start_seconds() -> float:
     """Seconds to open and close a run's workers (one per core), forked with
     their jobs built, as `run` opens them: the price workers must repay."""
     settings = Settings()
-    StageJobs(settings)  # what the run has built before: the model loaded, the data read
-    return min(timed(lambda: WorkerPool(cores(), settings, StageJobs).close()) for _ in range(3))
+    RunJobs(settings)  # what the run has built before: the model loaded, the data read
+    return min(timed(lambda: WorkerPool(cores(), settings, RunJobs).close()) for _ in range(3))
 
 
 def bench(pages: Path, count: int, workers: int) -> None:
@@ -321,8 +321,8 @@ def bench(pages: Path, count: int, workers: int) -> None:
           f"before them (the pages), so they took at most {after_run - held:.0f} MiB more")
     main_cpu, workers_cpu = summary["cpu"]
     print(f"  CPU of the default run: main process {main_cpu:.1f} s ({1000 * main_cpu / count:.0f} ms "
-          f"a page: polls, downloads, archive, dedup, Parquet, Beam), workers {workers_cpu:.1f} s "
-          f"({1000 * workers_cpu / count:.0f} ms a page: clean and classify)")
+          f"a page: polls, downloads, dedup, Parquet, Beam), workers {workers_cpu:.1f} s "
+          f"({1000 * workers_cpu / count:.0f} ms a page: clean, sign, classify, archive records)")
     peaks = summary["workers"]["peak_rss_mib"]
     print(f"  peak RSS of the default run in a process of its own: {alone:.0f} MiB; its "
           f"{summary['workers']['processes']} workers': {', '.join(f'{mib} MiB' for mib in peaks) or '-'} "

@@ -39,10 +39,10 @@ def add_rules_arguments(parser) -> None:
              "that file, and winning where both name a domain")
 
 
-def add_workers_argument(parser, help_text: str = "processes that clean and classify pages on this "
-                         "machine (default: one per core, for work big enough to repay starting them; "
-                         "1: this process alone)") -> None:
-    """How many processes clean and classify (run, stream, extract, reprocess)."""
+def add_workers_argument(parser, help_text: str = "processes that do the pages' CPU work on this machine "
+                         "(clean and classify; a run's also sign and compress them) (default: one per "
+                         "core, for work big enough to repay starting them; 1: this process alone)") -> None:
+    """How many processes do the CPU work (run, stream, extract, reprocess)."""
     parser.add_argument("--workers", type=int, default=None, metavar="N", help=help_text)
 
 

@@ -47,17 +47,17 @@ def interrupted(error: BaseException) -> bool:
 @contextlib.contextmanager
 def worker_pool(workers: int, settings, needed: bool = True, jobs: type | None = None) -> Iterator:
     """While the block runs, `workers` processes do `jobs` (by default
-    StageJobs: clean, classify, archive records) for this process's pages
-    (transforms/workers.py); none for one worker, or when not `needed`.
-    Open it before the run lock: the workers must not share it."""
+    RunJobs: a run's clean, sign, classify and archive records) for this
+    process's pages (transforms/workers.py); none for one worker, or when
+    not `needed`. Open it before the run lock: the workers must not share it."""
     if workers <= 1 or not needed:
         yield None
         return
     from transforms.workers import WorkerPool
 
-    from .jobs import StageJobs
+    from .jobs import RunJobs
 
-    with WorkerPool(workers, settings, jobs or StageJobs) as pool:
+    with WorkerPool(workers, settings, jobs or RunJobs) as pool:
         yield pool
 
 

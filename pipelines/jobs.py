@@ -1,12 +1,11 @@
 """What worker processes do (transforms/workers.py): the clean and classify
-stages' cores with a run's settings, built once per process, and the raw
-archive's records."""
+stages' cores with a run's settings, built once per process; for a run,
+also near-copy signatures and the raw archive's records."""
 from __future__ import annotations
 
 from schemas.records import Article, Page
 from schemas.settings import Settings
 from transforms.cleaner import Cleaner, CleanError
-from transforms.neardup import Signer, signed
 from transforms.tagging import Classifier
 from transforms.warc import NotArchived, records_or_reason
 
@@ -24,28 +23,14 @@ class CleanJobs:
 
 
 class StageJobs(CleanJobs):
-    """A run's and `extract`'s: cleaning, classification, near-copy
-    signatures and the raw archive's records."""
+    """`extract`'s: cleaning and classification."""
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.classifier = Classifier(settings.classify)
-        self.signer = Signer(settings.dedup)
 
     def classify(self, article: Article) -> Article:
         return self.classifier.classify(article)
-
-    def sign(self, article: Article) -> Article:
-        """An article with its near-copy signature and figures (transforms/dedup.py)."""
-        return signed(article, self.signer)
-
-    def archive_page(self, page: Page) -> bytes | NotArchived:
-        """A fetched page's WARC records (transforms/archive.py)."""
-        return records_or_reason(page, entry=True)
-
-    def archive_feed(self, feed: Page) -> bytes | NotArchived:
-        """A feed's, read anew."""
-        return records_or_reason(feed, entry=False)
 
     def extract(self, page):
         """`news-ingest extract`'s work on one saved page: its classified
@@ -55,3 +40,26 @@ class StageJobs(CleanJobs):
             return page
         cleaned = self.clean(page)
         return cleaned if isinstance(cleaned, CleanError) else self.classify(cleaned)
+
+
+class RunJobs(StageJobs):
+    """A run's and a stream's: also near-copy signatures and the raw archive's records."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        # Here, not at the top: datasketch brings scipy, which `extract` would wait for.
+        from transforms.neardup import Signer, signed
+
+        self.signer, self._signed = Signer(settings.dedup), signed
+
+    def sign(self, article: Article) -> Article:
+        """An article with its near-copy signature and figures (transforms/dedup.py)."""
+        return self._signed(article, self.signer)
+
+    def archive_page(self, page: Page) -> bytes | NotArchived:
+        """A fetched page's WARC records (transforms/archive.py)."""
+        return records_or_reason(page, entry=True)
+
+    def archive_feed(self, feed: Page) -> bytes | NotArchived:
+        """A feed's, read anew."""
+        return records_or_reason(feed, entry=False)

@@ -24,7 +24,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.cli import main
 from pipelines.extract import POOL_MIN_PAGES, extract_pages
-from pipelines.jobs import StageJobs
+from pipelines.jobs import RunJobs, StageJobs
 from schemas.records import FeedItem, Page
 from schemas.settings import Settings
 from transforms import archive, dedup, workers
@@ -165,10 +165,11 @@ def _archived_bodies(out: Path) -> dict[str, bytes]:
     return bodies
 
 
-def test_the_archive_stage_loses_only_a_body_it_cannot_archive(tmp_path, monkeypatch):
-    """With a pool the records are made in the workers; a body that cannot
-    be archived (a header value no text encoding holds) is counted, and the
-    other pages are archived as without workers."""
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_archive_stage_loses_only_a_body_it_cannot_archive(processes, tmp_path, monkeypatch):
+    """A body that cannot be archived (a header value no text encoding
+    holds) is counted, and the other pages are archived -- in this process,
+    and with a pool, where the records are made in the workers alone."""
     def page(number: int, headers=()) -> Page:
         url = f"https://site.example/{number}.html"
         return Page(item=FeedItem(url=url, feed_url=""), final_url=url, status=200, content_type="text/html",
@@ -176,8 +177,10 @@ def test_the_archive_stage_loses_only_a_body_it_cannot_archive(tmp_path, monkeyp
 
     pages = [page(1), page(2, (("X-Odd", "\ud800"),)), page(3)]
     before = live_counts().get("archive/failed", 0)
-    monkeypatch.setattr(archive, "records_or_reason", lambda *_: pytest.fail("archived in the main process"))
-    with WorkerPool(2, Settings(), StageJobs), TestPipeline(runner="FnApiRunner") as pipeline:
+    if processes > 1:
+        monkeypatch.setattr(archive, "records_or_reason", lambda *_: pytest.fail("archived here"))
+    with (WorkerPool(processes, Settings(), RunJobs) if processes > 1 else _no_pool(),
+          TestPipeline(runner="FnApiRunner") as pipeline):
         placed, _ = {"pages": pipeline | beam.Create(pages)} | ArchivePages(str(tmp_path), "run-1", 2)
         assert_that(placed | beam.Map(lambda place: place[0]),
                     equal_to(["https://site.example/1.html", "https://site.example/3.html"]))

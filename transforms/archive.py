@@ -55,7 +55,7 @@ class _RecordsFn(PooledFn):
 
     def __init__(self, kind: str, shards: int):
         self.kind, self.shards = kind, shards
-        self.job = f"archive_{kind}"  # pipelines/jobs.py StageJobs
+        self.job = f"archive_{kind}"  # pipelines/jobs.py RunJobs
 
     def pool_does_mine(self, pool) -> bool:
         return hasattr(pool.jobs, self.job)

@@ -22,7 +22,7 @@ class _ClassifyFn(PooledFn):
         self._classifier = None
 
     def pool_does_mine(self, pool) -> bool:
-        return pool.settings.classify == self.settings
+        return hasattr(pool.jobs, self.job) and pool.settings.classify == self.settings
 
     def inline(self, article: Article) -> Article:
         if self._classifier is None:  # built on first use: with a pool, never

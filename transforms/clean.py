@@ -34,7 +34,7 @@ class CleaningFn(PooledFn):
         self._cleaner = None
 
     def pool_does_mine(self, pool) -> bool:
-        return pool.settings.clean == self.settings
+        return hasattr(pool.jobs, self.job) and pool.settings.clean == self.settings
 
     def inline(self, page: Page):
         if self._cleaner is None:  # built on first use: with a pool, never
