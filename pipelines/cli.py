@@ -108,7 +108,7 @@ def _preflight_failure(error: Exception) -> int:
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from transforms.quarantine import quarantined_files
 
-    from .lock import LockedError, RunLock
+    from .lock import LockedError, RunLock, held_by_another
     from .options import use_local_runner
 
     try:
@@ -118,7 +118,8 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     use_local_runner(options)
     terminated, quarantined = Terminated(), quarantined_files(out)
     try:  # the workers start before the lock is taken (they must not share it), when a feed is due
-        with (terminated, worker_pool(workers, settings, anything_due(out, urls, settings)),
+        with (terminated, worker_pool(workers, settings,
+                                      anything_due(out, urls, settings) and not held_by_another(out)),
               RunLock(out)):  # its start may quarantine a damaged commit list
             summary = run_batch(options, urls, out, settings, args.verbosity, quarantined)
             compact_if_due(out, args, settings)
@@ -291,7 +292,7 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
     from schemas.settings import Settings
 
     from .jobs import CleanJobs
-    from .lock import LockedError, RunLock
+    from .lock import LockedError, RunLock, held_by_another
     from .options import check_beam_options, existing_dataset, parse_day, runs_dofns_here, use_local_runner
     from .reprocess import MemoryInterrupted, days_to_reprocess, reprocess
 
@@ -308,7 +309,8 @@ def cmd_reprocess(args: argparse.Namespace, beam_args: list[str]) -> int:
         writable_file(args.summary_json, "--summary-json")
         use_local_runner(options)
         # Cleaning archived pages again is the work to share; the workers start before the lock.
-        cleans = args.what == "text" and bool(days_to_reprocess(out, since, until))
+        cleans = args.what == "text" and bool(days_to_reprocess(out, since, until)) \
+            and not held_by_another(out)
         with terminated, worker_pool(workers, settings, cleans, CleanJobs), RunLock(out):
             summary = reprocess(options, out, args.what, since, until, settings, args.redo_dedup)
     except PreflightError as error:

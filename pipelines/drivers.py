@@ -186,7 +186,7 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
     in-process runner would hold a streaming pipeline's output to the end)."""
     from transforms.quarantine import quarantined_files
 
-    from .lock import RunLock, settle
+    from .lock import RunLock, held_by_another, settle
     from .stream import Stopper, run_locally
 
     failed, quarantined = [], quarantined_files(out)
@@ -211,7 +211,7 @@ def stream_locally(options, urls, out, settings, interval, args: argparse.Namesp
           flush=True)
     stopper, lock = Stopper(), RunLock(out)
     try:
-        with worker_pool(workers, settings) as pool, lock, stopper:
+        with worker_pool(workers, settings, not held_by_another(out)) as pool, lock, stopper:
             run_locally(poll, interval, args.polls, stopper)
     except KeyboardInterrupt:
         return fail("aborted; the interrupted poll's items are polled again on the next start",

@@ -127,6 +127,25 @@ class RunLock:
         self.handle = None
 
 
+def held_by_another(out_dir: str) -> bool:
+    """Whether another run holds DIR's lock now (a local folder): asked
+    before anything costly starts (the worker processes), so a second start
+    stops at once. RunLock still decides: this only looks."""
+    if urlsplit(out_dir).scheme and len(urlsplit(out_dir).scheme) > 1:
+        return False
+    try:
+        handle = os.open(Path(out_dir, *LOCK), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # no lock file: nobody holds it
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while a holder has it exclusively
+    except OSError:
+        return True
+    finally:
+        os.close(handle)  # and with it this look's own lock
+    return False
+
+
 def settle(out_dir: Path, search: bool = True) -> None:
     """After a crash or a failed run: finish what was committed, drop the rest
     (what a compaction had set aside and, with `search`, the hidden files

@@ -13,6 +13,7 @@ import pytest
 
 from pipelines.cli import EXIT_LOCKED, main
 from pipelines.lock import LockedError, RunLock
+from transforms import workers
 
 from .conftest import assert_sound
 
@@ -57,11 +58,14 @@ def test_only_a_start_after_a_crash_searches_the_dataset_for_leftovers(tmp_path,
 
 
 @pytest.mark.e2e
-def test_an_overlapping_run_exits_with_a_clear_message(tmp_path, capsys):
+def test_an_overlapping_run_exits_with_a_clear_message(tmp_path, capsys, monkeypatch):
+    """... at once: it starts no worker processes first (a second start
+    from cron on a small machine would hold their memory meanwhile)."""
     feed = tmp_path / "feed.xml"
     feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>')
-    with RunLock(str(tmp_path / "out")):
-        code = main(["run", "--feeds", str(feed), "--out", str(tmp_path / "out")])
+    with monkeypatch.context() as patched, RunLock(str(tmp_path / "out")):
+        patched.setattr(workers, "WorkerPool", lambda *_: pytest.fail("workers started"))
+        code = main(["run", "--feeds", str(feed), "--out", str(tmp_path / "out"), "--workers", "2"])
     assert code == EXIT_LOCKED
     err = capsys.readouterr().err
     assert "another run is using" in err and f"pid {os.getpid()}" in err
